@@ -1,0 +1,1 @@
+//! The PD client: member discovery, regions, stores, TSO, GC, keyspaces.

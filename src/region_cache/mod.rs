@@ -1,0 +1,1 @@
+//! The region and store cache.

@@ -1,0 +1,1 @@
+//! The store transport: tonic channels per store, and an in-process backend.
