@@ -1,0 +1,1 @@
+//! Typed store RPCs (work in progress).
