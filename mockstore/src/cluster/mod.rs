@@ -1,0 +1,368 @@
+//! The mock cluster: PD-side metadata (regions, stores, keyspaces, ids) and
+//! the handles to every store.
+//!
+//! [`MockCluster`] is a cheap `Clone` handle (an `Arc` inside). It owns:
+//!
+//! * the id allocator (one counter for store, peer and region ids, as PD and
+//!   mocktikv have);
+//! * the region table: boundaries in boundary form (see [`BoundaryEncoding`]),
+//!   epochs, peers (voters and learners), the leader and its term;
+//! * the store table: address, state, labels, stopped flag;
+//! * the keyspaces (API V2), the clock and the fault injector.
+//!
+//! Topology changes follow TiKV (see [`state`](self) docs on splits and
+//! merges) and take effect at once for both PD and the stores.
+
+mod builder;
+mod config;
+mod error;
+mod meta;
+mod state;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub use builder::MockClusterBuilder;
+pub use config::{
+    ApiVersion, BoundaryEncoding, ClusterConfig, SplitThresholds, DEFAULT_CLUSTER_ID,
+    DEFAULT_RAFT_ENTRY_MAX_SIZE,
+};
+pub use error::ClusterError;
+pub use meta::{inproc_address, Keyspace, Peer, PeerRole, Region, RegionEpoch, Store, StoreState};
+pub(crate) use state::ClusterState;
+
+use crate::clock::Clock;
+
+/// An in-memory TiKV + PD cluster (cheap to clone; clones share state).
+#[derive(Clone)]
+pub struct MockCluster {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MockCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockCluster")
+            .field("cluster_id", &self.inner.config.cluster_id)
+            .field("api_version", &self.inner.config.api_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared state behind a [`MockCluster`].
+pub(crate) struct Inner {
+    pub(crate) config: ClusterConfig,
+    ids: AtomicU64,
+    pub(crate) state: RwLock<ClusterState>,
+    keyspaces: RwLock<Vec<Keyspace>>,
+    pub(crate) clock: Clock,
+}
+
+impl MockCluster {
+    /// A builder with the defaults (one store, API V1, one region).
+    pub fn builder() -> MockClusterBuilder {
+        MockClusterBuilder::default()
+    }
+
+    fn from_parts(
+        config: ClusterConfig,
+        state: ClusterState,
+        keyspaces: Vec<Keyspace>,
+        last_id: u64,
+        clock: Clock,
+    ) -> Self {
+        MockCluster {
+            inner: Arc::new(Inner {
+                config,
+                ids: AtomicU64::new(last_id),
+                state: RwLock::new(state),
+                keyspaces: RwLock::new(keyspaces),
+                clock,
+            }),
+        }
+    }
+
+    // ---- configuration ----------------------------------------------------
+
+    /// The cluster id (PD response headers, `Context.cluster_id` check).
+    pub fn cluster_id(&self) -> u64 {
+        self.inner.config.cluster_id
+    }
+
+    /// The configuration the cluster was built with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.inner.config
+    }
+
+    /// The storage API version.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.config.api_version
+    }
+
+    /// The region boundary form.
+    pub fn boundary_encoding(&self) -> BoundaryEncoding {
+        self.inner.config.boundary_encoding
+    }
+
+    /// The cluster clock (TSO physical time, raw TTL).
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    // ---- ids --------------------------------------------------------------
+
+    /// Allocates a fresh id (PD `AllocID`).
+    pub fn alloc_id(&self) -> u64 {
+        self.inner.ids.fetch_add(1, Ordering::SeqCst).saturating_add(1)
+    }
+
+    /// Allocates `n` fresh ids.
+    pub fn alloc_ids(&self, n: usize) -> Vec<u64> {
+        (0..n).map(|_| self.alloc_id()).collect()
+    }
+
+    // ---- regions ----------------------------------------------------------
+
+    /// Region by id.
+    pub fn region(&self, id: u64) -> Option<Region> {
+        self.inner.state.read().region(id).cloned()
+    }
+
+    /// The region containing `key`, given in boundary form (what PD's
+    /// `GetRegion` receives).
+    pub fn region_by_key(&self, key: &[u8]) -> Option<Region> {
+        self.inner.state.read().region_by_key(key).cloned()
+    }
+
+    /// The region containing a request key (raw; converted to boundary form).
+    pub fn region_for_user_key(&self, key: &[u8]) -> Option<Region> {
+        self.region_by_key(&self.boundary_encoding().to_boundary(key))
+    }
+
+    /// The region before the one containing `key` (boundary form; PD
+    /// `GetPrevRegion`).
+    pub fn prev_region(&self, key: &[u8]) -> Option<Region> {
+        self.inner.state.read().prev_region(key).cloned()
+    }
+
+    /// Regions overlapping `[start, end)` (boundary form, empty `end` = +∞),
+    /// in key order, at most `limit` (0 = all) (PD `ScanRegions`).
+    pub fn scan_regions(&self, start: &[u8], end: &[u8], limit: usize) -> Vec<Region> {
+        self.inner.state.read().scan(start, end, limit)
+    }
+
+    /// Every region in key order.
+    pub fn regions(&self) -> Vec<Region> {
+        self.inner.state.read().all_regions()
+    }
+
+    /// Number of regions.
+    pub fn region_count(&self) -> usize {
+        self.inner.state.read().region_count()
+    }
+
+    /// Splits region `region_id` at `keys` given in boundary form
+    /// (right-derived; see the module docs). Returns the resulting regions
+    /// left to right.
+    pub fn split_region(&self, region_id: u64, keys: Vec<Vec<u8>>) -> Result<Vec<Region>, ClusterError> {
+        let mut state = self.inner.state.write();
+        state.split(region_id, keys, &mut || self.alloc_id())
+    }
+
+    /// Splits the cluster at request keys (raw form, converted to boundary
+    /// form), each in whichever region holds it; keys that already are a
+    /// boundary are skipped. Returns the regions produced, in key order.
+    pub fn split_keys<I, K>(&self, keys: I) -> Result<Vec<Region>, ClusterError>
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<[u8]>,
+    {
+        let enc = self.boundary_encoding();
+        let mut keys: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| !k.as_ref().is_empty())
+            .map(|k| enc.to_boundary(k.as_ref()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut state = self.inner.state.write();
+        let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
+        for key in keys {
+            let Some(region) = state.region_by_key(&key) else {
+                continue;
+            };
+            if region.start_key == key {
+                continue;
+            }
+            match groups.last_mut() {
+                Some((id, ks)) if *id == region.id => ks.push(key),
+                _ => groups.push((region.id, vec![key])),
+            }
+        }
+        let mut out = Vec::new();
+        for (region_id, ks) in groups {
+            out.extend(state.split(region_id, ks, &mut || self.alloc_id())?);
+        }
+        Ok(out)
+    }
+
+    /// Merges `source` into the adjacent `target` (TiKV: target widens,
+    /// `version = max + 1`, source disappears).
+    pub fn merge(&self, source: u64, target: u64) -> Result<Region, ClusterError> {
+        self.inner.state.write().merge(source, target)
+    }
+
+    /// Moves the leader of `region_id` to its voter on `store_id` (epoch
+    /// unchanged; the old leader answers `NotLeader` with the new one).
+    pub fn transfer_leader(&self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
+        self.inner.state.write().transfer_leader(region_id, store_id)
+    }
+
+    /// Leaves `region_id` without a leader (`NotLeader` with no leader).
+    pub fn give_up_leader(&self, region_id: u64) -> Result<Region, ClusterError> {
+        self.inner.state.write().give_up_leader(region_id)
+    }
+
+    /// Adds a voter on `store_id` (`conf_ver + 1`); returns the region.
+    pub fn add_peer(&self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
+        let peer_id = self.alloc_id();
+        self.inner
+            .state
+            .write()
+            .add_peer(region_id, store_id, peer_id, PeerRole::Voter)
+    }
+
+    /// Adds a learner on `store_id` (`conf_ver + 1`); returns the region.
+    pub fn add_learner(&self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
+        let peer_id = self.alloc_id();
+        self.inner
+            .state
+            .write()
+            .add_peer(region_id, store_id, peer_id, PeerRole::Learner)
+    }
+
+    /// Removes the peer on `store_id` (`conf_ver + 1`; removing the leader
+    /// leaves the region leaderless).
+    pub fn remove_peer(&self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
+        self.inner.state.write().remove_peer(region_id, store_id)
+    }
+
+    // ---- stores -----------------------------------------------------------
+
+    /// Every store (including tombstones), by id.
+    pub fn stores(&self) -> Vec<Store> {
+        self.inner.state.read().stores.values().cloned().collect()
+    }
+
+    /// Store metadata by id.
+    pub fn store_meta(&self, id: u64) -> Option<Store> {
+        self.inner.state.read().store(id).cloned()
+    }
+
+    /// Adds a new store with `labels` and returns its id (it holds no peers).
+    pub fn add_store(&self, labels: Vec<(String, String)>) -> u64 {
+        let id = self.alloc_id();
+        let now = i64::try_from(self.inner.clock.now_secs()).unwrap_or(i64::MAX);
+        self.inner.state.write().stores.insert(
+            id,
+            Store {
+                id,
+                address: inproc_address(id),
+                state: StoreState::Up,
+                labels,
+                version: "9.0.0".into(),
+                status_address: String::new(),
+                stopped: false,
+                start_timestamp: now,
+            },
+        );
+        id
+    }
+
+    /// Stops a store: its RPCs fail with `UNAVAILABLE`; PD still reports it
+    /// `Up` (as real PD does until it notices). Data is kept.
+    pub fn stop_store(&self, id: u64) -> Result<(), ClusterError> {
+        self.inner.state.write().store_mut(id)?.stopped = true;
+        Ok(())
+    }
+
+    /// Restarts a stopped store (its data is kept).
+    pub fn start_store(&self, id: u64) -> Result<(), ClusterError> {
+        let now = i64::try_from(self.inner.clock.now_secs()).unwrap_or(i64::MAX);
+        {
+            let mut state = self.inner.state.write();
+            let store = state.store_mut(id)?;
+            store.stopped = false;
+            store.start_timestamp = now;
+        }
+        self.on_store_restart(id);
+        Ok(())
+    }
+
+    /// Sets a store's PD-visible state (`Tombstone` hides it from PD).
+    pub fn set_store_state(&self, id: u64, s: StoreState) -> Result<(), ClusterError> {
+        self.inner.state.write().store_mut(id)?.state = s;
+        Ok(())
+    }
+
+    /// Replaces a store's labels.
+    pub fn set_store_labels(&self, id: u64, labels: Vec<(String, String)>) -> Result<(), ClusterError> {
+        self.inner.state.write().store_mut(id)?.labels = labels;
+        Ok(())
+    }
+
+    /// Sets the address a store is reached at (`serve_grpc` registers
+    /// `127.0.0.1:<port>`; tests use it as mocktikv `UpdateStoreAddr`). The
+    /// in-process address `inproc://store-<id>` keeps working.
+    pub fn set_store_address(&self, id: u64, address: impl Into<String>) -> Result<(), ClusterError> {
+        self.inner.state.write().store_mut(id)?.address = address.into();
+        Ok(())
+    }
+
+    /// Sets a store's status (HTTP) address.
+    pub fn set_store_status_address(&self, id: u64, address: impl Into<String>) -> Result<(), ClusterError> {
+        self.inner.state.write().store_mut(id)?.status_address = address.into();
+        Ok(())
+    }
+
+    /// The id of the store reached at `addr` (its current address or its
+    /// in-process address), if any.
+    pub fn store_id_by_addr(&self, addr: &str) -> Option<u64> {
+        let state = self.inner.state.read();
+        state
+            .stores
+            .values()
+            .find(|s| s.address == addr || inproc_address(s.id) == addr)
+            .map(|s| s.id)
+    }
+
+    fn on_store_restart(&self, _id: u64) {}
+
+    // ---- keyspaces --------------------------------------------------------
+
+    /// Every keyspace (API V2; `DEFAULT` is id 0).
+    pub fn keyspaces(&self) -> Vec<Keyspace> {
+        self.inner.keyspaces.read().clone()
+    }
+
+    /// Keyspace by name.
+    pub fn keyspace_by_name(&self, name: &str) -> Option<Keyspace> {
+        self.inner
+            .keyspaces
+            .read()
+            .iter()
+            .find(|k| k.name == name)
+            .cloned()
+    }
+
+    /// Keyspace by id.
+    pub fn keyspace_by_id(&self, id: u32) -> Option<Keyspace> {
+        self.inner
+            .keyspaces
+            .read()
+            .iter()
+            .find(|k| k.id == id)
+            .cloned()
+    }
+}

@@ -1,0 +1,1 @@
+//! RawKV storage (in progress).

@@ -1,0 +1,1 @@
+//! Region checks (in progress).

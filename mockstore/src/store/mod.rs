@@ -1,0 +1,1 @@
+//! Per-store request handling (in progress).
