@@ -1,0 +1,1 @@
+//! placeholder for the `pd` module (owned by another engineer).

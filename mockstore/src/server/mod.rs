@@ -1,0 +1,1 @@
+//! placeholder for the `server` module (owned by another engineer).
