@@ -1,0 +1,143 @@
+//! Typed errors of PD RPCs.
+
+use tikv_tower_layers::locate::LocateError;
+
+use super::codec::CodecError;
+
+/// Why a PD request failed (client-go / PD client `errs` classes, typed).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PdError {
+    /// A gRPC failure talking to a PD member (connect failed, stream broken, status).
+    #[error("PD {url}: gRPC {code:?}: {message}")]
+    Grpc {
+        /// The member's URL.
+        url: String,
+        /// gRPC status code.
+        code: tonic::Code,
+        /// Status message.
+        message: String,
+    },
+    /// The member answered "not leader": the client re-discovers the leader.
+    #[error("PD {url} is not the leader: {message}")]
+    NotLeader {
+        /// The member's URL.
+        url: String,
+        /// Server message.
+        message: String,
+    },
+    /// No endpoint answered `GetMembers` or no member is leader.
+    #[error("no PD leader reachable: {0}")]
+    NoLeader(String),
+    /// The member belongs to another cluster (or the endpoints disagree on the cluster id).
+    #[error("PD cluster id mismatch: expected {expected}, got {got}")]
+    ClusterIdMismatch {
+        /// The cluster id the client was bound to.
+        expected: u64,
+        /// The id received.
+        got: u64,
+    },
+    /// The response carried no header (PD always sets one).
+    #[error("PD response without header")]
+    MissingHeader,
+    /// The response header carried a PD error.
+    #[error("PD error {kind:?}: {message}")]
+    Server {
+        /// `pdpb::ErrorType` as i32.
+        kind: i32,
+        /// Server message.
+        message: String,
+    },
+    /// The server does not implement the RPC (callers fall back, e.g. BatchScanRegions).
+    #[error("PD RPC unimplemented: {0}")]
+    Unimplemented(String),
+    /// A region from PD could not be decoded into request key space.
+    #[error("region boundary from PD: {0}")]
+    Codec(#[from] CodecError),
+    /// A reply was malformed (e.g. a TSO reply with the wrong count).
+    #[error("malformed PD reply: {0}")]
+    Protocol(String),
+    /// The client was closed.
+    #[error("PD client closed")]
+    Closed,
+    /// Retries exhausted; carries the last error.
+    #[error("PD request failed after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: Box<PdError>,
+    },
+}
+
+impl PdError {
+    /// Classifies a tonic status from `url`.
+    pub fn from_status(url: &str, status: &tonic::Status) -> Self {
+        let message = status.message().to_string();
+        if is_not_leader_message(&message) {
+            return PdError::NotLeader {
+                url: url.to_string(),
+                message,
+            };
+        }
+        if status.code() == tonic::Code::Unimplemented {
+            return PdError::Unimplemented(message);
+        }
+        if message.contains("mismatch cluster id") {
+            return PdError::ClusterIdMismatch {
+                expected: 0,
+                got: 0,
+            };
+        }
+        PdError::Grpc {
+            url: url.to_string(),
+            code: status.code(),
+            message,
+        }
+    }
+
+    /// Whether retrying (after re-discovering the leader) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PdError::Grpc { code, .. } => !matches!(
+                code,
+                tonic::Code::InvalidArgument
+                    | tonic::Code::Unimplemented
+                    | tonic::Code::PermissionDenied
+                    | tonic::Code::Unauthenticated
+                    | tonic::Code::AlreadyExists
+                    | tonic::Code::NotFound
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::OutOfRange
+            ),
+            PdError::NotLeader { .. } | PdError::NoLeader(_) => true,
+            PdError::Server { kind, .. } => *kind == 1 || *kind == 2, // UNKNOWN, NOT_BOOTSTRAPPED
+            _ => false,
+        }
+    }
+
+    /// Whether the error means the member is not (or no longer) the leader, so the
+    /// client should refresh membership before retrying.
+    pub fn needs_member_update(&self) -> bool {
+        matches!(self, PdError::NotLeader { .. } | PdError::NoLeader(_))
+            || matches!(self, PdError::Grpc { code, .. } if matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown | tonic::Code::Cancelled))
+    }
+}
+
+/// Whether a PD error message says the member is not the leader (PD's `ErrNotLeader`,
+/// `ErrNotServing` texts, as the PD client's `IsLeaderChange` checks).
+pub fn is_not_leader_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("not leader")
+        || m.contains("is not leader")
+        || m.contains("no leader")
+        || m.contains("not served")
+}
+
+impl From<PdError> for LocateError {
+    fn from(e: PdError) -> Self {
+        match e {
+            PdError::Codec(c) => LocateError::Invalid(c.to_string()),
+            other => LocateError::Pd(other.to_string()),
+        }
+    }
+}
