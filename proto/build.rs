@@ -25,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Execution details are large (~700 bytes) and rarely set: box them so response
+        // enums stay small on the hot path.
+        .boxed("exec_details_v2")
         .compile_fds(fds)?;
     Ok(())
 }
