@@ -17,12 +17,14 @@ mod builder;
 mod config;
 mod error;
 mod meta;
+mod pb;
 mod state;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use builder::MockClusterBuilder;
 pub use config::{
@@ -34,6 +36,10 @@ pub use meta::{inproc_address, Keyspace, Peer, PeerRole, Region, RegionEpoch, St
 pub(crate) use state::ClusterState;
 
 use crate::clock::Clock;
+use crate::fault::FaultInjector;
+use crate::mvcc::TxnEngine;
+use crate::raw::RawStore;
+use crate::store::{MockStore, StoreRuntime};
 
 /// An in-memory TiKV + PD cluster (cheap to clone; clones share state).
 #[derive(Clone)]
@@ -57,6 +63,11 @@ pub(crate) struct Inner {
     pub(crate) state: RwLock<ClusterState>,
     keyspaces: RwLock<Vec<Keyspace>>,
     pub(crate) clock: Clock,
+    faults: FaultInjector,
+    raw: RawStore,
+    engine: TxnEngine,
+    runtimes: RwLock<HashMap<u64, Arc<StoreRuntime>>>,
+    pub(crate) split_counters: Mutex<HashMap<u64, u64>>,
 }
 
 impl MockCluster {
@@ -72,6 +83,7 @@ impl MockCluster {
         last_id: u64,
         clock: Clock,
     ) -> Self {
+        let seed = config.seed;
         MockCluster {
             inner: Arc::new(Inner {
                 config,
@@ -79,6 +91,11 @@ impl MockCluster {
                 state: RwLock::new(state),
                 keyspaces: RwLock::new(keyspaces),
                 clock,
+                faults: FaultInjector::new(seed),
+                raw: RawStore::new(),
+                engine: TxnEngine::default(),
+                runtimes: RwLock::new(HashMap::new()),
+                split_counters: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -337,7 +354,64 @@ impl MockCluster {
             .map(|s| s.id)
     }
 
-    fn on_store_restart(&self, _id: u64) {}
+    /// A restarted store forgets its `max_ts` and memory locks (TiKV: the
+    /// concurrency manager starts over and `max_ts` is re-synced from PD).
+    fn on_store_restart(&self, id: u64) {
+        self.inner
+            .runtimes
+            .write()
+            .insert(id, Arc::new(StoreRuntime::default()));
+    }
+
+    /// The handle of store `id` (whether running or stopped), if it exists
+    /// and is not a tombstone.
+    pub fn store(&self, id: u64) -> Option<MockStore> {
+        let meta = self.store_meta(id)?;
+        (meta.state != StoreState::Tombstone).then(|| MockStore::new(self.clone(), id))
+    }
+
+    /// The store reached at `addr` (`inproc://store-<id>` or the address it
+    /// was registered at), if any.
+    pub fn store_by_addr(&self, addr: &str) -> Option<MockStore> {
+        self.store(self.store_id_by_addr(addr)?)
+    }
+
+    /// The runtime state of store `id` (created on first use).
+    pub(crate) fn store_runtime(&self, id: u64) -> Arc<StoreRuntime> {
+        if let Some(rt) = self.inner.runtimes.read().get(&id) {
+            return rt.clone();
+        }
+        self.inner
+            .runtimes
+            .write()
+            .entry(id)
+            .or_insert_with(|| Arc::new(StoreRuntime::default()))
+            .clone()
+    }
+
+    // ---- engines and faults -----------------------------------------------
+
+    /// The fault injector (see [`crate::fault`]).
+    pub fn faults(&self) -> &FaultInjector {
+        &self.inner.faults
+    }
+
+    /// The raw-KV data of the cluster.
+    pub fn raw(&self) -> &RawStore {
+        &self.inner.raw
+    }
+
+    /// The transactional engine (one logical copy of the data shared by
+    /// every store).
+    pub fn engine(&self) -> &TxnEngine {
+        &self.inner.engine
+    }
+
+    /// Runs MVCC GC over all data at `safe_point` (TiKV `actions/gc.rs`);
+    /// returns the number of records removed.
+    pub fn gc(&self, safe_point: u64) -> usize {
+        self.inner.engine.gc(safe_point)
+    }
 
     // ---- keyspaces --------------------------------------------------------
 

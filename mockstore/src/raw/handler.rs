@@ -1,0 +1,391 @@
+//! The raw-KV commands (TiKV `Storage::raw_*`, answered as `kv.rs`
+//! `future_raw_*` shapes them). The region checks ran before; these get the
+//! region's raw range to clip scans to.
+
+use tikv_tower_proto::kvrpcpb;
+use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+
+use super::checksum::crc64_pair;
+use super::error::RawError;
+use super::mode::{key_size, ModeCheck};
+use super::store::{RawCf, RawStore};
+use crate::cluster::ApiVersion;
+use crate::store::bounds::RawBounds;
+
+/// Everything a raw command needs besides its request.
+pub(crate) struct RawCtx<'a> {
+    pub(crate) store: &'a RawStore,
+    pub(crate) api: ApiVersion,
+    /// Unix seconds (raw TTL unit).
+    pub(crate) now: u64,
+    pub(crate) bounds: &'a RawBounds,
+}
+
+impl RawCtx<'_> {
+    fn expire_ts(&self, ttl: u64) -> u64 {
+        if ttl == 0 {
+            0
+        } else {
+            self.now.saturating_add(ttl)
+        }
+    }
+
+    fn mode(&self, ctx: Option<&kvrpcpb::Context>, cmd: &'static str) -> ModeCheck {
+        ModeCheck::new(self.api, ctx, cmd)
+    }
+}
+
+/// Runs a raw command; `None` if `req` is not one.
+pub(crate) fn handle_raw(ctx: &RawCtx<'_>, req: StoreRequest) -> Option<StoreResponse> {
+    Some(match req {
+        StoreRequest::RawGet(r) => StoreResponse::RawGet(raw_get(ctx, r)),
+        StoreRequest::RawBatchGet(r) => StoreResponse::RawBatchGet(raw_batch_get(ctx, r)),
+        StoreRequest::RawPut(r) => StoreResponse::RawPut(kvrpcpb::RawPutResponse {
+            error: err_string(raw_put(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawBatchPut(r) => StoreResponse::RawBatchPut(kvrpcpb::RawBatchPutResponse {
+            error: err_string(raw_batch_put(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawDelete(r) => StoreResponse::RawDelete(kvrpcpb::RawDeleteResponse {
+            error: err_string(raw_delete(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawBatchDelete(r) => StoreResponse::RawBatchDelete(kvrpcpb::RawBatchDeleteResponse {
+            error: err_string(raw_batch_delete(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawScan(r) => StoreResponse::RawScan(kvrpcpb::RawScanResponse {
+            kvs: pairs_or_error(raw_scan(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawBatchScan(r) => StoreResponse::RawBatchScan(kvrpcpb::RawBatchScanResponse {
+            kvs: pairs_or_error(raw_batch_scan(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawDeleteRange(r) => StoreResponse::RawDeleteRange(kvrpcpb::RawDeleteRangeResponse {
+            error: err_string(raw_delete_range(ctx, r)),
+            ..Default::default()
+        }),
+        StoreRequest::RawGetKeyTtl(r) => StoreResponse::RawGetKeyTtl(raw_get_key_ttl(ctx, r)),
+        StoreRequest::RawCompareAndSwap(r) => StoreResponse::RawCompareAndSwap(raw_cas(ctx, r)),
+        StoreRequest::RawChecksum(r) => StoreResponse::RawChecksum(raw_checksum(ctx, r)),
+        _ => return None,
+    })
+}
+
+fn err_string(r: Result<(), RawError>) -> String {
+    r.err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+/// Scans report an error as one pair carrying a key error (TiKV
+/// `extract_kv_pairs`).
+fn pairs_or_error(r: Result<Vec<kvrpcpb::KvPair>, RawError>) -> Vec<kvrpcpb::KvPair> {
+    r.unwrap_or_else(|e| {
+        vec![kvrpcpb::KvPair {
+            error: Some(kvrpcpb::KeyError {
+                abort: e.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]
+    })
+}
+
+fn pair(key: Vec<u8>, value: Vec<u8>) -> kvrpcpb::KvPair {
+    kvrpcpb::KvPair {
+        key,
+        value,
+        ..Default::default()
+    }
+}
+
+/// `RawGet`: the value, or `not_found` (expired counts as absent).
+fn raw_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawGetRequest) -> kvrpcpb::RawGetResponse {
+    let mode = ctx.mode(r.context.as_ref(), "raw_get");
+    let res = mode
+        .keys([r.key.as_slice()])
+        .and_then(|_| mode.cf(&r.cf))
+        .map(|cf| ctx.store.get(cf, &r.key, ctx.now));
+    match res {
+        Ok(Some(e)) => kvrpcpb::RawGetResponse {
+            value: e.value,
+            ..Default::default()
+        },
+        Ok(None) => kvrpcpb::RawGetResponse {
+            not_found: true,
+            ..Default::default()
+        },
+        Err(e) => kvrpcpb::RawGetResponse {
+            error: e.to_string(),
+            ..Default::default()
+        },
+    }
+}
+
+/// `RawBatchGet`: pairs of existing keys only, in request order.
+fn raw_batch_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchGetRequest) -> kvrpcpb::RawBatchGetResponse {
+    let mode = ctx.mode(r.context.as_ref(), "raw_batch_get");
+    let res = mode
+        .keys(r.keys.iter().map(Vec::as_slice))
+        .and_then(|_| mode.cf(&r.cf))
+        .map(|cf| {
+            r.keys
+                .into_iter()
+                .filter_map(|k| {
+                    let e = ctx.store.get(cf, &k, ctx.now)?;
+                    Some(pair(k, e.value))
+                })
+                .collect()
+        });
+    kvrpcpb::RawBatchGetResponse {
+        pairs: pairs_or_error(res),
+        ..Default::default()
+    }
+}
+
+fn raw_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawPutRequest) -> Result<(), RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_put");
+    mode.keys([r.key.as_slice()])?;
+    key_size([r.key.as_slice()])?;
+    mode.ttl(r.ttl)?;
+    let cf = mode.cf(&r.cf)?;
+    let _latch = ctx.store.latch(&r.key);
+    ctx.store.put(cf, r.key, r.value, ctx.expire_ts(r.ttl));
+    Ok(())
+}
+
+/// `RawBatchPut`: `ttls` empty = no TTL, one = for every pair, else one
+/// per pair (`TtlLenNotEqualsToPairs`).
+fn raw_batch_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchPutRequest) -> Result<(), RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_batch_put");
+    mode.keys(r.pairs.iter().map(|p| p.key.as_slice()))?;
+    key_size(r.pairs.iter().map(|p| p.key.as_slice()))?;
+    let cf = mode.cf(&r.cf)?;
+    let ttls: Vec<u64> = match r.ttls.len() {
+        0 => vec![0; r.pairs.len()],
+        1 => vec![r.ttls[0]; r.pairs.len()],
+        n if n == r.pairs.len() => r.ttls.clone(),
+        _ => return Err(RawError::TtlLenNotEqualsToPairs),
+    };
+    for ttl in &ttls {
+        mode.ttl(*ttl)?;
+    }
+    for (p, ttl) in r.pairs.into_iter().zip(ttls) {
+        let _latch = ctx.store.latch(&p.key);
+        ctx.store.put(cf, p.key, p.value, ctx.expire_ts(ttl));
+    }
+    Ok(())
+}
+
+fn raw_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRequest) -> Result<(), RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_delete");
+    mode.keys([r.key.as_slice()])?;
+    key_size([r.key.as_slice()])?;
+    let cf = mode.cf(&r.cf)?;
+    let _latch = ctx.store.latch(&r.key);
+    ctx.store.delete(cf, &r.key);
+    Ok(())
+}
+
+fn raw_batch_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchDeleteRequest) -> Result<(), RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_batch_delete");
+    mode.keys(r.keys.iter().map(Vec::as_slice))?;
+    key_size(r.keys.iter().map(Vec::as_slice))?;
+    let cf = mode.cf(&r.cf)?;
+    for k in &r.keys {
+        let _latch = ctx.store.latch(k);
+        ctx.store.delete(cf, k);
+    }
+    Ok(())
+}
+
+/// One scan in TiKV's shape: forward `[start, end)`, reverse `[end, start)`
+/// descending (`end` empty = the region's edge); clipped to the region.
+fn scan_range(
+    ctx: &RawCtx<'_>,
+    cf: RawCf,
+    start: &[u8],
+    end: &[u8],
+    reverse: bool,
+    limit: usize,
+    key_only: bool,
+) -> Vec<kvrpcpb::KvPair> {
+    let (lower, upper) = if reverse { (end, start) } else { (start, end) };
+    let (lo, hi) = if reverse && upper.is_empty() {
+        // A reverse scan seeks before its upper bound: an empty one finds
+        // nothing (TiKV `reverse_raw_scan` from the smallest key).
+        return Vec::new();
+    } else {
+        ctx.bounds.clip(lower, upper)
+    };
+    ctx.store
+        .scan(cf, lo, hi, reverse, limit, ctx.now, |k| ctx.bounds.contains(k))
+        .into_iter()
+        .map(|(k, e)| pair(k, if key_only { Vec::new() } else { e.value }))
+        .collect()
+}
+
+fn raw_scan(ctx: &RawCtx<'_>, r: kvrpcpb::RawScanRequest) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_scan");
+    let end = (!r.end_key.is_empty()).then_some(r.end_key.as_slice());
+    mode.ranges([(r.start_key.as_slice(), end)])?;
+    let cf = mode.cf(&r.cf)?;
+    let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
+    Ok(scan_range(ctx, cf, &r.start_key, &r.end_key, r.reverse, limit, r.key_only))
+}
+
+/// `RawBatchScan`: each range scanned up to `each_limit`; an empty end
+/// means the next range's start (the last: the region's edge); ranges must
+/// be ordered in the scan direction ("Invalid KeyRanges").
+fn raw_batch_scan(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchScanRequest) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_batch_scan");
+    mode.ranges(
+        r.ranges
+            .iter()
+            .map(|x| (x.start_key.as_slice(), Some(x.end_key.as_slice()))),
+    )?;
+    let cf = mode.cf(&r.cf)?;
+    let n = r.ranges.len();
+    let end_of = |i: usize| -> &[u8] {
+        let end = r.ranges[i].end_key.as_slice();
+        if end.is_empty() && i + 1 < n {
+            r.ranges[i + 1].start_key.as_slice()
+        } else {
+            end
+        }
+    };
+    for i in 0..n {
+        let (start, end) = (r.ranges[i].start_key.as_slice(), end_of(i));
+        if !end.is_empty() && ((!r.reverse && start >= end) || (r.reverse && start <= end)) {
+            return Err(RawError::InvalidKeyRanges);
+        }
+    }
+    let limit = usize::try_from(r.each_limit).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.extend(scan_range(ctx, cf, &r.ranges[i].start_key, end_of(i), r.reverse, limit, r.key_only));
+    }
+    Ok(out)
+}
+
+fn raw_delete_range(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRangeRequest) -> Result<(), RawError> {
+    let mode = ctx.mode(r.context.as_ref(), "raw_delete_range");
+    mode.ranges([(r.start_key.as_slice(), Some(r.end_key.as_slice()))])?;
+    key_size([r.start_key.as_slice(), r.end_key.as_slice()])?;
+    let cf = mode.cf(&r.cf)?;
+    let (lo, hi) = ctx.bounds.clip(&r.start_key, &r.end_key);
+    ctx.store.delete_range(cf, lo, hi, |k| ctx.bounds.contains(k));
+    Ok(())
+}
+
+/// `RawGetKeyTTL`: seconds left, 0 without TTL, `not_found` when absent.
+fn raw_get_key_ttl(ctx: &RawCtx<'_>, r: kvrpcpb::RawGetKeyTtlRequest) -> kvrpcpb::RawGetKeyTtlResponse {
+    let mode = ctx.mode(r.context.as_ref(), "raw_get_key_ttl");
+    let res = mode
+        .keys([r.key.as_slice()])
+        .and_then(|_| {
+            if ctx.api.ttl_enabled() {
+                Ok(())
+            } else {
+                Err(RawError::TtlNotEnabledForGet)
+            }
+        })
+        .and_then(|_| mode.cf(&r.cf))
+        .map(|cf| ctx.store.get(cf, &r.key, ctx.now));
+    match res {
+        Ok(Some(e)) => kvrpcpb::RawGetKeyTtlResponse {
+            ttl: if e.expire_ts == 0 {
+                0
+            } else {
+                e.expire_ts.saturating_sub(ctx.now)
+            },
+            ..Default::default()
+        },
+        Ok(None) => kvrpcpb::RawGetKeyTtlResponse {
+            not_found: true,
+            ..Default::default()
+        },
+        Err(e) => kvrpcpb::RawGetKeyTtlResponse {
+            error: e.to_string(),
+            ..Default::default()
+        },
+    }
+}
+
+/// `RawCompareAndSwap`: succeed iff the current value (None if absent or
+/// expired) equals `previous_not_exist ? None : Some(previous_value)`; then
+/// delete (`delete`) or put `value` with `ttl`. Atomic under the key latch.
+fn raw_cas(ctx: &RawCtx<'_>, r: kvrpcpb::RawCasRequest) -> kvrpcpb::RawCasResponse {
+    let mode = ctx.mode(r.context.as_ref(), "raw_compare_and_swap");
+    let checked = mode
+        .keys([r.key.as_slice()])
+        .and_then(|_| key_size([r.key.as_slice()]))
+        .and_then(|_| mode.ttl(r.ttl))
+        .and_then(|_| mode.cf(&r.cf));
+    let cf = match checked {
+        Ok(cf) => cf,
+        Err(e) => {
+            return kvrpcpb::RawCasResponse {
+                error: e.to_string(),
+                ..Default::default()
+            }
+        }
+    };
+    let _latch = ctx.store.latch(&r.key);
+    let current = ctx.store.get(cf, &r.key, ctx.now).map(|e| e.value);
+    let expected = (!r.previous_not_exist).then_some(&r.previous_value);
+    let succeed = current.as_ref() == expected;
+    if succeed {
+        if r.delete {
+            ctx.store.delete(cf, &r.key);
+        } else {
+            ctx.store.put(cf, r.key.clone(), r.value, ctx.expire_ts(r.ttl));
+        }
+    }
+    kvrpcpb::RawCasResponse {
+        succeed,
+        previous_not_exist: current.is_none(),
+        previous_value: current.unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// `RawChecksum`: xor of CRC-64/XZ over `key ‖ value` of every live pair in
+/// the ranges (clipped to the region), with counts.
+fn raw_checksum(ctx: &RawCtx<'_>, r: kvrpcpb::RawChecksumRequest) -> kvrpcpb::RawChecksumResponse {
+    let mode = ctx.mode(r.context.as_ref(), "raw_checksum");
+    let checked = mode
+        .ranges(
+            r.ranges
+                .iter()
+                .map(|x| (x.start_key.as_slice(), Some(x.end_key.as_slice()))),
+        )
+        .and_then(|_| {
+            if r.algorithm == kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32 {
+                Ok(())
+            } else {
+                Err(RawError::UnknownChecksumAlgorithm(r.algorithm))
+            }
+        });
+    if let Err(e) = checked {
+        return kvrpcpb::RawChecksumResponse {
+            error: e.to_string(),
+            ..Default::default()
+        };
+    }
+    let mut resp = kvrpcpb::RawChecksumResponse::default();
+    for range in &r.ranges {
+        let (lo, hi) = ctx.bounds.clip(&range.start_key, &range.end_key);
+        for (k, e) in ctx
+            .store
+            .scan(RawCf::Default, lo, hi, false, usize::MAX, ctx.now, |k| ctx.bounds.contains(k))
+        {
+            resp.checksum ^= crc64_pair(&k, &e.value);
+            resp.total_kvs += 1;
+            resp.total_bytes += (k.len() + e.value.len()) as u64;
+        }
+    }
+    resp
+}
