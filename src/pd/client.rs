@@ -586,6 +586,7 @@ impl PdClient {
                 c.load_keyspace(keyspacepb::LoadKeyspaceRequest {
                     header: Some(header),
                     name: name.to_string(),
+                    namespace: None,
                 })
             })
             .await?;
@@ -599,7 +600,7 @@ impl PdClient {
             .call(|c, header| {
                 c.load_keyspace_by_id(keyspacepb::LoadKeyspaceByIdRequest {
                     header: Some(header),
-                    id,
+                    keyspace: Some(keyspacepb::load_keyspace_by_id_request::Keyspace::Id(id)),
                 })
             })
             .await?;

@@ -1,1 +1,468 @@
-//! The region and store cache.
+//! The region and store cache (client-go `internal/locate/region_cache.go`,
+//! `store_cache.go`).
+//!
+//! The layers route every request through a [`RegionLocator`]; [`RegionCache`] is the
+//! production one. It keeps regions ordered by start key (a `BTreeMap` plus an id index
+//! behind one `RwLock`), each entry carrying its epoch, peers, believed leader, a TTL and a
+//! validity flag. Lookups take only the read lock: the leader, TTL and validity of an entry
+//! change in place (a per-entry mutex and atomics). The write lock is taken to insert a
+//! region loaded from PD or learned from an `EpochNotMatch`, and to drop one.
+//!
+//! * **Miss**: the region is loaded from PD (`GetRegion`, or `GetPrevRegion` for end-key
+//!   lookups, `GetRegionByID` by id); concurrent misses on the same key share one PD call
+//!   (single-flight).
+//! * **TTL**: an entry expires `ttl` (+ random jitter) after its last use (client-go
+//!   `RegionCacheTTL` 600 s, jitter 60 s), then is reloaded.
+//! * **Insertion** drops every overlapping entry, but never lets older information
+//!   replace newer: an insert is refused if an overlapping or same-id entry has a newer
+//!   epoch.
+//! * **Feedback**: `NotLeader` moves the leader; `EpochNotMatch` inserts the regions TiKV
+//!   returned (bounds decoded with the PD client's [`ApiCodec`](crate::pd::ApiCodec));
+//!   other region errors invalidate; a send failure marks the store's address for
+//!   re-resolution and the region for reload.
+//! * **Batch loading**: [`RegionCache::load_ranges`] fills the cache for whole key ranges
+//!   with one `BatchScanRegions` (client-go `BatchLoadRegionsWithKeyRanges`).
+
+mod map;
+mod single_flight;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use rand::Rng;
+use tikv_tower_layers::locate::{
+    InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute,
+};
+use tikv_tower_proto::metapb;
+use tokio::time::Instant;
+
+pub use single_flight::SingleFlight;
+
+use crate::pd::{PdClient, PdError, RegionInfo};
+use map::{CachedRegion, RegionMap};
+use store::StoreMap;
+
+/// Configuration of a [`RegionCache`].
+#[derive(Debug, Clone)]
+pub struct RegionCacheConfig {
+    /// Idle time after which a region is reloaded (client-go `RegionCacheTTLSec`, 600 s).
+    pub ttl: Duration,
+    /// Random extra TTL so entries do not expire together (client-go
+    /// `regionCacheTTLJitterSec`, 60 s).
+    pub ttl_jitter: Duration,
+}
+
+impl Default for RegionCacheConfig {
+    fn default() -> Self {
+        RegionCacheConfig {
+            ttl: Duration::from_secs(600),
+            ttl_jitter: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Hash, PartialEq, Eq)]
+enum LoadKey {
+    Key(Vec<u8>),
+    EndKey(Vec<u8>),
+    Id(u64),
+    Store(u64),
+}
+
+type LoadResult = Result<RegionRoute, LocateError>;
+
+struct Inner {
+    pd: PdClient,
+    config: RegionCacheConfig,
+    base: Instant,
+    regions: RwLock<RegionMap>,
+    stores: StoreMap,
+    loads: SingleFlight<LoadKey, LoadResult>,
+    store_loads: SingleFlight<LoadKey, Result<StoreRoute, LocateError>>,
+}
+
+/// The region and store cache (client-go `RegionCache`). Cheap to clone.
+#[derive(Clone)]
+pub struct RegionCache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RegionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionCache")
+            .field("regions", &self.inner.regions.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegionCache {
+    /// A cache loading from `pd` (whose codec decodes region bounds).
+    pub fn new(pd: PdClient, config: RegionCacheConfig) -> Self {
+        RegionCache {
+            inner: Arc::new(Inner {
+                pd,
+                config,
+                base: Instant::now(),
+                regions: RwLock::new(RegionMap::default()),
+                stores: StoreMap::default(),
+                loads: SingleFlight::default(),
+                store_loads: SingleFlight::default(),
+            }),
+        }
+    }
+
+    /// The PD client.
+    pub fn pd(&self) -> &PdClient {
+        &self.inner.pd
+    }
+
+    /// Number of cached regions.
+    pub fn region_count(&self) -> usize {
+        self.inner.regions.read().len()
+    }
+
+    /// The cached, valid region containing `key`, without loading.
+    pub fn cached_region(&self, key: &[u8]) -> Option<RegionRoute> {
+        self.inner.lookup(key, false)
+    }
+
+    /// Loads every region overlapping the request-space ranges (end empty = unbounded)
+    /// with one `BatchScanRegions` and caches them; returns them in key order (client-go
+    /// `BatchLoadRegionsWithKeyRanges`). `limit` 0 = no limit.
+    pub async fn load_ranges(
+        &self,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        limit: usize,
+    ) -> Result<Vec<RegionRoute>, LocateError> {
+        let infos = self.inner.pd.batch_scan_regions(ranges, limit).await?;
+        Ok(infos
+            .into_iter()
+            .filter_map(|info| self.inner.insert_info(info).ok())
+            .collect())
+    }
+
+    /// The regions covering `[start, end)` in key order, from the cache where it is
+    /// valid and loaded from PD in one batch otherwise (client-go
+    /// `LoadRegionsInKeyRange`). `end` empty = unbounded.
+    pub async fn locate_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<RegionRoute>, LocateError> {
+        let mut out = Vec::new();
+        let mut key = start.to_vec();
+        loop {
+            let route = match self.inner.lookup(&key, false) {
+                Some(r) => r,
+                None => {
+                    // Batch-load the rest of the range, then continue from the cache.
+                    let loaded = self
+                        .load_ranges(&[(key.clone(), end.to_vec())], 128)
+                        .await?;
+                    match loaded.into_iter().find(|r| r.contains(&key)) {
+                        Some(r) => r,
+                        None => self.locate_key(&key).await?,
+                    }
+                }
+            };
+            let region_end = route.end_key().to_vec();
+            out.push(route);
+            if region_end.is_empty() || (!end.is_empty() && region_end.as_slice() >= end) {
+                return Ok(out);
+            }
+            key = region_end;
+        }
+    }
+
+    /// Drops every cached region and store.
+    pub fn clear(&self) {
+        *self.inner.regions.write() = RegionMap::default();
+    }
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// client-go `nextTTL`: now + ttl + jitter.
+    fn next_ttl(&self, now_ms: u64) -> u64 {
+        let jitter = u64::try_from(self.config.ttl_jitter.as_millis()).unwrap_or(0);
+        let j = if jitter == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..jitter)
+        };
+        now_ms
+            .saturating_add(u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX))
+            .saturating_add(j)
+    }
+
+    fn lookup(&self, key: &[u8], by_end: bool) -> Option<RegionRoute> {
+        let now = self.now_ms();
+        let next = self.next_ttl(now);
+        let map = self.regions.read();
+        let r = if by_end {
+            map.find_by_end(key)
+        } else {
+            map.find(key)
+        }?;
+        r.check_valid(now, next).then(|| r.route())
+    }
+
+    fn lookup_id(&self, id: u64) -> Option<RegionRoute> {
+        let now = self.now_ms();
+        let next = self.next_ttl(now);
+        let map = self.regions.read();
+        let r = map.by_id(id)?;
+        r.check_valid(now, next).then(|| r.route())
+    }
+
+    fn insert_info(&self, info: RegionInfo) -> Result<RegionRoute, LocateError> {
+        if info.region.peers.is_empty() {
+            return Err(LocateError::Invalid(format!(
+                "region {} has no peer",
+                info.region.id
+            )));
+        }
+        let cached = Arc::new(CachedRegion::new(
+            info.region,
+            info.leader,
+            self.next_ttl(self.now_ms()),
+        ));
+        let route = cached.route();
+        if !self.regions.write().insert(cached) {
+            tracing::debug!(region = route.region.id, "stale region from PD not cached");
+        }
+        Ok(route)
+    }
+
+    async fn load_key(self: &Arc<Self>, key: &[u8]) -> LoadResult {
+        let pd = self.pd.clone();
+        let k = key.to_vec();
+        let this = self.clone();
+        self.loads
+            .run(LoadKey::Key(key.to_vec()), move || async move {
+                let info = pd
+                    .get_region(&k)
+                    .await?
+                    .ok_or_else(|| LocateError::RegionNotFound(format!("key {k:?}")))?;
+                if !info.region_contains(&k) {
+                    return Err(LocateError::RegionNotFound(format!(
+                        "PD region {} does not contain key {k:?}",
+                        info.region.id
+                    )));
+                }
+                this.insert_info(info)
+            })
+            .await
+            .unwrap_or_else(|| Err(LocateError::Pd("region load task failed".into())))
+    }
+
+    /// client-go `loadRegion(isEndKey = true)`: GetRegion, then GetPrevRegion when the key
+    /// is the region's start.
+    async fn load_end_key(self: &Arc<Self>, key: &[u8]) -> LoadResult {
+        let pd = self.pd.clone();
+        let k = key.to_vec();
+        let this = self.clone();
+        self.loads
+            .run(LoadKey::EndKey(key.to_vec()), move || async move {
+                let info = if k.is_empty() {
+                    last_region(&pd).await?
+                } else {
+                    let found = match pd.get_region(&k).await {
+                        Ok(r) => r,
+                        Err(PdError::Codec(crate::pd::CodecError::OutOfKeyspace { .. })) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    match found {
+                        Some(r) if r.region.start_key.as_slice() < k.as_slice() => Some(r),
+                        _ => pd.get_prev_region(&k).await?,
+                    }
+                };
+                let info =
+                    info.ok_or_else(|| LocateError::RegionNotFound(format!("end key {k:?}")))?;
+                this.insert_info(info)
+            })
+            .await
+            .unwrap_or_else(|| Err(LocateError::Pd("region load task failed".into())))
+    }
+
+    async fn load_id(self: &Arc<Self>, id: u64) -> LoadResult {
+        let pd = self.pd.clone();
+        let this = self.clone();
+        self.loads
+            .run(LoadKey::Id(id), move || async move {
+                let info = pd
+                    .get_region_by_id(id)
+                    .await?
+                    .ok_or_else(|| LocateError::RegionNotFound(format!("region id {id}")))?;
+                this.insert_info(info)
+            })
+            .await
+            .unwrap_or_else(|| Err(LocateError::Pd("region load task failed".into())))
+    }
+
+    async fn load_store(self: &Arc<Self>, id: u64) -> Result<StoreRoute, LocateError> {
+        let pd = self.pd.clone();
+        let this = self.clone();
+        self.store_loads
+            .run(LoadKey::Store(id), move || async move {
+                match pd.get_store(id).await? {
+                    Some(s) => Ok(this.stores.put(&s)),
+                    None => {
+                        this.stores.remove(id);
+                        Err(LocateError::StoreNotFound(id))
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|| Err(LocateError::Pd("store load task failed".into())))
+    }
+}
+
+impl RegionInfo {
+    fn region_contains(&self, key: &[u8]) -> bool {
+        key >= self.region.start_key.as_slice()
+            && (self.region.end_key.is_empty() || key < self.region.end_key.as_slice())
+    }
+}
+
+/// The region with an unbounded end (or the keyspace's last region under API V2).
+async fn last_region(pd: &PdClient) -> Result<Option<RegionInfo>, LocateError> {
+    if let Some((_, ks_end)) = pd.codec().keyspace_range() {
+        return Ok(pd.get_prev_region(ks_end).await?);
+    }
+    // Start beyond any realistic key, then walk forward to the unbounded region.
+    let mut key = vec![0xFF; 64];
+    for _ in 0..64 {
+        let Some(r) = pd.get_region(&key).await? else {
+            return Ok(None);
+        };
+        if r.region.end_key.is_empty() {
+            return Ok(Some(r));
+        }
+        key = r.region.end_key.clone();
+    }
+    Err(LocateError::RegionNotFound(
+        "could not reach the last region".into(),
+    ))
+}
+
+impl RegionLocator for RegionCache {
+    async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+        if let Some(r) = self.inner.lookup(key, false) {
+            return Ok(r);
+        }
+        self.inner.load_key(key).await
+    }
+
+    async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+        // Under API V2 "unbounded" is the keyspace end, which regions' ends are clamped to.
+        let key: Vec<u8> = match (key.is_empty(), self.inner.pd.codec().keyspace_range()) {
+            (true, Some((_, ks_end))) => ks_end.to_vec(),
+            _ => key.to_vec(),
+        };
+        if let Some(r) = self.inner.lookup(&key, true) {
+            return Ok(r);
+        }
+        self.inner.load_end_key(&key).await
+    }
+
+    async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
+        if let Some(r) = self.inner.lookup_id(id) {
+            return Ok(r);
+        }
+        self.inner.load_id(id).await
+    }
+
+    async fn store(&self, store_id: u64) -> Result<StoreRoute, LocateError> {
+        if let Some(s) = self.inner.stores.get(store_id) {
+            return Ok(s);
+        }
+        match self.inner.load_store(store_id).await {
+            Ok(s) => Ok(s),
+            // PD unreachable: keep using the last known address.
+            Err(LocateError::Pd(e)) => self
+                .inner
+                .stores
+                .get_stale(store_id)
+                .ok_or(LocateError::Pd(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// client-go `UpdateLeader`: a leader outside the region's peers means the cached
+    /// peers are stale, so the region is dropped.
+    fn update_leader(&self, region: RegionVerId, leader: Option<metapb::Peer>) {
+        let map = self.inner.regions.read();
+        let Some(r) = map.by_id(region.id).filter(|r| r.ver == region) else {
+            return;
+        };
+        if !r.set_leader(leader) {
+            r.invalidate();
+        }
+    }
+
+    /// client-go `OnRegionEpochNotMatch`. The regions are decoded with the PD client's
+    /// codec here (TiKV reports them with encoded bounds, and only the cache knows the
+    /// codec); each keeps the leader on the store that led the stale region.
+    fn on_epoch_not_match(&self, region: RegionVerId, current_regions: &[metapb::Region]) -> bool {
+        // A reply older than our request tells nothing (client-go: "region epoch is ahead
+        // of tikv").
+        let behind = current_regions.iter().any(|m| {
+            let v = RegionVerId::of(m);
+            m.id == region.id && (v.conf_ver < region.conf_ver || v.ver < region.ver)
+        });
+        let leader_store = {
+            let map = self.inner.regions.read();
+            map.by_id(region.id)
+                .filter(|r| r.ver == region)
+                .and_then(|r| r.leader())
+                .map(|p| p.store_id)
+        };
+        self.inner.regions.write().remove(&region);
+        if behind || current_regions.is_empty() {
+            return false;
+        }
+        let codec = self.inner.pd.codec();
+        let expires = self.inner.next_ttl(self.inner.now_ms());
+        let mut map = self.inner.regions.write();
+        for meta in current_regions {
+            let decoded = match codec.decode_region(meta.clone()) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(region = meta.id, error = %e, "undecodable region in EpochNotMatch");
+                    continue;
+                }
+            };
+            if decoded.peers.is_empty() {
+                continue;
+            }
+            let leader =
+                leader_store.and_then(|s| decoded.peers.iter().find(|p| p.store_id == s).cloned());
+            map.insert(Arc::new(CachedRegion::new(decoded, leader, expires)));
+        }
+        true
+    }
+
+    fn invalidate_region(&self, region: RegionVerId, reason: InvalidReason) {
+        tracing::debug!(region = region.id, ?reason, "invalidate cached region");
+        self.inner.regions.write().remove(&region);
+    }
+
+    /// client-go `OnSendFail`: the store's address is re-resolved on next use and the
+    /// region reloaded.
+    fn on_send_fail(&self, region: RegionVerId, store_id: u64) {
+        self.inner.stores.mark_needs_resolve(store_id);
+        let map = self.inner.regions.read();
+        if let Some(r) = map.by_id(region.id).filter(|r| r.ver == region) {
+            r.invalidate();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
