@@ -162,8 +162,15 @@ impl std::fmt::Debug for PdClient {
     }
 }
 
+/// `host:port` → `http://host:port` (PD members report URLs with a scheme; the gRPC
+/// connector switches to `https` when TLS is configured).
 fn normalize(url: &str) -> String {
-    url.trim_end_matches('/').to_string()
+    let url = url.trim().trim_end_matches('/');
+    if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    }
 }
 
 impl PdClient {

@@ -32,7 +32,11 @@ impl PdConnector for GrpcPdConnector {
         let options = self.options.clone();
         let url = url.to_string();
         Box::pin(async move {
-            let ep = options.endpoint(&url).map_err(|e| PdError::Grpc {
+            let addr = match url.strip_prefix("http://") {
+                Some(rest) if options.tls.is_some() => format!("https://{rest}"),
+                _ => url.clone(),
+            };
+            let ep = options.endpoint(&addr).map_err(|e| PdError::Grpc {
                 url: url.clone(),
                 code: tonic::Code::InvalidArgument,
                 message: e.to_string(),

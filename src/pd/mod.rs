@@ -22,6 +22,9 @@ pub mod inproc;
 pub mod rpc;
 pub mod tso;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::{
     AdvanceTxnSafePointResult, PdClient, PdConfig, PdResponse, RegionInfo, NULL_KEYSPACE_ID,
 };

@@ -1,0 +1,278 @@
+//! Unit tests of the PD client and the TSO dispatcher against [`FakePd`].
+
+use std::time::Duration;
+
+use tikv_tower_proto::metapb;
+
+use super::fake::FakePd;
+use super::*;
+
+fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> (metapb::Region, Option<metapb::Peer>) {
+    let peer = metapb::Peer {
+        id: id * 100,
+        store_id: 1,
+        ..Default::default()
+    };
+    (
+        metapb::Region {
+            id,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            region_epoch: Some(metapb::RegionEpoch {
+                conf_ver: 1,
+                version: ver,
+            }),
+            peers: vec![peer.clone()],
+            ..Default::default()
+        },
+        Some(peer),
+    )
+}
+
+fn config(endpoints: &[&str]) -> PdConfig {
+    PdConfig {
+        endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
+        ..PdConfig::default()
+    }
+}
+
+async fn client(pd: &FakePd, endpoints: &[&str]) -> PdClient {
+    PdClient::connect(pd.connector(), config(endpoints))
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(start_paused = true)]
+async fn follows_leader_change() {
+    let pd = FakePd::new(7, &["http://a", "http://b", "http://c"]);
+    pd.state.lock().regions.push(region(1, b"", b"", 1));
+    let c = client(&pd, &["a"]).await;
+    assert_eq!(c.cluster_id(), 7);
+    assert_eq!(c.leader_url().as_deref(), Some("http://a"));
+    assert!(c.get_region(b"k").await.unwrap().is_some());
+
+    // The leader moves to b: a answers "not leader", the client re-discovers and retries.
+    pd.state.lock().leader = 1;
+    let r = c.get_region(b"k").await.unwrap().unwrap();
+    assert_eq!(r.region.id, 1);
+    assert_eq!(c.leader_url().as_deref(), Some("http://b"));
+
+    // The old leader goes away entirely and c leads: discovery goes through b.
+    {
+        let mut st = pd.state.lock();
+        st.unreachable.insert("http://a".into());
+        st.leader = 2;
+    }
+    assert!(c.get_region(b"k").await.unwrap().is_some());
+    assert_eq!(c.leader_url().as_deref(), Some("http://c"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn bootstrap_rejects_endpoints_of_different_clusters() {
+    let pd = FakePd::new(7, &["http://a", "http://b"]);
+    pd.state.lock().member_cluster.insert("http://b".into(), 8);
+    let err = PdClient::connect(pd.connector(), config(&["a", "b"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PdError::ClusterIdMismatch {
+                expected: 7,
+                got: 8
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn response_with_foreign_cluster_id_is_rejected_without_retry() {
+    let pd = FakePd::new(7, &["http://a"]);
+    pd.state.lock().regions.push(region(1, b"", b"", 1));
+    let c = client(&pd, &["a"]).await;
+    pd.state.lock().member_cluster.insert("http://a".into(), 9);
+    let before = pd.calls("get_region");
+    let err = c.get_region(b"k").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PdError::ClusterIdMismatch {
+                expected: 7,
+                got: 9
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(pd.calls("get_region"), before + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_cluster_exhausts_retries() {
+    let pd = FakePd::new(7, &["http://a"]);
+    let c = client(&pd, &["a"]).await;
+    pd.state.lock().unreachable.insert("http://a".into());
+    let err = c.get_store(1).await.unwrap_err();
+    assert!(
+        matches!(err, PdError::RetriesExhausted { attempts: 10, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_scan_falls_back_to_scan_regions() {
+    let pd = FakePd::new(7, &["http://a"]);
+    {
+        let mut st = pd.state.lock();
+        st.regions = vec![
+            region(1, b"", b"g", 1),
+            region(2, b"g", b"p", 1),
+            region(3, b"p", b"", 1),
+        ];
+        st.batch_scan_unimplemented = true;
+    }
+    let c = client(&pd, &["a"]).await;
+    let ranges = vec![(b"a".to_vec(), b"h".to_vec()), (b"q".to_vec(), Vec::new())];
+    let ids: Vec<u64> = c
+        .batch_scan_regions(&ranges, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.region.id)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    let again: Vec<u64> = c
+        .batch_scan_regions(&ranges, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.region.id)
+        .collect();
+    assert_eq!(again, ids);
+    assert_eq!(
+        pd.calls("batch_scan_regions"),
+        1,
+        "unimplemented is remembered"
+    );
+    assert_eq!(pd.calls("scan_regions"), 4);
+    pd.state.lock().batch_scan_unimplemented = false;
+}
+
+#[tokio::test(start_paused = true)]
+async fn txn_codec_decodes_region_bounds() {
+    let pd = FakePd::new(7, &["http://a"]);
+    pd.state.lock().regions = vec![
+        region(1, b"", &codec::encode_bytes(b"m"), 1),
+        region(2, &codec::encode_bytes(b"m"), b"", 1),
+    ];
+    let c = client(&pd, &["a"]).await.with_codec(ApiCodec::v1_txn());
+    let r = c.get_region(b"zz").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            r.region.id,
+            r.region.start_key.as_slice(),
+            r.region.end_key.as_slice()
+        ),
+        (2, &b"m"[..], &b""[..])
+    );
+    let r = c.get_region(b"a").await.unwrap().unwrap();
+    assert_eq!(r.region.end_key, b"m".to_vec());
+}
+
+async fn tso_client(pd: &FakePd) -> TsoClient {
+    TsoClient::new(client(pd, &["a"]).await, TsoConfig::default())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tso_batches_concurrent_requests() {
+    let pd = FakePd::new(7, &["http://a"]);
+    let tso = tso_client(&pd).await;
+    let handles: Vec<_> = (0..200)
+        .map(|_| {
+            let t = tso.clone();
+            tokio::spawn(async move { t.get_ts().await })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.push(h.await.unwrap().unwrap());
+    }
+    assert!(
+        tso.request_count() <= 4,
+        "200 callers took {} TSO RPCs",
+        tso.request_count()
+    );
+    let mut sorted = all.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 200, "timestamps are unique");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tso_is_monotonic_across_reconnects() {
+    let pd = FakePd::new(7, &["http://a"]);
+    pd.state.lock().tso_fail_after = Some(3);
+    let tso = tso_client(&pd).await;
+    let mut last = 0;
+    for round in 0..20 {
+        let futs: Vec<_> = (0..5).map(|_| tso.get_ts_async()).collect();
+        for f in futs {
+            let ts = f.await.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(ts > last, "{ts} after {last}");
+            last = ts;
+        }
+    }
+    assert!(
+        tso.stream_count() >= 5,
+        "streams reopened: {}",
+        tso.stream_count()
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tso_reply_going_backwards_is_not_handed_out() {
+    let pd = FakePd::new(7, &["http://a"]);
+    let tso = tso_client(&pd).await;
+    let first = tso.get_ts().await.unwrap();
+    pd.state.lock().physical -= 10; // PD clock rolled back
+    let mut cfg_tso = tso.get_ts_async();
+    // The dispatcher retries; as the fake's logical part keeps moving but physical stays
+    // behind, every reply is rejected until retries run out.
+    let res = (&mut cfg_tso).await;
+    assert!(matches!(res, Err(TsoError::Stream { .. })), "{res:?}");
+    pd.state.lock().physical += 20;
+    assert!(tso.get_ts().await.unwrap() > first);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tso_close_fails_waiters() {
+    let pd = FakePd::new(7, &["http://a"]);
+    let tso = tso_client(&pd).await;
+    tso.get_ts().await.unwrap();
+    tso.close();
+    tokio::task::yield_now().await;
+    assert!(matches!(tso.get_ts().await, Err(TsoError::Closed)));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn oracle_low_resolution_and_expiry() {
+    let pd = FakePd::new(7, &["http://a"]);
+    let oracle = Oracle::new(client(&pd, &["a"]).await, OracleConfig::default());
+    let ts = oracle.get_timestamp().await.unwrap();
+    assert!(oracle.get_low_resolution_ts() >= ts);
+    let lock_ts = tso::compose_ts(tso::extract_physical(ts) - 100, 0);
+    assert!(oracle.is_expired(lock_ts, 50));
+    assert!(!oracle.is_expired(lock_ts, 500));
+    let low = tso::extract_physical(oracle.get_low_resolution_ts());
+    assert_eq!(
+        oracle.until_expired(lock_ts, 500),
+        tso::extract_physical(lock_ts) + 500 - low
+    );
+    // The background updater refreshes the cached timestamp.
+    pd.state.lock().physical += 5_000;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        tso::extract_physical(oracle.get_low_resolution_ts()) >= tso::extract_physical(ts) + 5_000
+    );
+    assert!(oracle.get_stale_timestamp(1).unwrap() < oracle.get_low_resolution_ts());
+}
