@@ -20,7 +20,9 @@ const INITIAL_TERM: u64 = 6;
 /// the whole key space, 8 MiB `raft-entry-max-size`, no auto split, wall
 /// clock. With `stores(n)`, every region has a voter on each of the first
 /// `replicas` stores (default: all) and a learner on each of the next
-/// `learners` stores; the leader is on the first store.
+/// `learners` stores; the leader is on the first store. Ids follow
+/// mocktikv's bootstrap: stores first, then the first region's peers, then
+/// the region (one store: store 1, peer 2, region 3).
 ///
 /// ```
 /// use tikv_tower_mockstore::{MockCluster, cluster::ApiVersion};
@@ -185,8 +187,7 @@ impl MockClusterBuilder {
         self
     }
 
-    /// Builds the cluster. Ids are allocated as mocktikv does: stores first,
-    /// then the first region, then its peers.
+    /// Builds the cluster (ids as described on [`MockClusterBuilder`]).
     pub fn build(self) -> MockCluster {
         let boundary_encoding = self.boundary_encoding.unwrap_or_default();
         let config = ClusterConfig {
@@ -228,7 +229,8 @@ impl MockClusterBuilder {
         }
         let replicas = self.replicas.unwrap_or(self.stores).min(self.stores);
         let learners = self.learners.min(self.stores - replicas);
-        let region_id = alloc();
+        // mocktikv order: stores, then peers, then the region (a single
+        // store gets store 1, peer 2, region 3).
         let peers: Vec<Peer> = store_ids
             .iter()
             .take(replicas + learners)
@@ -244,6 +246,7 @@ impl MockClusterBuilder {
             })
             .collect();
         let leader = peers.first().map(|p| p.id);
+        let region_id = alloc();
         state.insert_region(Region {
             id: region_id,
             start_key: Vec::new(),
