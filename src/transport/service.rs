@@ -1,0 +1,186 @@
+//! [`Transport`]: the innermost `tower::Service<StoreCall>`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use pin_project_lite::pin_project;
+use tikv_tower_layers::call::{StoreCall, TransportError};
+use tikv_tower_proto::rpc::StoreResponse;
+use tokio::time::Sleep;
+use tower_service::Service;
+
+use super::client::{GrpcConnector, StoreClient, StoreConnector};
+use super::options::GrpcOptions;
+
+/// The store transport (client-go `RPCClient.SendRequest`): sends each [`StoreCall`] to its
+/// address through a cached per-address [`StoreClient`], enforcing the call's timeout.
+/// Region errors are replies (`Ok`); only "no reply" is an `Err`. Cheap to clone; clones
+/// share the per-address clients.
+pub struct Transport<C: StoreConnector> {
+    connector: C,
+    clients: Arc<RwLock<HashMap<Arc<str>, C::Client>>>,
+    default_timeout: Option<Duration>,
+}
+
+/// The gRPC transport.
+pub type GrpcTransport = Transport<GrpcConnector>;
+
+/// The in-process transport over mockstore.
+#[cfg(feature = "embedded")]
+pub type InProcTransport = Transport<super::inproc::InProcConnector>;
+
+impl<C: StoreConnector> Clone for Transport<C> {
+    fn clone(&self) -> Self {
+        Transport {
+            connector: self.connector.clone(),
+            clients: self.clients.clone(),
+            default_timeout: self.default_timeout,
+        }
+    }
+}
+
+impl<C: StoreConnector> std::fmt::Debug for Transport<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("stores", &self.clients.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcTransport {
+    /// A gRPC transport with `options` (pool size, keep-alive, TLS, message sizes).
+    pub fn grpc(options: GrpcOptions) -> Self {
+        Transport::new(GrpcConnector::new(options))
+    }
+}
+
+#[cfg(feature = "embedded")]
+impl InProcTransport {
+    /// An in-process transport to `cluster`'s stores (no sockets).
+    pub fn in_process(cluster: tikv_tower_mockstore::MockCluster) -> Self {
+        Transport::new(super::inproc::InProcConnector::new(cluster))
+    }
+}
+
+impl<C: StoreConnector> Transport<C> {
+    /// A transport making per-address clients with `connector`.
+    pub fn new(connector: C) -> Self {
+        Transport {
+            connector,
+            clients: Arc::new(RwLock::new(HashMap::new())),
+            default_timeout: None,
+        }
+    }
+
+    /// Timeout for calls that carry none.
+    pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = Some(timeout);
+        self
+    }
+
+    /// Drops the cached client of `addr` (its connections close when in-flight calls end).
+    pub fn forget(&self, addr: &str) {
+        self.clients.write().remove(addr);
+    }
+
+    /// Number of addresses with a cached client.
+    pub fn store_count(&self) -> usize {
+        self.clients.read().len()
+    }
+
+    fn client(&self, addr: &Arc<str>) -> Result<C::Client, TransportError> {
+        if let Some(c) = self.clients.read().get(addr) {
+            return Ok(c.clone());
+        }
+        let mut map = self.clients.write();
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let c = self.connector.connect(addr)?;
+        map.insert(addr.clone(), c.clone());
+        Ok(c)
+    }
+}
+
+impl<C: StoreConnector> Service<StoreCall> for Transport<C> {
+    type Response = StoreResponse;
+    type Error = TransportError;
+    type Future = ResponseFuture<<C::Client as StoreClient>::Future>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: StoreCall) -> Self::Future {
+        let timeout = call.timeout.or(self.default_timeout);
+        match self.client(&call.addr) {
+            Ok(client) => ResponseFuture {
+                inner: Some(client.call(call.request, timeout)),
+                sleep: timeout.map(tokio::time::sleep),
+                error: None,
+                addr: call.addr,
+                timeout: timeout.unwrap_or_default(),
+            },
+            Err(e) => ResponseFuture {
+                inner: None,
+                sleep: None,
+                error: Some(e),
+                addr: call.addr,
+                timeout: Duration::ZERO,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The reply future of [`Transport`]: the client's future raced against the timeout.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        #[pin]
+        sleep: Option<Sleep>,
+        error: Option<TransportError>,
+        addr: Arc<str>,
+        timeout: Duration,
+    }
+}
+
+impl<F> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<StoreResponse, TransportError>>,
+{
+    type Output = Result<StoreResponse, TransportError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(e) = this.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(Err(TransportError::Canceled));
+        };
+        if let Poll::Ready(r) = inner.poll(cx) {
+            return Poll::Ready(match r {
+                Err(TransportError::Timeout { addr, .. }) => Err(TransportError::Timeout {
+                    addr,
+                    elapsed: *this.timeout,
+                }),
+                other => other,
+            });
+        }
+        if let Some(sleep) = this.sleep.as_pin_mut() {
+            if sleep.poll(cx).is_ready() {
+                return Poll::Ready(Err(TransportError::Timeout {
+                    addr: this.addr.clone(),
+                    elapsed: *this.timeout,
+                }));
+            }
+        }
+        Poll::Pending
+    }
+}
