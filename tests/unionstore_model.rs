@@ -141,12 +141,17 @@ impl Model {
     }
 
     fn values_at(&self, len: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        let mut vals: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            self.map.iter().map(|(k, e)| (k.clone(), e.value.clone())).collect();
+        let mut vals: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .map
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect();
         for (k, prev) in self.log[len..].iter().rev() {
             vals.insert(k.clone(), prev.clone());
         }
-        vals.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect()
+        vals.into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
     }
 
     fn size(&self) -> u64 {
@@ -263,7 +268,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Release(d) => {
-                let Some(&h) = handles.get(d - 1) else { continue };
+                let Some(&h) = handles.get(d - 1) else {
+                    continue;
+                };
                 let r = buf.release(h);
                 if d == m.stages.len() {
                     prop_assert!(r.is_ok());
@@ -277,7 +284,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Cleanup(d) => {
-                let Some(&h) = handles.get(d - 1) else { continue };
+                let Some(&h) = handles.get(d - 1) else {
+                    continue;
+                };
                 let r = buf.cleanup(h);
                 if d == m.stages.len() {
                     prop_assert!(r.is_ok());
@@ -294,7 +303,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 cps.push((cp, m.log.len(), m.truncations.len()));
             }
             Op::Revert(i) => {
-                let Some(&(cp, len, epoch)) = cps.get(i) else { continue };
+                let Some(&(cp, len, epoch)) = cps.get(i) else {
+                    continue;
+                };
                 let floor = m.stages.last().copied().unwrap_or(0);
                 let stale = m.truncations[epoch..].iter().any(|&t| t < len);
                 let valid = len <= m.log.len() && len >= floor && !stale;
