@@ -1,0 +1,539 @@
+//! The client's error type: one enum for every failure a user can see.
+//!
+//! client-go's error model (`error/error.go`) is a mix of sentinel values
+//! (`ErrRegionUnavailable`, `ErrResultUndetermined`, `ErrTiKVServerBusy`, ...), wrapper
+//! types around protobuf errors (`ErrWriteConflict`, `ErrKeyExist`, `ErrDeadlock`,
+//! `ErrAssertionFailed`, `PDError`) and predicates (`IsErrNotFound`, `IsErrKeyExist`,
+//! `IsErrWriteConflict`, `IsErrorUndetermined`). Here the same cases are variants of one
+//! `thiserror` enum, [`Error`], with classification helpers of the same names
+//! ([`Error::is_undetermined`], [`Error::is_write_conflict`], ...), so callers branch on
+//! types, never on strings.
+//!
+//! Sources are unified: errors of the layers (backoff budget spent, region errors that were
+//! not retried), of the transport ([`TransportError`]), of routing ([`LocateError`]) and of
+//! PD ([`PdError`]) convert into [`Error`] with `?`.
+//!
+//! Bad user input is rejected before anything is sent, with a typed error
+//! ([`Error::EmptyKey`], [`Error::InvalidRange`], [`Error::EntryTooLarge`],
+//! [`Error::MaxScanLimitExceeded`], ...) — never a panic.
+
+use tikv_tower_layers::call::TransportError;
+use tikv_tower_layers::locate::LocateError;
+use tikv_tower_proto::{errorpb, kvrpcpb};
+
+use crate::pd::error::PdError;
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error the client returns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- invalid argument (rejected before sending) ----
+    /// An empty key where TiKV forbids one (point reads and writes).
+    #[error("empty key is not supported")]
+    EmptyKey,
+    /// A range whose start lies after its end.
+    #[error("invalid range: start {start:?} > end {end:?}")]
+    InvalidRange {
+        /// Start key as given.
+        start: Vec<u8>,
+        /// End key as given.
+        end: Vec<u8>,
+    },
+    /// A key/value entry larger than the server accepts (client-go `ErrEntryTooLarge`).
+    #[error("entry size too large, size: {size}, limit: {limit}")]
+    EntryTooLarge {
+        /// The limit.
+        limit: u64,
+        /// The entry's size.
+        size: u64,
+    },
+    /// A key longer than the server accepts (client-go `ErrKeyTooLarge`, TiKV
+    /// `storage.max-key-size`).
+    #[error("key size too large, size: {size}, limit: {limit}")]
+    KeyTooLarge {
+        /// The limit.
+        limit: u64,
+        /// The key's size.
+        size: u64,
+    },
+    /// A scan limit above the maximum (client-go `ErrMaxScanLimitExceeded`).
+    #[error("limit {limit} should be less than MaxRawKVScanLimit ({max})")]
+    MaxScanLimitExceeded {
+        /// The limit asked for.
+        limit: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// Two parallel inputs of different lengths (e.g. keys and TTLs in a batch put).
+    #[error("the len of {what} ({got}) is not equal to the len of keys ({expected})")]
+    LengthMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Number of keys.
+        expected: usize,
+        /// Its length.
+        got: usize,
+    },
+    /// `compare_and_swap` / `compare_and_delete` on a client not in atomic mode.
+    #[error("using CompareAndSwap without enable atomic mode")]
+    AtomicModeRequired,
+    /// A column family name TiKV does not know.
+    #[error("invalid column family {0:?} (expected default, lock or write)")]
+    InvalidColumnFamily(String),
+    /// Any other invalid argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Invalid configuration.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    // ---- server answers ----
+    /// The `error` string of a RawKV reply (TiKV reports raw-API failures as text).
+    #[error("tikv error: {0}")]
+    Server(String),
+    /// A write conflict (client-go `ErrWriteConflict`).
+    #[error("write conflict {{ {0:?} }}")]
+    WriteConflict(Box<kvrpcpb::WriteConflict>),
+    /// The key already exists (client-go `ErrKeyExist`).
+    #[error("key already exists {{ {0:?} }}")]
+    KeyExists(Box<kvrpcpb::AlreadyExist>),
+    /// A deadlock was detected (client-go `ErrDeadlock`).
+    #[error("deadlock {{ {0:?} }}")]
+    Deadlock(Box<kvrpcpb::Deadlock>),
+    /// An assertion on data failed (client-go `ErrAssertionFailed`).
+    #[error("assertion failed {{ {0:?} }}")]
+    AssertionFailed(Box<kvrpcpb::AssertionFailed>),
+    /// The transaction's primary lock is gone (client-go: "txn %d not found").
+    #[error("txn {start_ts} not found")]
+    TxnNotFound {
+        /// Start ts of the transaction.
+        start_ts: u64,
+    },
+    /// A retryable key error (client-go `ErrRetryable`).
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// TiKV aborted the transaction ("tikv aborts txn").
+    #[error("tikv aborts txn: {0}")]
+    Aborted(String),
+    /// The commit ts is too large (async commit / 1PC).
+    #[error("commit TS {commit_ts} is too large")]
+    CommitTsTooLarge {
+        /// The offending commit ts.
+        commit_ts: u64,
+    },
+    /// Any other key error, kept whole.
+    #[error("unexpected KeyError: {0:?}")]
+    KeyError(Box<kvrpcpb::KeyError>),
+    /// A region error the retry layer chose not to retry (e.g. `RaftEntryTooLarge`).
+    #[error("region error: {0:?}")]
+    RegionError(Box<errorpb::Error>),
+    /// The region cannot serve the request (client-go `ErrRegionUnavailable`): no
+    /// reachable replica, or the backoff budget ran out on region errors.
+    #[error("region unavailable: {0}")]
+    RegionUnavailable(String),
+    /// The store kept answering `ServerIsBusy` (client-go `ErrTiKVServerBusy`).
+    #[error("tikv server busy: {0}")]
+    ServerBusy(String),
+    /// The backoff budget of the operation was spent (client-go's backoffer
+    /// "backoffer.maxSleep is exceeded", which names the backoff kinds and last errors).
+    #[error("backoff budget exhausted after {total_sleep_ms} ms (kinds: {kinds}): {last_error}")]
+    BackoffExhausted {
+        /// Total sleep in milliseconds.
+        total_sleep_ms: u64,
+        /// The backoff kinds used, e.g. `regionMiss, tikvRPC`.
+        kinds: String,
+        /// The last error seen.
+        last_error: String,
+    },
+    /// The outcome of a write is unknown (client-go `ErrResultUndetermined`); never retried.
+    #[error("execution result undetermined: {0}")]
+    Undetermined(String),
+    /// A deadline passed (client-go `ErrTiKVServerTimeout` and context deadlines).
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// A store could not be reached or answered with a gRPC error.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Region or store lookup failed.
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+    /// A PD request failed (client-go `PDError`).
+    #[error(transparent)]
+    Pd(#[from] PdError),
+    /// The keyspace does not exist or is not enabled.
+    #[error("keyspace {0:?} not found or not enabled")]
+    KeyspaceNotFound(String),
+    /// A reply of the wrong kind, or without its body (client-go `ErrBodyMissing`).
+    #[error("unexpected response: expected {expected}, got {got}")]
+    UnexpectedResponse {
+        /// The response kind expected.
+        expected: &'static str,
+        /// What came back.
+        got: String,
+    },
+    /// The client was closed.
+    #[error("client closed")]
+    Closed,
+    /// The operation was canceled.
+    #[error("canceled")]
+    Canceled,
+    /// A user interceptor rejected the request (client-go `RPCInterceptor` returning an
+    /// error).
+    #[error("interceptor {name}: {message}")]
+    Intercepted {
+        /// The interceptor's name.
+        name: String,
+        /// Its message.
+        message: String,
+    },
+    /// Any other error of the layers (lock resolution, unexpected replies, ...).
+    #[error(transparent)]
+    Layer(Box<tikv_tower_layers::Error>),
+    /// An error of another component (e.g. a user layer), boxed.
+    #[error("{0}")]
+    Other(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Build the error for a kvrpcpb `KeyError` (client-go `ExtractKeyErr`).
+    pub fn from_key_error(e: kvrpcpb::KeyError) -> Self {
+        if let Some(c) = e.conflict {
+            return Error::WriteConflict(Box::new(c));
+        }
+        if !e.retryable.is_empty() {
+            return Error::Retryable(e.retryable);
+        }
+        if let Some(a) = e.assertion_failed {
+            return Error::AssertionFailed(Box::new(a));
+        }
+        if !e.abort.is_empty() {
+            return Error::Aborted(e.abort);
+        }
+        if let Some(t) = e.commit_ts_too_large {
+            return Error::CommitTsTooLarge {
+                commit_ts: t.commit_ts,
+            };
+        }
+        if let Some(t) = e.txn_not_found {
+            return Error::TxnNotFound {
+                start_ts: t.start_ts,
+            };
+        }
+        if let Some(a) = e.already_exist {
+            return Error::KeyExists(Box::new(a));
+        }
+        if let Some(d) = e.deadlock {
+            return Error::Deadlock(Box::new(d));
+        }
+        Error::KeyError(Box::new(e))
+    }
+
+    /// Build the error for a region error that reached the user.
+    pub fn from_region_error(e: errorpb::Error) -> Self {
+        if e.server_is_busy.is_some() {
+            return Error::ServerBusy(e.message);
+        }
+        if e.undetermined_result.is_some() {
+            return Error::Undetermined(e.message);
+        }
+        if e.region_not_found.is_some() || e.region_not_initialized.is_some() {
+            return Error::RegionUnavailable(format!("{e:?}"));
+        }
+        Error::RegionError(Box::new(e))
+    }
+
+    /// Wrap any error.
+    pub fn other(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Other(std::sync::Arc::new(e))
+    }
+
+    /// The input was rejected before sending (empty key, inverted range, too large, ...).
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(
+            self,
+            Error::EmptyKey
+                | Error::InvalidRange { .. }
+                | Error::EntryTooLarge { .. }
+                | Error::KeyTooLarge { .. }
+                | Error::MaxScanLimitExceeded { .. }
+                | Error::LengthMismatch { .. }
+                | Error::AtomicModeRequired
+                | Error::InvalidColumnFamily(_)
+                | Error::InvalidArgument(_)
+                | Error::Config(_)
+        )
+    }
+
+    /// client-go `IsErrorUndetermined`: a write may or may not have been applied.
+    pub fn is_undetermined(&self) -> bool {
+        matches!(self, Error::Undetermined(_))
+    }
+
+    /// client-go `ErrRegionUnavailable`: the region could not be served.
+    pub fn is_region_unavailable(&self) -> bool {
+        matches!(self, Error::RegionUnavailable(_) | Error::RegionError(_))
+    }
+
+    /// A deadline passed somewhere on the path.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout(_) | Error::Transport(TransportError::Timeout { .. })
+        ) || matches!(self, Error::Transport(TransportError::Status { code, .. }) if *code == tonic::Code::DeadlineExceeded)
+    }
+
+    /// client-go `ErrTiKVServerBusy`.
+    pub fn is_server_busy(&self) -> bool {
+        matches!(self, Error::ServerBusy(_))
+    }
+
+    /// The backoff budget ran out.
+    pub fn is_backoff_exhausted(&self) -> bool {
+        matches!(self, Error::BackoffExhausted { .. })
+    }
+
+    /// client-go `ErrMaxScanLimitExceeded`.
+    pub fn is_max_scan_limit_exceeded(&self) -> bool {
+        matches!(self, Error::MaxScanLimitExceeded { .. })
+    }
+
+    /// A transactional key error (conflict, exists, deadlock, assertion, ...).
+    pub fn is_key_error(&self) -> bool {
+        matches!(
+            self,
+            Error::WriteConflict(_)
+                | Error::KeyExists(_)
+                | Error::Deadlock(_)
+                | Error::AssertionFailed(_)
+                | Error::TxnNotFound { .. }
+                | Error::Retryable(_)
+                | Error::Aborted(_)
+                | Error::CommitTsTooLarge { .. }
+                | Error::KeyError(_)
+        )
+    }
+
+    /// client-go `IsErrWriteConflict`.
+    pub fn is_write_conflict(&self) -> bool {
+        matches!(self, Error::WriteConflict(_))
+    }
+
+    /// client-go `IsErrKeyExist`.
+    pub fn is_key_exists(&self) -> bool {
+        matches!(self, Error::KeyExists(_))
+    }
+
+    /// client-go `ErrDeadlock`.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, Error::Deadlock(_))
+    }
+
+    /// A failure to reach a store or PD (send failure, not a server answer).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Transport(TransportError::Unavailable { .. }))
+            || matches!(self, Error::Pd(p) if p.is_retryable())
+    }
+
+    /// Whether retrying the whole operation later may succeed: transient server and
+    /// network conditions, write conflicts and retryable key errors. Invalid input,
+    /// undetermined results and permanent key errors are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Retryable(_)
+                | Error::WriteConflict(_)
+                | Error::ServerBusy(_)
+                | Error::RegionUnavailable(_)
+                | Error::BackoffExhausted { .. }
+                | Error::Timeout(_)
+        ) || self.is_unreachable()
+    }
+}
+
+impl From<tikv_tower_layers::Error> for Error {
+    /// Map the layers' error model onto the user-facing one (client-go turns the
+    /// sender's region errors and backoffer failures into `tikverr` values the same way).
+    fn from(e: tikv_tower_layers::Error) -> Self {
+        use tikv_tower_layers::Error as L;
+        use tikv_tower_layers::RegionErrorKind as K;
+        match e {
+            L::Region {
+                kind: K::ServerIsBusy,
+                error,
+                ..
+            } => Error::ServerBusy(error.message.clone()),
+            L::Region {
+                kind: K::UndeterminedResult,
+                error,
+                ..
+            } => Error::Undetermined(error.message.clone()),
+            L::Region { error, .. } => Error::from_region_error(*error),
+            L::RegionUnavailable(v) => {
+                Error::RegionUnavailable(format!("region {} (no replica left to try)", v.id))
+            }
+            L::Undetermined(m) => Error::Undetermined(m),
+            L::RaftEntryTooLarge { entry_size, .. } => Error::EntryTooLarge {
+                limit: 0,
+                size: entry_size,
+            },
+            L::Flashback { region_id, message } => {
+                Error::RegionUnavailable(format!("region {region_id} in flashback: {message}"))
+            }
+            L::BackoffExhausted {
+                kinds,
+                last_errors,
+                total_sleep,
+                ..
+            } => Error::BackoffExhausted {
+                total_sleep_ms: total_sleep.as_millis() as u64,
+                kinds: kinds
+                    .iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                last_error: last_errors.last().cloned().unwrap_or_default(),
+            },
+            L::Transport(t) | L::SendFailed { source: t, .. } => match t {
+                TransportError::Canceled => Error::Canceled,
+                t => Error::Transport(t),
+            },
+            L::Locate(l) => Error::Locate(l),
+            L::DeadlineExceeded => Error::Timeout("operation deadline exceeded".into()),
+            L::Timeout(d) => Error::Timeout(format!("rpc timed out after {d:?}")),
+            L::InvalidArgument(m) => Error::InvalidArgument(m),
+            L::Key(k) => Error::from_key_error(*k),
+            L::Intercepted { name, message } => Error::Intercepted { name, message },
+            other => Error::Layer(Box::new(other)),
+        }
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(s: tonic::Status) -> Self {
+        match s.code() {
+            tonic::Code::DeadlineExceeded => Error::Timeout(s.message().to_string()),
+            tonic::Code::Cancelled => Error::Canceled,
+            code => Error::Transport(TransportError::Status {
+                addr: std::sync::Arc::from(""),
+                code,
+                message: s.message().to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_error_extraction_follows_client_go_order() {
+        let conflict = kvrpcpb::KeyError {
+            conflict: Some(kvrpcpb::WriteConflict {
+                start_ts: 1,
+                ..Default::default()
+            }),
+            retryable: "also retryable".into(),
+            ..Default::default()
+        };
+        assert!(Error::from_key_error(conflict).is_write_conflict());
+        let cases: Vec<(kvrpcpb::KeyError, fn(&Error) -> bool)> = vec![
+            (
+                kvrpcpb::KeyError {
+                    retryable: "r".into(),
+                    ..Default::default()
+                },
+                |e| matches!(e, Error::Retryable(_)),
+            ),
+            (
+                kvrpcpb::KeyError {
+                    abort: "a".into(),
+                    ..Default::default()
+                },
+                |e| matches!(e, Error::Aborted(_)),
+            ),
+            (
+                kvrpcpb::KeyError {
+                    txn_not_found: Some(kvrpcpb::TxnNotFound {
+                        start_ts: 7,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                |e| matches!(e, Error::TxnNotFound { start_ts: 7 }),
+            ),
+            (
+                kvrpcpb::KeyError {
+                    already_exist: Some(Default::default()),
+                    ..Default::default()
+                },
+                Error::is_key_exists,
+            ),
+            (
+                kvrpcpb::KeyError {
+                    deadlock: Some(Default::default()),
+                    ..Default::default()
+                },
+                Error::is_deadlock,
+            ),
+            (kvrpcpb::KeyError::default(), |e| {
+                matches!(e, Error::KeyError(_))
+            }),
+        ];
+        for (ke, check) in cases {
+            let e = Error::from_key_error(ke.clone());
+            assert!(check(&e), "{ke:?} -> {e:?}");
+            assert!(e.is_key_error());
+            assert!(!e.is_invalid_argument());
+        }
+    }
+
+    #[test]
+    fn classification() {
+        let invalid = [
+            Error::EmptyKey,
+            Error::InvalidRange {
+                start: b"b".to_vec(),
+                end: b"a".to_vec(),
+            },
+            Error::EntryTooLarge { limit: 1, size: 2 },
+            Error::MaxScanLimitExceeded {
+                limit: 20000,
+                max: 10240,
+            },
+            Error::AtomicModeRequired,
+            Error::LengthMismatch {
+                what: "values",
+                expected: 1,
+                got: 2,
+            },
+        ];
+        for e in &invalid {
+            assert!(e.is_invalid_argument(), "{e}");
+            assert!(!e.is_retryable(), "{e}");
+            assert!(!e.is_undetermined());
+        }
+        assert!(Error::Undetermined("x".into()).is_undetermined());
+        assert!(!Error::Undetermined("x".into()).is_retryable());
+        let busy = Error::from_region_error(errorpb::Error {
+            server_is_busy: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(busy.is_server_busy() && busy.is_retryable());
+        let too_large = Error::from_region_error(errorpb::Error {
+            raft_entry_too_large: Some(Default::default()),
+            ..Default::default()
+        });
+        assert!(too_large.is_region_unavailable());
+        let t = Error::Transport(TransportError::Timeout {
+            addr: "a".into(),
+            elapsed: std::time::Duration::from_secs(1),
+        });
+        assert!(t.is_timeout());
+        assert!(Error::from(tonic::Status::deadline_exceeded("x")).is_timeout());
+        assert!(Error::MaxScanLimitExceeded { limit: 1, max: 0 }.is_max_scan_limit_exceeded());
+    }
+}

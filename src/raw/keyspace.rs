@@ -1,0 +1,137 @@
+//! User keys ↔ request keys for RawKV (client-go `apicodec` codecV1 / codecV2, raw mode).
+//!
+//! Under API V1 a user key is sent as is. Under API V2 every raw key carries the 4-byte
+//! keyspace prefix `'r'` + 24-bit big-endian keyspace id: the client adds it to every key
+//! and range bound it sends and strips it from every key it returns. Range bounds are
+//! clamped to the keyspace (`[prefix, prefix of id + 1)`), so an unbounded scan never
+//! leaves the keyspace (client-go `codecV2.EncodeRange` / `DecodeKey`).
+
+use crate::pd::codec::{keyspace_end, keyspace_prefix, KeyMode};
+
+/// Adds and strips the keyspace prefix of raw keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawKeyCodec {
+    keyspace: Option<([u8; 4], [u8; 4])>,
+}
+
+impl RawKeyCodec {
+    /// API V1 / V1TTL: keys unchanged.
+    pub fn v1() -> Self {
+        RawKeyCodec { keyspace: None }
+    }
+
+    /// API V2 in keyspace `id`.
+    pub fn v2(keyspace_id: u32) -> Self {
+        RawKeyCodec {
+            keyspace: Some((
+                keyspace_prefix(KeyMode::Raw, keyspace_id),
+                keyspace_end(KeyMode::Raw, keyspace_id),
+            )),
+        }
+    }
+
+    /// The prefix added under API V2.
+    pub fn prefix(&self) -> Option<&[u8]> {
+        self.keyspace.as_ref().map(|(p, _)| p.as_slice())
+    }
+
+    /// The request key for a user key.
+    pub fn encode_key(&self, key: &[u8]) -> Vec<u8> {
+        match &self.keyspace {
+            None => key.to_vec(),
+            Some((p, _)) => {
+                let mut out = Vec::with_capacity(p.len() + key.len());
+                out.extend_from_slice(p);
+                out.extend_from_slice(key);
+                out
+            }
+        }
+    }
+
+    /// Like [`RawKeyCodec::encode_key`], consuming the key (no copy under API V1).
+    pub fn encode_owned(&self, key: Vec<u8>) -> Vec<u8> {
+        match &self.keyspace {
+            None => key,
+            Some(_) => self.encode_key(&key),
+        }
+    }
+
+    /// The request range for a user range: `(start, end)`, where an empty `end` means
+    /// unbounded under API V1; under API V2 an unbounded end becomes the keyspace end.
+    pub fn encode_range(&self, start: &[u8], end: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+        match &self.keyspace {
+            None => (start.to_vec(), end.map(<[u8]>::to_vec).unwrap_or_default()),
+            Some((_, ks_end)) => {
+                let e = match end {
+                    Some(e) => self.encode_key(e),
+                    None => ks_end.to_vec(),
+                };
+                (self.encode_key(start), e)
+            }
+        }
+    }
+
+    /// The user key of a request key returned by the server; `None` when the key lies
+    /// outside the keyspace (a server bug: such keys are dropped, never returned).
+    pub fn decode_key(&self, key: Vec<u8>) -> Option<Vec<u8>> {
+        match &self.keyspace {
+            None => Some(key),
+            Some((p, _)) => key.strip_prefix(p.as_slice()).map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The user range a request range covers (start clamped to the keyspace start,
+    /// end = `None` when it reaches the keyspace end) — used to continue scans.
+    pub fn decode_bound(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match &self.keyspace {
+            None => (!key.is_empty()).then(|| key.to_vec()),
+            Some((p, e)) => {
+                if key.is_empty() || key >= e.as_slice() {
+                    None
+                } else if key <= p.as_slice() {
+                    Some(Vec::new())
+                } else {
+                    key.strip_prefix(p.as_slice()).map(<[u8]>::to_vec)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_is_identity() {
+        let c = RawKeyCodec::v1();
+        assert_eq!(c.encode_key(b"k"), b"k");
+        assert_eq!(c.encode_range(b"a", None), (b"a".to_vec(), vec![]));
+        assert_eq!(c.decode_key(b"k".to_vec()), Some(b"k".to_vec()));
+        assert_eq!(c.decode_bound(b""), None);
+    }
+
+    #[test]
+    fn v2_prefixes_and_clamps() {
+        let c = RawKeyCodec::v2(0x010203);
+        assert_eq!(c.encode_key(b"k"), b"r\x01\x02\x03k");
+        assert_eq!(
+            c.encode_range(b"", None),
+            (b"r\x01\x02\x03".to_vec(), b"r\x01\x02\x04".to_vec())
+        );
+        assert_eq!(
+            c.encode_range(b"a", Some(b"b")),
+            (b"r\x01\x02\x03a".to_vec(), b"r\x01\x02\x03b".to_vec())
+        );
+        assert_eq!(
+            c.decode_key(b"r\x01\x02\x03k".to_vec()),
+            Some(b"k".to_vec())
+        );
+        assert_eq!(c.decode_key(b"r\x01\x02\x04k".to_vec()), None);
+        assert_eq!(c.decode_bound(b"r\x01\x02\x04"), None);
+        assert_eq!(c.decode_bound(b"r\x01\x02\x03m"), Some(b"m".to_vec()));
+        assert_eq!(c.decode_bound(b"r\x01"), Some(vec![]));
+        let last = RawKeyCodec::v2(0xFF_FFFF);
+        assert_eq!(last.encode_range(b"", None).1, b"s\0\0\0");
+    }
+}
