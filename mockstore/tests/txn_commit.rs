@@ -23,8 +23,15 @@ fn commit_below_min_commit_ts_is_commit_ts_expired() {
     req.min_commit_ts = 30;
     h.must_prewrite(req);
     let r = h.commit(&[b"k"], 10, 20);
-    let e = r.error.unwrap().commit_ts_expired.expect("commit_ts_expired");
-    assert_eq!((e.start_ts, e.attempted_commit_ts, e.min_commit_ts), (10, 20, 30));
+    let e = r
+        .error
+        .unwrap()
+        .commit_ts_expired
+        .expect("commit_ts_expired");
+    assert_eq!(
+        (e.start_ts, e.attempted_commit_ts, e.min_commit_ts),
+        (10, 20, 30)
+    );
     assert_eq!(e.key, b"k");
     assert_eq!(r.commit_version, 0);
     h.must_commit(&[b"k"], 10, 30);
@@ -43,12 +50,22 @@ fn commit_of_own_pessimistic_lock_just_unlocks() {
 fn commit_writes_records_of_each_lock_type_and_unlocks() {
     let h = H::new();
     h.must_put(b"old", b"x", 1, 2);
-    h.must_prewrite(prewrite_req(vec![put(b"a", b"1"), lock_m(b"b"), del(b"old")], b"a", 10));
+    h.must_prewrite(prewrite_req(
+        vec![put(b"a", b"1"), lock_m(b"b"), del(b"old")],
+        b"a",
+        10,
+    ));
     h.must_commit(&[b"a", b"b", b"old"], 10, 20);
     let a = h.write_at(b"a", 20).unwrap();
-    assert_eq!((a.write_type, a.start_ts, a.value.as_deref()), (WriteType::Put, 10, Some(&b"1"[..])));
+    assert_eq!(
+        (a.write_type, a.start_ts, a.value.as_deref()),
+        (WriteType::Put, 10, Some(&b"1"[..]))
+    );
     assert_eq!(h.write_at(b"b", 20).unwrap().write_type, WriteType::Lock);
-    assert_eq!(h.write_at(b"old", 20).unwrap().write_type, WriteType::Delete);
+    assert_eq!(
+        h.write_at(b"old", 20).unwrap().write_type,
+        WriteType::Delete
+    );
     for k in [&b"a"[..], b"b", b"old"] {
         h.must_unlocked(k);
     }
@@ -95,7 +112,12 @@ fn commit_without_lock_is_txn_lock_not_found() {
     assert!(e.abort.is_empty());
     // Rolled back: also TxnLockNotFound.
     h.must_rollback(&[b"r"], 10);
-    assert!(h.commit(&[b"r"], 10, 20).error.unwrap().txn_lock_not_found.is_some());
+    assert!(h
+        .commit(&[b"r"], 10, 20)
+        .error
+        .unwrap()
+        .txn_lock_not_found
+        .is_some());
 }
 
 #[test]
@@ -126,7 +148,10 @@ fn cleanup_of_live_lock_is_key_is_locked() {
     let start = tso(1000, 0);
     h.must_prewrite_put(b"k", b"v", b"k", start);
     let r = cleanup(&h, b"k", start, tso(1000 + 3000, 0));
-    assert!(r.error.unwrap().locked.is_some(), "ttl 3000 not yet expired");
+    assert!(
+        r.error.unwrap().locked.is_some(),
+        "ttl 3000 not yet expired"
+    );
     h.must_locked(b"k", start);
     let r = cleanup(&h, b"k", start, tso(1000 + 3001, 0));
     assert!(r.error.is_none());
@@ -163,7 +188,11 @@ fn cleanup_without_record_writes_protected_rollback() {
 #[test]
 fn batch_rollback_protects_primary_not_secondaries() {
     let h = H::new();
-    h.must_prewrite(prewrite_req(vec![put(b"p", b"1"), put(b"s", b"2")], b"p", 10));
+    h.must_prewrite(prewrite_req(
+        vec![put(b"p", b"1"), put(b"s", b"2")],
+        b"p",
+        10,
+    ));
     h.must_rollback(&[b"p", b"s"], 10);
     h.must_unlocked(b"p");
     h.must_unlocked(b"s");
@@ -214,11 +243,17 @@ fn batch_rollback_over_other_commit_at_same_ts_writes_nothing_unprotected() {
     h.must_put(b"k", b"v", 5, 10);
     h.must_rollback(&[b"k"], 10);
     let w = h.write_at(b"k", 10).unwrap();
-    assert_eq!((w.write_type, w.has_overlapped_rollback), (WriteType::Put, false));
+    assert_eq!(
+        (w.write_type, w.has_overlapped_rollback),
+        (WriteType::Put, false)
+    );
     // A protected one flags the record instead.
     assert!(cleanup(&h, b"k", 10, 0).error.is_none());
     let w = h.write_at(b"k", 10).unwrap();
-    assert_eq!((w.write_type, w.start_ts, w.has_overlapped_rollback), (WriteType::Put, 5, true));
+    assert_eq!(
+        (w.write_type, w.start_ts, w.has_overlapped_rollback),
+        (WriteType::Put, 5, true)
+    );
     assert_eq!(h.must_get(b"k", 10), Some(b"v".to_vec()));
 }
 

@@ -125,7 +125,10 @@ fn rule2_duplicate_prewrite_is_noop_and_reports_async_min_commit_ts() {
     assert_eq!(first.min_commit_ts, 36);
     h.cm.update_max_ts(100);
     let again = h.must_prewrite(req);
-    assert_eq!(again.min_commit_ts, 36, "duplicate reports the lock's min_commit_ts");
+    assert_eq!(
+        again.min_commit_ts, 36,
+        "duplicate reports the lock's min_commit_ts"
+    );
 }
 
 #[test]
@@ -201,7 +204,11 @@ fn rule4_pessimistic_skip_check_only_checked_on_retry() {
     req.pessimistic_actions = vec![SKIP as i32];
     req.context.as_mut().unwrap().is_retry_request = true;
     let r = h.prewrite(req);
-    assert!(first_err(&r).abort.contains("NonLockKeyConflict"), "{:?}", r.errors);
+    assert!(
+        first_err(&r).abort.contains("NonLockKeyConflict"),
+        "{:?}",
+        r.errors
+    );
 }
 
 #[test]
@@ -254,7 +261,11 @@ fn with_assertion(mut m: kvrpcpb::Mutation, a: Assertion) -> kvrpcpb::Mutation {
 #[test]
 fn rule5_assertion_exist_fails_on_absent_or_deleted() {
     let h = H::new();
-    let mut req = prewrite_req(vec![with_assertion(put(b"k", b"v"), Assertion::Exist)], b"k", 10);
+    let mut req = prewrite_req(
+        vec![with_assertion(put(b"k", b"v"), Assertion::Exist)],
+        b"k",
+        10,
+    );
     req.assertion_level = AssertionLevel::Strict as i32;
     let r = h.prewrite(req.clone());
     let a = first_err(&r).assertion_failed.as_ref().expect("assertion");
@@ -272,7 +283,11 @@ fn rule5_assertion_exist_fails_on_absent_or_deleted() {
 fn rule5_assertion_not_exist_fails_on_put() {
     let h = H::new();
     h.must_put(b"k", b"v", 1, 2);
-    let mut req = prewrite_req(vec![with_assertion(put(b"k", b"w"), Assertion::NotExist)], b"k", 10);
+    let mut req = prewrite_req(
+        vec![with_assertion(put(b"k", b"w"), Assertion::NotExist)],
+        b"k",
+        10,
+    );
     req.assertion_level = AssertionLevel::Fast as i32;
     let r = h.prewrite(req);
     let a = first_err(&r).assertion_failed.as_ref().expect("assertion");
@@ -284,7 +299,11 @@ fn rule5_assertion_not_exist_fails_on_put() {
 fn rule5_assertion_off_or_fast_without_loaded_write_is_skipped() {
     let h = H::new();
     h.must_put(b"k", b"v", 1, 2);
-    let mut req = prewrite_req(vec![with_assertion(put(b"k", b"w"), Assertion::NotExist)], b"k", 10);
+    let mut req = prewrite_req(
+        vec![with_assertion(put(b"k", b"w"), Assertion::NotExist)],
+        b"k",
+        10,
+    );
     req.assertion_level = AssertionLevel::Off as i32;
     h.must_prewrite(req.clone());
     h.must_rollback(&[b"k"], 10);
@@ -316,13 +335,21 @@ fn rule5_assertion_failure_reported_only_without_other_errors() {
     req.assertion_level = AssertionLevel::Strict as i32;
     let r = h.prewrite(req);
     assert_eq!(r.errors.len(), 1);
-    assert!(r.errors[0].conflict.is_some(), "the write conflict wins: {:?}", r.errors);
+    assert!(
+        r.errors[0].conflict.is_some(),
+        "the write conflict wins: {:?}",
+        r.errors
+    );
 }
 
 #[test]
 fn rule6_check_not_exists_writes_nothing() {
     let h = H::new();
-    h.must_prewrite(prewrite_req(vec![check_not_exists(b"k"), put(b"p", b"v")], b"p", 10));
+    h.must_prewrite(prewrite_req(
+        vec![check_not_exists(b"k"), put(b"p", b"v")],
+        b"p",
+        10,
+    ));
     h.must_unlocked(b"k");
     h.must_locked(b"p", 10);
 }
@@ -334,7 +361,11 @@ fn rule7_lock_fields_and_secondaries_only_on_primary() {
     req.min_commit_ts = 11;
     req.txn_size = 3;
     h.must_prewrite(req);
-    for (k, t) in [(b"a", LockType::Put), (b"b", LockType::Delete), (b"c", LockType::Lock)] {
+    for (k, t) in [
+        (b"a", LockType::Put),
+        (b"b", LockType::Delete),
+        (b"c", LockType::Lock),
+    ] {
         let l = h.must_locked(k, 10);
         assert_eq!(l.lock_type, t);
         assert_eq!(l.min_commit_ts, 11, "min_commit_ts on every key");
@@ -404,7 +435,11 @@ fn rule9_key_is_locked_errors_are_collected_and_nothing_written() {
     let h = H::new();
     h.must_prewrite_put(b"a", b"v", b"a", 5);
     h.must_prewrite_put(b"c", b"v", b"c", 6);
-    let r = h.prewrite(prewrite_req(vec![put(b"a", b"1"), put(b"b", b"2"), put(b"c", b"3")], b"a", 10));
+    let r = h.prewrite(prewrite_req(
+        vec![put(b"a", b"1"), put(b"b", b"2"), put(b"c", b"3")],
+        b"a",
+        10,
+    ));
     assert_eq!(r.errors.len(), 2);
     assert!(r.errors.iter().all(|e| e.locked.is_some()));
     h.must_unlocked(b"b");
@@ -415,7 +450,11 @@ fn rule9_other_error_stops_with_single_error() {
     let h = H::new();
     h.must_put(b"a", b"v", 15, 20);
     h.must_put(b"b", b"v", 15, 20);
-    let r = h.prewrite(prewrite_req(vec![put(b"a", b"1"), put(b"b", b"2"), put(b"c", b"3")], b"a", 10));
+    let r = h.prewrite(prewrite_req(
+        vec![put(b"a", b"1"), put(b"b", b"2"), put(b"c", b"3")],
+        b"a",
+        10,
+    ));
     assert_eq!(r.errors.len(), 1);
     h.must_unlocked(b"c");
 }
@@ -464,11 +503,19 @@ fn rule10_one_pc_commits_directly_and_removes_pessimistic_locks() {
 #[test]
 fn rule11_shared_lock_ops_are_rejected() {
     let h = H::new();
-    let r = h.prewrite(prewrite_req(vec![mutation(kvrpcpb::Op::SharedLock, b"k", b"")], b"k", 10));
+    let r = h.prewrite(prewrite_req(
+        vec![mutation(kvrpcpb::Op::SharedLock, b"k", b"")],
+        b"k",
+        10,
+    ));
     assert!(!first_err(&r).abort.is_empty());
 }
 
-fn flush_req(muts: Vec<kvrpcpb::Mutation>, start_ts: u64, generation: u64) -> kvrpcpb::FlushRequest {
+fn flush_req(
+    muts: Vec<kvrpcpb::Mutation>,
+    start_ts: u64,
+    generation: u64,
+) -> kvrpcpb::FlushRequest {
     kvrpcpb::FlushRequest {
         context: Some(kvrpcpb::Context::default()),
         mutations: muts,
@@ -483,26 +530,34 @@ fn flush_req(muts: Vec<kvrpcpb::Mutation>, start_ts: u64, generation: u64) -> kv
 #[test]
 fn flush_generation_zero_is_an_error() {
     let h = H::new();
-    let r = h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"v")], 10, 0), ALL);
+    let r =
+        h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"v")], 10, 0), ALL);
     assert!(!r.errors[0].abort.is_empty());
 }
 
 #[test]
 fn flush_writes_generation_locks_and_overwrites_older_generation() {
     let h = H::new();
-    let r = h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"v1")], 10, 1), ALL);
+    let r =
+        h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"v1")], 10, 1), ALL);
     assert!(r.errors.is_empty());
     let l = h.must_locked(b"k", 10);
-    assert_eq!((l.generation, l.txn_size, l.min_commit_ts), (1, u64::MAX, 11));
-    let r = h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"v2")], 10, 2), ALL);
+    assert_eq!(
+        (l.generation, l.txn_size, l.min_commit_ts),
+        (1, u64::MAX, 11)
+    );
+    let r =
+        h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"v2")], 10, 2), ALL);
     assert!(r.errors.is_empty());
     assert_eq!(h.must_locked(b"k", 10).value.as_deref(), Some(&b"v2"[..]));
     // An out-of-order (older) flush is ignored.
-    let r = h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"old")], 10, 1), ALL);
+    let r =
+        h.e.flush(&h.cm, &flush_req(vec![put(b"k", b"old")], 10, 1), ALL);
     assert!(r.errors.is_empty());
     assert_eq!(h.must_locked(b"k", 10).generation, 2);
     // Insert over an own earlier-generation Put → AlreadyExist.
-    let r = h.e.flush(&h.cm, &flush_req(vec![insert(b"k", b"x")], 10, 3), ALL);
+    let r =
+        h.e.flush(&h.cm, &flush_req(vec![insert(b"k", b"x")], 10, 3), ALL);
     assert!(r.errors[0].already_exist.is_some());
     // BufferBatchGet sees own flushed data only.
     h.e.flush(&h.cm, &flush_req(vec![del(b"d")], 10, 4), ALL);
@@ -514,8 +569,15 @@ fn flush_writes_generation_locks_and_overwrites_older_generation() {
         },
         ALL,
     );
-    let got: Vec<_> = bg.pairs.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
-    assert_eq!(got, vec![(b"k".to_vec(), b"v2".to_vec()), (b"d".to_vec(), vec![])]);
+    let got: Vec<_> = bg
+        .pairs
+        .iter()
+        .map(|p| (p.key.clone(), p.value.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(b"k".to_vec(), b"v2".to_vec()), (b"d".to_vec(), vec![])]
+    );
     // Rolling back a pipelined lock is protected.
     h.must_rollback(&[b"k"], 10);
     h.must_rollback_record(b"k", 10, true);

@@ -346,6 +346,11 @@ impl TxnEngine {
         }
     }
 
+    /// The number of pessimistic-lock requests waiting on `key`.
+    pub fn waiter_count(&self, key: &[u8]) -> usize {
+        self.inner.waits.waiter_count(key)
+    }
+
     /// `KVPessimisticRollback` (TiKV `commands::PessimisticRollback`):
     /// removes this transaction's pessimistic locks with
     /// `for_update_ts <= req.for_update_ts` on `keys`, or on the whole

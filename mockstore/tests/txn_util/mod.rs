@@ -215,13 +215,26 @@ impl H {
             .unwrap_or_else(|| panic!("expected a lock on {key:?}"))
     }
 
-    pub fn pessimistic_lock(&self, req: kvrpcpb::PessimisticLockRequest) -> kvrpcpb::PessimisticLockResponse {
+    pub fn pessimistic_lock(
+        &self,
+        req: kvrpcpb::PessimisticLockRequest,
+    ) -> kvrpcpb::PessimisticLockResponse {
         futures_lite_block_on(self.e.pessimistic_lock(&self.cm, &req, ALL))
     }
 
-    pub fn must_pessimistic_lock(&self, key: &[u8], primary: &[u8], start_ts: u64, for_update_ts: u64) {
+    pub fn must_pessimistic_lock(
+        &self,
+        key: &[u8],
+        primary: &[u8],
+        start_ts: u64,
+        for_update_ts: u64,
+    ) {
         let r = self.pessimistic_lock(lock_req(&[key], primary, start_ts, for_update_ts));
-        assert!(r.errors.is_empty(), "pessimistic lock failed: {:?}", r.errors);
+        assert!(
+            r.errors.is_empty(),
+            "pessimistic lock failed: {:?}",
+            r.errors
+        );
     }
 
     pub fn lock(&self, key: &[u8]) -> Option<Lock> {
@@ -229,13 +242,19 @@ impl H {
     }
 
     pub fn must_locked(&self, key: &[u8], start_ts: u64) -> Lock {
-        let l = self.lock(key).unwrap_or_else(|| panic!("no lock on {key:?}"));
+        let l = self
+            .lock(key)
+            .unwrap_or_else(|| panic!("no lock on {key:?}"));
         assert_eq!(l.ts, start_ts, "lock on {key:?} belongs to another txn");
         l
     }
 
     pub fn must_unlocked(&self, key: &[u8]) {
-        assert!(self.lock(key).is_none(), "unexpected lock on {key:?}: {:?}", self.lock(key));
+        assert!(
+            self.lock(key).is_none(),
+            "unexpected lock on {key:?}: {:?}",
+            self.lock(key)
+        );
     }
 
     pub fn data(&self, key: &[u8]) -> Option<KeyData> {
@@ -244,7 +263,8 @@ impl H {
 
     /// The record at exactly `commit_ts`.
     pub fn write_at(&self, key: &[u8], commit_ts: u64) -> Option<Write> {
-        self.data(key).and_then(|d| d.writes.get(&commit_ts).cloned())
+        self.data(key)
+            .and_then(|d| d.writes.get(&commit_ts).cloned())
     }
 
     pub fn must_rollback_record(&self, key: &[u8], start_ts: u64, protected: bool) {
@@ -256,7 +276,10 @@ impl H {
     }
 
     pub fn must_no_record(&self, key: &[u8], commit_ts: u64) {
-        assert!(self.write_at(key, commit_ts).is_none(), "unexpected record at {commit_ts}");
+        assert!(
+            self.write_at(key, commit_ts).is_none(),
+            "unexpected record at {commit_ts}"
+        );
     }
 
     pub fn check_txn_status(

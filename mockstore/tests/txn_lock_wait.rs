@@ -1,0 +1,264 @@
+//! Pessimistic lock waiting, wake-up and deadlock detection (mockstore-spec
+//! §2.3 KvPessimisticLock rule 8 and §3.8; TiKV `lock_manager`). All tests
+//! run on tokio's paused clock, so timeouts are exact and instantaneous.
+
+mod txn_util;
+
+use std::time::Duration;
+
+use tikv_tower_mockstore::mvcc::{deadlock::key_hash, ConcurrencyManager, TxnEngine};
+use tikv_tower_proto::kvrpcpb::{
+    self, write_conflict::Reason, PessimisticLockKeyResultType, PessimisticLockWakeUpMode,
+};
+use tokio::time::Instant;
+use txn_util::*;
+
+fn waiting_req(key: &[u8], start_ts: u64, wait_timeout: i64) -> kvrpcpb::PessimisticLockRequest {
+    let mut r = lock_req(&[key], key, start_ts, start_ts);
+    r.wait_timeout = wait_timeout;
+    r
+}
+
+/// Spawns a lock request; returns its handle once it is waiting on `key`.
+async fn spawn_waiter(
+    e: &TxnEngine,
+    cm: &ConcurrencyManager,
+    key: &[u8],
+    req: kvrpcpb::PessimisticLockRequest,
+) -> tokio::task::JoinHandle<(kvrpcpb::PessimisticLockResponse, Instant)> {
+    let before = e.waiter_count(key);
+    let (e2, cm2) = (e.clone(), cm.clone());
+    let h = tokio::spawn(async move {
+        let r = e2.pessimistic_lock(&cm2, &req, ALL).await;
+        (r, Instant::now())
+    });
+    while e.waiter_count(key) == before {
+        tokio::task::yield_now().await;
+    }
+    h
+}
+
+async fn lock_async(
+    h: &H,
+    req: kvrpcpb::PessimisticLockRequest,
+) -> kvrpcpb::PessimisticLockResponse {
+    h.e.pessimistic_lock(&h.cm, &req, ALL).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_timeout_is_capped_and_zero_means_ceiling() {
+    let h = H::new();
+    h.must_prewrite_put(b"k", b"v", b"k", 5);
+    for (wait, expect_ms) in [(300i64, 300u64), (0, 1000), (5000, 1000)] {
+        let t0 = Instant::now();
+        let r = lock_async(&h, waiting_req(b"k", 10, wait)).await;
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_millis(expect_ms),
+            "wait_timeout {wait}"
+        );
+        assert_eq!(r.errors[0].locked.as_ref().unwrap().lock_version, 5);
+        assert_eq!(
+            h.e.waiter_count(b"k"),
+            0,
+            "the waiter is removed on timeout"
+        );
+    }
+    let t0 = Instant::now();
+    let r = lock_async(&h, waiting_req(b"k", 10, -1)).await;
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    assert!(r.errors[0].locked.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn commit_wakes_legacy_waiter_with_pessimistic_retry() {
+    let h = H::new();
+    h.must_prewrite_put(b"k", b"v", b"k", 5);
+    let w = spawn_waiter(&h.e, &h.cm, b"k", waiting_req(b"k", 10, 1000)).await;
+    let t0 = Instant::now();
+    h.must_commit(&[b"k"], 5, 8);
+    let (r, at) = w.await.unwrap();
+    assert_eq!(at, t0, "the head waiter is woken at once");
+    let c = r.errors[0].conflict.as_ref().expect("write conflict");
+    assert_eq!(
+        (c.start_ts, c.conflict_ts, c.conflict_commit_ts, c.reason),
+        (10, 5, 8, Reason::PessimisticRetry as i32)
+    );
+    h.must_unlocked(b"k");
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_release_path_wakes_waiters() {
+    type Release = fn(&H);
+    let releases: [(&str, Release); 5] = [
+        ("batch rollback", |h| h.must_rollback(&[b"k"], 5)),
+        ("pessimistic rollback", |h| {
+            h.e.pessimistic_rollback(
+                &h.cm,
+                &kvrpcpb::PessimisticRollbackRequest {
+                    context: None,
+                    start_version: 5,
+                    for_update_ts: 5,
+                    keys: vec![b"k".to_vec()],
+                },
+                ALL,
+            );
+        }),
+        ("resolve lock", |h| {
+            h.e.resolve_lock(
+                &h.cm,
+                &kvrpcpb::ResolveLockRequest {
+                    start_version: 5,
+                    ..Default::default()
+                },
+                ALL,
+            );
+        }),
+        ("check txn status ttl expiry", |h| {
+            let r = h.check_txn_status(b"k", 5, 0, u64::MAX, false);
+            assert!(r.error.is_none());
+        }),
+        ("cleanup", |h| {
+            h.e.cleanup(
+                &h.cm,
+                &kvrpcpb::CleanupRequest {
+                    context: None,
+                    key: b"k".to_vec(),
+                    start_version: 5,
+                    current_ts: 0,
+                },
+                ALL,
+            );
+        }),
+    ];
+    for (name, release) in releases {
+        let h = H::new();
+        assert!(lock_async(&h, lock_req(&[b"k"], b"k", 5, 5))
+            .await
+            .errors
+            .is_empty());
+        let w = spawn_waiter(&h.e, &h.cm, b"k", waiting_req(b"k", 10, 1000)).await;
+        let t0 = Instant::now();
+        release(&h);
+        let (r, at) = w.await.unwrap();
+        assert_eq!(at, t0, "{name}: woken at once");
+        let c = r.errors[0]
+            .conflict
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.errors));
+        assert_eq!((c.conflict_ts, c.conflict_commit_ts), (5, 0), "{name}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn later_waiters_are_woken_after_wake_up_delay() {
+    let h = H::new();
+    h.must_prewrite_put(b"k", b"v", b"k", 5);
+    let w30 = spawn_waiter(&h.e, &h.cm, b"k", waiting_req(b"k", 30, 1000)).await;
+    let w20 = spawn_waiter(&h.e, &h.cm, b"k", waiting_req(b"k", 20, 1000)).await;
+    let t0 = Instant::now();
+    h.must_rollback(&[b"k"], 5);
+    let (r20, at20) = w20.await.unwrap();
+    let (r30, at30) = w30.await.unwrap();
+    assert_eq!(at20, t0, "smallest start_ts first");
+    assert_eq!(at30, t0 + Duration::from_millis(20));
+    assert!(r20.errors[0].conflict.is_some() && r30.errors[0].conflict.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_lock_waiter_acquires_after_release() {
+    let h = H::new();
+    h.must_prewrite_put(b"k", b"v", b"k", 5);
+    let mut req = waiting_req(b"k", 10, 1000);
+    req.wake_up_mode = PessimisticLockWakeUpMode::WakeUpModeForceLock as i32;
+    req.return_values = true;
+    let w = spawn_waiter(&h.e, &h.cm, b"k", req).await;
+    h.must_commit(&[b"k"], 5, 12);
+    let (r, _) = w.await.unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let res = &r.results[0];
+    assert_eq!(
+        res.r#type,
+        PessimisticLockKeyResultType::LockResultLockedWithConflict as i32
+    );
+    assert_eq!(res.locked_with_conflict_ts, 12);
+    assert_eq!(res.value, b"v");
+    assert_eq!(h.must_locked(b"k", 10).for_update_ts, 12);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlock_is_detected_with_wait_chain() {
+    let h = H::new();
+    assert!(lock_async(&h, lock_req(&[b"a"], b"a", 10, 10))
+        .await
+        .errors
+        .is_empty());
+    assert!(lock_async(&h, lock_req(&[b"b"], b"b", 20, 20))
+        .await
+        .errors
+        .is_empty());
+    // T10 waits for T20 on b.
+    let mut r10 = lock_req(&[b"b"], b"a", 10, 10);
+    r10.wait_timeout = 1000;
+    let w10 = spawn_waiter(&h.e, &h.cm, b"b", r10).await;
+    // T20 asks for a: waiting would close the cycle.
+    let mut r20 = lock_req(&[b"a"], b"b", 20, 20);
+    r20.wait_timeout = 1000;
+    let t0 = Instant::now();
+    let r = lock_async(&h, r20).await;
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    let d = r.errors[0].deadlock.as_ref().expect("deadlock");
+    assert_eq!((d.lock_ts, d.lock_key.as_slice()), (10, &b"a"[..]));
+    assert_eq!(d.deadlock_key_hash, key_hash(b"b"));
+    let chain: Vec<_> = d
+        .wait_chain
+        .iter()
+        .map(|e| (e.txn, e.wait_for_txn, e.key.clone()))
+        .collect();
+    assert_eq!(
+        chain,
+        vec![(10, 20, b"b".to_vec()), (20, 10, b"a".to_vec())]
+    );
+    assert_eq!(h.e.waiter_count(b"a"), 0);
+    // T20 rolls back; T10 is woken.
+    h.must_rollback(&[b"b"], 20);
+    let (r, _) = w10.await.unwrap();
+    assert!(r.errors[0].conflict.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_lock_skips_deadlock_detection() {
+    let h = H::new();
+    assert!(lock_async(&h, lock_req(&[b"a"], b"a", 10, 10))
+        .await
+        .errors
+        .is_empty());
+    assert!(lock_async(&h, lock_req(&[b"b"], b"b", 20, 20))
+        .await
+        .errors
+        .is_empty());
+    let mut r10 = lock_req(&[b"b"], b"a", 10, 10);
+    r10.wait_timeout = 500;
+    let w10 = spawn_waiter(&h.e, &h.cm, b"b", r10).await;
+    let mut r20 = lock_req(&[b"a"], b"b", 20, 20);
+    r20.wait_timeout = 500;
+    r20.is_first_lock = true;
+    let r = lock_async(&h, r20).await;
+    assert!(
+        r.errors[0].locked.is_some(),
+        "times out instead: {:?}",
+        r.errors
+    );
+    let (r, _) = w10.await.unwrap();
+    assert!(r.errors[0].locked.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadlock_edges_expire_after_wait_for_lock_timeout() {
+    let d =
+        tikv_tower_mockstore::mvcc::deadlock::DeadlockDetector::new(Duration::from_millis(1000));
+    assert!(d.detect(1, 2, b"x", b"").is_none());
+    assert!(d.detect(2, 1, b"y", b"").is_some());
+    tokio::time::advance(Duration::from_millis(1001)).await;
+    assert!(d.detect(2, 1, b"y", b"").is_none(), "the 1→2 edge expired");
+}
