@@ -68,7 +68,9 @@ impl TransportError {
     /// Whether the failure leaves the outcome of a write unknown (the request may have
     /// reached the store): client-go reports such a commit as an undetermined result.
     pub fn may_have_reached_store(&self) -> bool {
-        matches!(self, TransportError::Timeout { .. } | TransportError::Status { .. })
-            || matches!(self, TransportError::Unavailable { message, .. } if !message.starts_with("connect"))
+        matches!(
+            self,
+            TransportError::Timeout { .. } | TransportError::Status { .. }
+        ) || matches!(self, TransportError::Unavailable { message, .. } if !message.starts_with("connect"))
     }
 }

@@ -31,7 +31,11 @@ impl RegionVerId {
     /// The id and epoch of `region`.
     pub fn of(region: &metapb::Region) -> Self {
         let epoch = region.region_epoch.clone().unwrap_or_default();
-        RegionVerId { id: region.id, conf_ver: epoch.conf_ver, ver: epoch.version }
+        RegionVerId {
+            id: region.id,
+            conf_ver: epoch.conf_ver,
+            ver: epoch.version,
+        }
     }
 }
 
@@ -115,13 +119,22 @@ pub enum LocateError {
 /// request.
 pub trait RegionLocator: Send + Sync + 'static {
     /// The region containing `key` (client-go `LocateKey`).
-    fn locate_key(&self, key: &[u8]) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send;
+    fn locate_key(
+        &self,
+        key: &[u8],
+    ) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send;
     /// The region whose range ends at or after `key` exclusively, i.e. contains the key
     /// just before `key` (client-go `LocateEndKey`, for reverse scans). An empty key means
     /// the last region.
-    fn locate_end_key(&self, key: &[u8]) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send;
+    fn locate_end_key(
+        &self,
+        key: &[u8],
+    ) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send;
     /// The region with this id (client-go `LocateRegionByID`).
-    fn locate_region_id(&self, id: u64) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send;
+    fn locate_region_id(
+        &self,
+        id: u64,
+    ) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send;
     /// The store with this id (address re-resolved when it was invalidated).
     fn store(&self, store_id: u64) -> impl Future<Output = Result<StoreRoute, LocateError>> + Send;
 

@@ -1,0 +1,737 @@
+//! How each kvrpcpb request kind is split by region and how its replies are merged.
+//!
+//! [`Shardable`] is implemented for every request message that carries keys (batch
+//! kinds: split by item, any order) or a range (scans and delete-range: narrowed to a
+//! region's part of the range); [`Mergeable`] for their responses (item replies are put
+//! back in request order; scans concatenate in visiting order; scalar errors keep the
+//! first). The free functions dispatch over [`StoreRequest`] / [`StoreResponse`].
+//!
+//! client-go counterpart: the per-command `GroupKeysByRegion` / batch builders of
+//! `rawkv` and `txnkv` (e.g. `appendBatchMutationsBySize`, `sendBatchReq`) and the scan
+//! loops of `rawkv.Scan` / `txnsnapshot.Scanner`.
+//!
+//! # Example
+//!
+//! ```
+//! use tikv_tower_layers::shard::kinds::Shardable;
+//! use tikv_tower_proto::kvrpcpb::BatchGetRequest;
+//!
+//! let req = BatchGetRequest { keys: vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()], ..Default::default() };
+//! assert_eq!(req.keys().unwrap(), vec![&b"c"[..], b"a", b"b"]);
+//! let part = req.select(&[1, 2]).unwrap();
+//! assert_eq!(part.keys, vec![b"a".to_vec(), b"b".to_vec()]);
+//! ```
+
+use std::collections::HashMap;
+
+use tikv_tower_proto::kvrpcpb;
+use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+
+use crate::error::Error;
+use crate::request::{KeyRange, Target};
+
+/// A request that can be split by region.
+pub trait Shardable: Sized {
+    /// The routing keys, in request order (batch kinds).
+    fn keys(&self) -> Option<Vec<&[u8]>> {
+        None
+    }
+    /// A copy holding only the items at `idx` (positions into [`keys`](Self::keys)).
+    fn select(&self, _idx: &[usize]) -> Option<Self> {
+        None
+    }
+    /// The addressed range (range kinds).
+    fn range(&self) -> Option<KeyRange> {
+        None
+    }
+    /// A copy restricted to `[start, end)` with at most `limit` results.
+    fn narrow(&self, _start: &[u8], _end: &[u8], _limit: Option<u32>) -> Option<Self> {
+        None
+    }
+}
+
+/// A response that can be merged from parts.
+pub trait Mergeable: Sized + Default {
+    /// Merge part replies. `parts` pairs each reply with the request positions its part
+    /// carried (empty for range parts, which arrive in key-visiting order); `keys` are
+    /// the whole request's keys (empty for range kinds).
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self;
+    /// Results in this reply (limit accounting for scans).
+    fn count(&self) -> usize {
+        0
+    }
+}
+
+fn pick<T: Clone>(v: &[T], idx: &[usize]) -> Vec<T> {
+    idx.iter().filter_map(|&i| v.get(i).cloned()).collect()
+}
+
+fn first_some<T>(slot: &mut Option<T>, v: Option<T>) {
+    if slot.is_none() {
+        *slot = v;
+    }
+}
+
+fn first_nonempty(slot: &mut String, v: String) {
+    if slot.is_empty() {
+        *slot = v;
+    }
+}
+
+/// Sort key-carrying items into request order.
+fn order_by_keys<T>(items: &mut [T], keys: &[&[u8]], key_of: impl Fn(&T) -> &[u8]) {
+    let mut pos: HashMap<&[u8], usize> = HashMap::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        pos.entry(*k).or_insert(i);
+    }
+    items.sort_by_key(|it| pos.get(key_of(it)).copied().unwrap_or(usize::MAX));
+}
+
+/// Place positional per-item values of the parts at their request positions.
+fn scatter<T: Clone + Default>(parts: &[(Vec<usize>, Vec<T>)], total: usize) -> Vec<T> {
+    if parts
+        .iter()
+        .all(|(idx, v)| v.is_empty() || idx.len() != v.len())
+    {
+        // Not positional (e.g. values not requested): concatenate.
+        return parts.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+    }
+    let mut out = vec![T::default(); total];
+    for (idx, vals) in parts {
+        if idx.len() == vals.len() {
+            for (i, v) in idx.iter().zip(vals) {
+                if let Some(slot) = out.get_mut(*i) {
+                    *slot = v.clone();
+                }
+            }
+        }
+    }
+    out
+}
+
+macro_rules! keyed_request {
+    ($ty:ty, $field:ident) => {
+        impl Shardable for $ty {
+            fn keys(&self) -> Option<Vec<&[u8]>> {
+                Some(self.$field.iter().map(|k| k.as_slice()).collect())
+            }
+            fn select(&self, idx: &[usize]) -> Option<Self> {
+                let mut part = self.clone();
+                part.$field = pick(&self.$field, idx);
+                Some(part)
+            }
+        }
+    };
+}
+
+keyed_request!(kvrpcpb::BatchGetRequest, keys);
+keyed_request!(kvrpcpb::BufferBatchGetRequest, keys);
+keyed_request!(kvrpcpb::CommitRequest, keys);
+keyed_request!(kvrpcpb::BatchRollbackRequest, keys);
+keyed_request!(kvrpcpb::PessimisticRollbackRequest, keys);
+keyed_request!(kvrpcpb::CheckSecondaryLocksRequest, keys);
+keyed_request!(kvrpcpb::ResolveLockRequest, keys);
+keyed_request!(kvrpcpb::RawBatchGetRequest, keys);
+keyed_request!(kvrpcpb::RawBatchDeleteRequest, keys);
+
+impl Shardable for kvrpcpb::PrewriteRequest {
+    fn keys(&self) -> Option<Vec<&[u8]>> {
+        Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
+    }
+    fn select(&self, idx: &[usize]) -> Option<Self> {
+        let mut part = self.clone();
+        part.mutations = pick(&self.mutations, idx);
+        if self.pessimistic_actions.len() == self.mutations.len() {
+            part.pessimistic_actions = pick(&self.pessimistic_actions, idx);
+        }
+        // Constraints refer to mutation positions: keep those in the part, renumbered.
+        part.for_update_ts_constraints = self
+            .for_update_ts_constraints
+            .iter()
+            .filter_map(|c| {
+                idx.iter().position(|&i| i == c.index as usize).map(|new| {
+                    let mut c = *c;
+                    c.index = new as u32;
+                    c
+                })
+            })
+            .collect();
+        Some(part)
+    }
+}
+
+impl Shardable for kvrpcpb::PessimisticLockRequest {
+    fn keys(&self) -> Option<Vec<&[u8]>> {
+        Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
+    }
+    fn select(&self, idx: &[usize]) -> Option<Self> {
+        let mut part = self.clone();
+        part.mutations = pick(&self.mutations, idx);
+        Some(part)
+    }
+}
+
+impl Shardable for kvrpcpb::FlushRequest {
+    fn keys(&self) -> Option<Vec<&[u8]>> {
+        Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
+    }
+    fn select(&self, idx: &[usize]) -> Option<Self> {
+        let mut part = self.clone();
+        part.mutations = pick(&self.mutations, idx);
+        Some(part)
+    }
+}
+
+impl Shardable for kvrpcpb::RawBatchPutRequest {
+    fn keys(&self) -> Option<Vec<&[u8]>> {
+        Some(self.pairs.iter().map(|p| p.key.as_slice()).collect())
+    }
+    fn select(&self, idx: &[usize]) -> Option<Self> {
+        let mut part = self.clone();
+        part.pairs = pick(&self.pairs, idx);
+        if self.ttls.len() == self.pairs.len() {
+            part.ttls = pick(&self.ttls, idx);
+        }
+        Some(part)
+    }
+}
+
+/// Scans keep the upper bound in `start_key` when reversed.
+macro_rules! scan_request {
+    ($ty:ty) => {
+        impl Shardable for $ty {
+            fn range(&self) -> Option<KeyRange> {
+                let (start, end) = if self.reverse {
+                    (self.end_key.clone(), self.start_key.clone())
+                } else {
+                    (self.start_key.clone(), self.end_key.clone())
+                };
+                Some(KeyRange {
+                    start,
+                    end,
+                    reverse: self.reverse,
+                    limit: Some(self.limit),
+                })
+            }
+            fn narrow(&self, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<Self> {
+                let mut part = self.clone();
+                if self.reverse {
+                    part.start_key = end.to_vec();
+                    part.end_key = start.to_vec();
+                } else {
+                    part.start_key = start.to_vec();
+                    part.end_key = end.to_vec();
+                }
+                if let Some(l) = limit {
+                    part.limit = l;
+                }
+                Some(part)
+            }
+        }
+    };
+}
+
+scan_request!(kvrpcpb::ScanRequest);
+scan_request!(kvrpcpb::RawScanRequest);
+
+impl Shardable for kvrpcpb::ScanLockRequest {
+    fn range(&self) -> Option<KeyRange> {
+        Some(KeyRange {
+            start: self.start_key.clone(),
+            end: self.end_key.clone(),
+            reverse: false,
+            limit: (self.limit != 0).then_some(self.limit),
+        })
+    }
+    fn narrow(&self, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<Self> {
+        let mut part = self.clone();
+        part.start_key = start.to_vec();
+        part.end_key = end.to_vec();
+        part.limit = limit.unwrap_or(0);
+        Some(part)
+    }
+}
+
+macro_rules! range_request {
+    ($ty:ty) => {
+        impl Shardable for $ty {
+            fn range(&self) -> Option<KeyRange> {
+                Some(KeyRange::new(self.start_key.clone(), self.end_key.clone()))
+            }
+            fn narrow(&self, start: &[u8], end: &[u8], _limit: Option<u32>) -> Option<Self> {
+                let mut part = self.clone();
+                part.start_key = start.to_vec();
+                part.end_key = end.to_vec();
+                Some(part)
+            }
+        }
+    };
+}
+
+range_request!(kvrpcpb::DeleteRangeRequest);
+range_request!(kvrpcpb::RawDeleteRangeRequest);
+
+// ---- responses ----
+
+impl Mergeable for kvrpcpb::BatchGetResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            out.pairs.extend(p.pairs);
+            first_some(&mut out.error, p.error);
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+        }
+        order_by_keys(&mut out.pairs, keys, |p| &p.key);
+        out
+    }
+    fn count(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
+impl Mergeable for kvrpcpb::BufferBatchGetResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            out.pairs.extend(p.pairs);
+            first_some(&mut out.error, p.error);
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+        }
+        order_by_keys(&mut out.pairs, keys, |p| &p.key);
+        out
+    }
+}
+
+impl Mergeable for kvrpcpb::RawBatchGetResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            out.pairs.extend(p.pairs);
+        }
+        order_by_keys(&mut out.pairs, keys, |p| &p.key);
+        out
+    }
+    fn count(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
+impl Mergeable for kvrpcpb::PrewriteResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        let n = parts.len();
+        for (i, (_, p)) in parts.into_iter().enumerate() {
+            out.errors.extend(p.errors);
+            out.min_commit_ts = out.min_commit_ts.max(p.min_commit_ts);
+            // 1PC succeeded only if every part committed in one phase.
+            out.one_pc_commit_ts = if i == 0 {
+                p.one_pc_commit_ts
+            } else if p.one_pc_commit_ts == 0 || out.one_pc_commit_ts == 0 {
+                0
+            } else {
+                out.one_pc_commit_ts.max(p.one_pc_commit_ts)
+            };
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+        }
+        if n == 0 {
+            out.one_pc_commit_ts = 0;
+        }
+        out
+    }
+}
+
+impl Mergeable for kvrpcpb::PessimisticLockResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        let mut values = Vec::new();
+        let mut not_founds = Vec::new();
+        let mut results = Vec::new();
+        for (idx, p) in parts {
+            out.errors.extend(p.errors);
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+            values.push((idx.clone(), p.values));
+            not_founds.push((idx.clone(), p.not_founds));
+            results.push((idx, p.results));
+        }
+        out.values = scatter(&values, keys.len());
+        out.not_founds = scatter(&not_founds, keys.len());
+        out.results = scatter(&results, keys.len());
+        out
+    }
+}
+
+macro_rules! key_error_errors_response {
+    ($ty:ty) => {
+        impl Mergeable for $ty {
+            fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+                let mut out = Self::default();
+                for (_, p) in parts {
+                    out.errors.extend(p.errors);
+                    first_some(&mut out.exec_details_v2, p.exec_details_v2);
+                }
+                out
+            }
+        }
+    };
+}
+
+key_error_errors_response!(kvrpcpb::PessimisticRollbackResponse);
+key_error_errors_response!(kvrpcpb::FlushResponse);
+
+impl Mergeable for kvrpcpb::CommitResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            first_some(&mut out.error, p.error);
+            out.commit_version = out.commit_version.max(p.commit_version);
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+        }
+        out
+    }
+}
+
+macro_rules! key_error_response {
+    ($ty:ty) => {
+        impl Mergeable for $ty {
+            fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+                let mut out = Self::default();
+                for (_, p) in parts {
+                    first_some(&mut out.error, p.error);
+                    first_some(&mut out.exec_details_v2, p.exec_details_v2);
+                }
+                out
+            }
+        }
+    };
+}
+
+key_error_response!(kvrpcpb::BatchRollbackResponse);
+key_error_response!(kvrpcpb::ResolveLockResponse);
+
+impl Mergeable for kvrpcpb::CheckSecondaryLocksResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            first_some(&mut out.error, p.error);
+            out.locks.extend(p.locks);
+            out.commit_ts = out.commit_ts.max(p.commit_ts);
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+        }
+        out
+    }
+}
+
+macro_rules! string_error_response {
+    ($ty:ty) => {
+        impl Mergeable for $ty {
+            fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+                let mut out = Self::default();
+                for (_, p) in parts {
+                    first_nonempty(&mut out.error, p.error);
+                }
+                out
+            }
+        }
+    };
+}
+
+string_error_response!(kvrpcpb::RawBatchPutResponse);
+string_error_response!(kvrpcpb::RawBatchDeleteResponse);
+string_error_response!(kvrpcpb::DeleteRangeResponse);
+string_error_response!(kvrpcpb::RawDeleteRangeResponse);
+
+impl Mergeable for kvrpcpb::ScanResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            out.pairs.extend(p.pairs);
+            first_some(&mut out.error, p.error);
+        }
+        out
+    }
+    fn count(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
+impl Mergeable for kvrpcpb::RawScanResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            out.kvs.extend(p.kvs);
+        }
+        out
+    }
+    fn count(&self) -> usize {
+        self.kvs.len()
+    }
+}
+
+impl Mergeable for kvrpcpb::ScanLockResponse {
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            first_some(&mut out.error, p.error);
+            out.locks.extend(p.locks);
+            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+        }
+        out
+    }
+    fn count(&self) -> usize {
+        self.locks.len()
+    }
+}
+
+// ---- dispatch over the enums ----
+
+macro_rules! dispatch {
+    ($($v:ident),* $(,)?) => {
+        /// The routing keys of a batch request, in request order.
+        pub fn keys(req: &StoreRequest) -> Option<Vec<&[u8]>> {
+            match req {
+                $(StoreRequest::$v(r) => r.keys(),)*
+                _ => None,
+            }
+        }
+        /// The part of a batch request holding the items at `idx`.
+        pub fn select(req: &StoreRequest, idx: &[usize]) -> Option<StoreRequest> {
+            match req {
+                $(StoreRequest::$v(r) => r.select(idx).map(StoreRequest::$v),)*
+                _ => None,
+            }
+        }
+        /// The range of a range request.
+        pub fn range(req: &StoreRequest) -> Option<KeyRange> {
+            match req {
+                $(StoreRequest::$v(r) => r.range(),)*
+                _ => None,
+            }
+        }
+        /// The part of a range request within `[start, end)`, with a limit.
+        pub fn narrow(req: &StoreRequest, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<StoreRequest> {
+            match req {
+                $(StoreRequest::$v(r) => r.narrow(start, end, limit).map(StoreRequest::$v),)*
+                _ => None,
+            }
+        }
+        /// Merge part replies of one kind (all parts must be of that kind).
+        pub fn merge(parts: Vec<(Vec<usize>, StoreResponse)>, keys: &[&[u8]]) -> Result<StoreResponse, Error> {
+            let Some(first) = parts.first() else {
+                return Err(Error::Unexpected("nothing to merge".into()));
+            };
+            match first.1 {
+                $(StoreResponse::$v(_) => {
+                    let mut typed = Vec::with_capacity(parts.len());
+                    for (idx, p) in parts {
+                        match p {
+                            StoreResponse::$v(r) => typed.push((idx, r)),
+                            other => return Err(Error::Unexpected(format!("mixed reply kinds: {}", other.kind()))),
+                        }
+                    }
+                    Ok(StoreResponse::$v(Mergeable::merge_parts(typed, keys)))
+                })*
+                ref other => Err(Error::Unexpected(format!("{} replies cannot be merged", other.kind()))),
+            }
+        }
+        /// Results in a reply (scan limit accounting).
+        pub fn count(resp: &StoreResponse) -> usize {
+            match resp {
+                $(StoreResponse::$v(r) => r.count(),)*
+                _ => 0,
+            }
+        }
+    };
+}
+
+dispatch!(
+    BatchGet,
+    BufferBatchGet,
+    Commit,
+    BatchRollback,
+    PessimisticRollback,
+    CheckSecondaryLocks,
+    ResolveLock,
+    RawBatchGet,
+    RawBatchDelete,
+    Prewrite,
+    PessimisticLock,
+    Flush,
+    RawBatchPut,
+    Scan,
+    RawScan,
+    ScanLock,
+    DeleteRange,
+    RawDeleteRange,
+);
+
+/// The target implied by a request's kind (see [`Target::infer`]).
+pub fn infer_target(req: &StoreRequest) -> Target {
+    match req {
+        StoreRequest::Get(r) => Target::Key(r.key.clone()),
+        StoreRequest::RawGet(r) => Target::Key(r.key.clone()),
+        StoreRequest::RawPut(r) => Target::Key(r.key.clone()),
+        StoreRequest::RawDelete(r) => Target::Key(r.key.clone()),
+        StoreRequest::RawGetKeyTtl(r) => Target::Key(r.key.clone()),
+        StoreRequest::RawCompareAndSwap(r) => Target::Key(r.key.clone()),
+        StoreRequest::Cleanup(r) => Target::Key(r.key.clone()),
+        StoreRequest::TxnHeartBeat(r) => Target::Key(r.primary_lock.clone()),
+        StoreRequest::CheckTxnStatus(r) => Target::Key(r.primary_key.clone()),
+        StoreRequest::MvccGetByKey(r) => Target::Key(r.key.clone()),
+        StoreRequest::ResolveLock(r) if r.keys.is_empty() => Target::Unrouted,
+        StoreRequest::Scan(_) | StoreRequest::RawScan(_) | StoreRequest::ScanLock(_) => {
+            range(req).map_or(Target::Unrouted, Target::Range)
+        }
+        StoreRequest::DeleteRange(_) | StoreRequest::RawDeleteRange(_) => {
+            range(req).map_or(Target::Unrouted, Target::EachRegion)
+        }
+        _ if keys(req).is_some() => Target::Keys,
+        _ => Target::Unrouted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(k: &str) -> kvrpcpb::KvPair {
+        kvrpcpb::KvPair {
+            key: k.as_bytes().to_vec(),
+            value: k.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn infer_targets() {
+        let cases: Vec<(StoreRequest, Target)> = vec![
+            (
+                kvrpcpb::GetRequest {
+                    key: b"k".to_vec(),
+                    ..Default::default()
+                }
+                .into(),
+                Target::Key(b"k".to_vec()),
+            ),
+            (kvrpcpb::RawBatchGetRequest::default().into(), Target::Keys),
+            (kvrpcpb::PrewriteRequest::default().into(), Target::Keys),
+            (
+                kvrpcpb::RawScanRequest {
+                    start_key: b"z".to_vec(),
+                    end_key: b"a".to_vec(),
+                    reverse: true,
+                    limit: 5,
+                    ..Default::default()
+                }
+                .into(),
+                Target::Range(KeyRange {
+                    start: b"a".to_vec(),
+                    end: b"z".to_vec(),
+                    reverse: true,
+                    limit: Some(5),
+                }),
+            ),
+            (
+                kvrpcpb::DeleteRangeRequest {
+                    start_key: b"a".to_vec(),
+                    end_key: b"b".to_vec(),
+                    ..Default::default()
+                }
+                .into(),
+                Target::EachRegion(KeyRange::new(b"a".to_vec(), b"b".to_vec())),
+            ),
+            (
+                kvrpcpb::ResolveLockRequest::default().into(),
+                Target::Unrouted,
+            ),
+            (
+                kvrpcpb::SplitRegionRequest::default().into(),
+                Target::Unrouted,
+            ),
+        ];
+        for (req, want) in cases {
+            assert_eq!(infer_target(&req), want, "{}", req.kind());
+        }
+    }
+
+    #[test]
+    fn prewrite_select_renumbers_constraints() {
+        let req = kvrpcpb::PrewriteRequest {
+            mutations: ["a", "b", "c"]
+                .iter()
+                .map(|k| kvrpcpb::Mutation {
+                    key: k.as_bytes().to_vec(),
+                    ..Default::default()
+                })
+                .collect(),
+            pessimistic_actions: vec![0, 1, 0],
+            for_update_ts_constraints: vec![kvrpcpb::prewrite_request::ForUpdateTsConstraint {
+                index: 2,
+                expected_for_update_ts: 9,
+            }],
+            ..Default::default()
+        };
+        let part = req.select(&[2, 0]).unwrap();
+        assert_eq!(part.mutations[0].key, b"c");
+        assert_eq!(part.pessimistic_actions, vec![0, 0]);
+        assert_eq!(part.for_update_ts_constraints[0].index, 0);
+    }
+
+    #[test]
+    fn batch_get_merge_keeps_request_order() {
+        let keys: Vec<&[u8]> = vec![b"c", b"a", b"b"];
+        let p1 = kvrpcpb::BatchGetResponse {
+            pairs: vec![kv("a"), kv("b")],
+            ..Default::default()
+        };
+        let p2 = kvrpcpb::BatchGetResponse {
+            pairs: vec![kv("c")],
+            ..Default::default()
+        };
+        let merged =
+            kvrpcpb::BatchGetResponse::merge_parts(vec![(vec![1, 2], p1), (vec![0], p2)], &keys);
+        let got: Vec<_> = merged.pairs.iter().map(|p| p.key.clone()).collect();
+        assert_eq!(got, vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn pessimistic_lock_values_scatter_to_positions() {
+        let keys: Vec<&[u8]> = vec![b"x", b"y", b"z"];
+        let p1 = kvrpcpb::PessimisticLockResponse {
+            values: vec![b"Y".to_vec()],
+            not_founds: vec![false],
+            ..Default::default()
+        };
+        let p2 = kvrpcpb::PessimisticLockResponse {
+            values: vec![b"X".to_vec(), b"Z".to_vec()],
+            not_founds: vec![true, false],
+            ..Default::default()
+        };
+        let m = kvrpcpb::PessimisticLockResponse::merge_parts(
+            vec![(vec![1], p1), (vec![0, 2], p2)],
+            &keys,
+        );
+        assert_eq!(m.values, vec![b"X".to_vec(), b"Y".to_vec(), b"Z".to_vec()]);
+        assert_eq!(m.not_founds, vec![true, false, false]);
+    }
+
+    #[test]
+    fn raw_batch_put_select_keeps_ttls_aligned() {
+        let req = kvrpcpb::RawBatchPutRequest {
+            pairs: vec![kv("a"), kv("b")],
+            ttls: vec![1, 2],
+            ..Default::default()
+        };
+        let part = req.select(&[1]).unwrap();
+        assert_eq!(part.pairs[0].key, b"b");
+        assert_eq!(part.ttls, vec![2]);
+    }
+
+    #[test]
+    fn merge_rejects_mixed_kinds() {
+        let parts = vec![
+            (vec![0], StoreResponse::RawBatchGet(Default::default())),
+            (vec![1], StoreResponse::RawBatchPut(Default::default())),
+        ];
+        assert!(merge(parts, &[b"a", b"b"]).is_err());
+    }
+}

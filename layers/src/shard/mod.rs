@@ -1,0 +1,489 @@
+//! Sharding: split a multi-region request by region, fan out, merge, re-split.
+//!
+//! [`Shard`] looks at the request's [`Target`]:
+//!
+//! - [`Target::Keys`] (batch kinds, keys in any order): keys are grouped by region through
+//!   the [`RegionLocator`] (sorted once, so consecutive keys of one region cost one
+//!   lookup), each group becomes a part pinned to its region ([`Target::Region`]), parts
+//!   run concurrently (at most [`ShardConfig::concurrency`] at once) and the replies are
+//!   merged with item replies back in request order ([`kinds::Mergeable`]);
+//! - [`Target::Range`] (scans): regions are visited one after the other in key order
+//!   (descending for reverse scans), each part asking only for the results still missing
+//!   under the limit; replies are concatenated;
+//! - [`Target::EachRegion`] (delete range): every region overlapping the range gets its
+//!   part, concurrently;
+//! - any other target passes through untouched.
+//!
+//! A part whose routing went stale (`EpochNotMatch`, `RegionNotFound`, `KeyNotInRegion`,
+//! all replicas tried: [`Error::is_stale_route`]) is re-split with the refreshed cache
+//! and its sub-parts run again (at most [`ShardConfig::max_resplits`] levels). Backoffs
+//! for those errors were already charged by the retry layer to the shared budget.
+//!
+//! client-go counterpart: `RegionCache.GroupKeysByRegion` + the batch loops of `rawkv`
+//! (`sendBatchReq`, `doBatchReq`) and `txnkv` (`doActionOnBatches`, `batchGetSingleRegion`
+//! re-splitting on region errors), and the scan loops (`rawkv.Scan`, `ReverseScan`).
+//!
+//! # Example
+//!
+//! ```ignore
+//! use tikv_tower_layers::shard::ShardLayer;
+//! let svc = tower::ServiceBuilder::new()
+//!     .layer(ShardLayer::new(region_cache.clone()))
+//!     .layer(retry_layer)
+//!     .layer(route_layer)
+//!     .service(transport);
+//! ```
+
+pub mod kinds;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::{StreamExt, TryStreamExt};
+use tikv_tower_proto::rpc::StoreResponse;
+use tower::ServiceExt;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::error::Error;
+use crate::locate::{LocateError, RegionLocator, RegionRoute};
+use crate::request::{ExecDetails, KeyRange, OpState, Request, Response, Target};
+use crate::retry::backoff::BackoffKind;
+use crate::retry::BoxFuture;
+
+/// Sharding knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardConfig {
+    /// Parts in flight at once per logical request (client-go batches run one goroutine
+    /// per region; 16 keeps fan-out bounded).
+    pub concurrency: usize,
+    /// How many times a part may be re-split after stale routing.
+    pub max_resplits: u32,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        ShardConfig {
+            concurrency: 16,
+            max_resplits: 16,
+        }
+    }
+}
+
+/// Layer adding [`Shard`].
+#[derive(Debug)]
+pub struct ShardLayer<L> {
+    locator: Arc<L>,
+    config: ShardConfig,
+}
+
+impl<L> Clone for ShardLayer<L> {
+    fn clone(&self) -> Self {
+        ShardLayer {
+            locator: self.locator.clone(),
+            config: self.config,
+        }
+    }
+}
+
+impl<L: RegionLocator> ShardLayer<L> {
+    /// Shard with default knobs.
+    pub fn new(locator: Arc<L>) -> Self {
+        ShardLayer {
+            locator,
+            config: ShardConfig::default(),
+        }
+    }
+    /// Shard with these knobs.
+    pub fn with_config(locator: Arc<L>, config: ShardConfig) -> Self {
+        ShardLayer { locator, config }
+    }
+}
+
+impl<S, L> Layer<S> for ShardLayer<L> {
+    type Service = Shard<S, L>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Shard {
+            inner,
+            locator: self.locator.clone(),
+            config: self.config,
+        }
+    }
+}
+
+/// The sharding service (see the [module docs](self)).
+#[derive(Debug)]
+pub struct Shard<S, L> {
+    inner: S,
+    locator: Arc<L>,
+    config: ShardConfig,
+}
+
+impl<S: Clone, L> Clone for Shard<S, L> {
+    fn clone(&self) -> Self {
+        Shard {
+            inner: self.inner.clone(),
+            locator: self.locator.clone(),
+            config: self.config,
+        }
+    }
+}
+
+struct Ctx<S, L> {
+    inner: S,
+    locator: Arc<L>,
+    config: ShardConfig,
+}
+
+impl<S: Clone, L> Clone for Ctx<S, L> {
+    fn clone(&self) -> Self {
+        Ctx {
+            inner: self.inner.clone(),
+            locator: self.locator.clone(),
+            config: self.config,
+        }
+    }
+}
+
+impl<S, L> Service<Request> for Shard<S, L>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    type Response = Response;
+    type Error = Error;
+    type Future = BoxFuture<Result<Response, Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let ctx = Ctx {
+            inner: self.inner.clone(),
+            locator: self.locator.clone(),
+            config: self.config,
+        };
+        match req.target.clone() {
+            Target::Keys => Box::pin(by_keys(ctx, req)),
+            Target::Range(range) => Box::pin(scan(ctx, req, range)),
+            Target::EachRegion(range) => Box::pin(each_region(ctx, req, range)),
+            _ => Box::pin(ctx.inner.oneshot(req)),
+        }
+    }
+}
+
+/// Locate with PD-failure backoff (client-go `LocateKey` callers retry with `BoPDRPC`).
+async fn locate<L: RegionLocator>(
+    locator: &L,
+    op: &OpState,
+    key: &[u8],
+    end: bool,
+) -> Result<RegionRoute, Error> {
+    loop {
+        let r = if end {
+            locator.locate_end_key(key).await
+        } else {
+            locator.locate_key(key).await
+        };
+        match r {
+            Ok(r) => return Ok(r),
+            Err(e @ LocateError::Pd(_)) => {
+                op.backoff(BackoffKind::PdRpc, &e).await?;
+            }
+            Err(e @ LocateError::RegionNotFound(_)) => {
+                op.backoff(BackoffKind::RegionMiss, &e).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Group request positions `idx` by region (client-go `GroupKeysByRegion`); each group's
+/// positions ascend (request order).
+async fn group_by_region<L: RegionLocator>(
+    locator: &L,
+    req: &Request,
+    idx: &[usize],
+) -> Result<Vec<(RegionRoute, Vec<usize>)>, Error> {
+    let keys = kinds::keys(&req.inner)
+        .ok_or_else(|| Error::InvalidArgument("request has no keys".into()))?;
+    let mut order: Vec<usize> = idx.iter().copied().filter(|&i| i < keys.len()).collect();
+    order.sort_by(|a, b| keys[*a].cmp(keys[*b]));
+    let mut groups: Vec<(RegionRoute, Vec<usize>)> = Vec::new();
+    for i in order {
+        let key = keys[i];
+        if let Some((region, members)) = groups.last_mut() {
+            if region.contains(key) {
+                members.push(i);
+                continue;
+            }
+        }
+        let region = locate(locator, &req.op, key, false).await?;
+        groups.push((region, vec![i]));
+    }
+    for (_, members) in &mut groups {
+        members.sort_unstable();
+    }
+    Ok(groups)
+}
+
+type Parts = Vec<(Vec<usize>, Response)>;
+
+/// Run the part of `orig` holding positions `idx` pinned to `region`; re-split on stale
+/// routing.
+fn run_keyed_part<S, L>(
+    ctx: Ctx<S, L>,
+    orig: Arc<Request>,
+    region: RegionRoute,
+    idx: Vec<usize>,
+    depth: u32,
+) -> BoxFuture<Result<Parts, Error>>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    Box::pin(async move {
+        let body = kinds::select(&orig.inner, &idx).ok_or_else(|| {
+            Error::InvalidArgument(format!("{} cannot be split", orig.inner.kind()))
+        })?;
+        let part = orig.part(body, Target::Region(region.ver_id()));
+        match ctx.inner.clone().oneshot(part).await {
+            Ok(resp) => Ok(vec![(idx, resp)]),
+            Err(e) if e.is_stale_route() && depth < ctx.config.max_resplits => {
+                tracing::debug!(error = %e, depth, "re-splitting a stale part");
+                let groups = group_by_region(&*ctx.locator, &orig, &idx).await?;
+                run_groups(ctx, orig, groups, depth + 1).await
+            }
+            Err(e) => Err(e),
+        }
+    })
+}
+
+async fn run_groups<S, L>(
+    ctx: Ctx<S, L>,
+    orig: Arc<Request>,
+    groups: Vec<(RegionRoute, Vec<usize>)>,
+    depth: u32,
+) -> Result<Parts, Error>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    let limit = ctx.config.concurrency.max(1);
+    let nested: Vec<Parts> = futures::stream::iter(
+        groups
+            .into_iter()
+            .map(|(region, idx)| run_keyed_part(ctx.clone(), orig.clone(), region, idx, depth)),
+    )
+    .buffered(limit)
+    .try_collect()
+    .await?;
+    Ok(nested.into_iter().flatten().collect())
+}
+
+fn merge_parts(orig: &Request, parts: Parts) -> Result<Response, Error> {
+    let kind = orig.inner.kind();
+    if parts.is_empty() {
+        return Ok(Response {
+            inner: StoreResponse::default_for(kind),
+            details: ExecDetails {
+                backoff: orig.op.total_sleep(),
+                ..Default::default()
+            },
+        });
+    }
+    let mut details = ExecDetails {
+        shards: parts.len() as u32,
+        ..Default::default()
+    };
+    let mut bodies = Vec::with_capacity(parts.len());
+    for (idx, resp) in parts {
+        details.attempts += resp.details.attempts;
+        details.region = resp.details.region;
+        details.store_id = resp.details.store_id;
+        details.store_addr = resp.details.store_addr;
+        bodies.push((idx, resp.inner));
+    }
+    details.backoff = orig.op.total_sleep();
+    let keys = kinds::keys(&orig.inner).unwrap_or_default();
+    let inner = kinds::merge(bodies, &keys)?;
+    Ok(Response { inner, details })
+}
+
+async fn by_keys<S, L>(ctx: Ctx<S, L>, req: Request) -> Result<Response, Error>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    let n = kinds::keys(&req.inner)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("{} has no keys to shard by", req.inner.kind()))
+        })?
+        .len();
+    let all: Vec<usize> = (0..n).collect();
+    let groups = group_by_region(&*ctx.locator, &req, &all).await?;
+    let orig = Arc::new(req);
+    let parts = run_groups(ctx, orig.clone(), groups, 0).await?;
+    merge_parts(&orig, parts)
+}
+
+fn part_bounds(
+    range: &KeyRange,
+    cur_start: &[u8],
+    cur_end: &[u8],
+    region: &RegionRoute,
+) -> (Vec<u8>, Vec<u8>) {
+    let start = if region.start_key() > cur_start {
+        region.start_key()
+    } else {
+        cur_start
+    };
+    let start = if start < range.start.as_slice() {
+        range.start.as_slice()
+    } else {
+        start
+    };
+    let end = match (cur_end.is_empty(), region.end_key().is_empty()) {
+        (true, _) => region.end_key(),
+        (false, true) => cur_end,
+        (false, false) => cur_end.min(region.end_key()),
+    };
+    (start.to_vec(), end.to_vec())
+}
+
+async fn scan<S, L>(ctx: Ctx<S, L>, req: Request, range: KeyRange) -> Result<Response, Error>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    let mut remaining = range.limit;
+    let mut cur_start = range.start.clone();
+    let mut cur_end = range.end.clone();
+    let mut parts: Parts = Vec::new();
+    let mut stale = 0u32;
+    while remaining != Some(0) {
+        let region = if range.reverse {
+            locate(&*ctx.locator, &req.op, &cur_end, true).await?
+        } else {
+            locate(&*ctx.locator, &req.op, &cur_start, false).await?
+        };
+        let (start, end) = part_bounds(&range, &cur_start, &cur_end, &region);
+        let body = kinds::narrow(&req.inner, &start, &end, remaining).ok_or_else(|| {
+            Error::InvalidArgument(format!("{} is not a range request", req.inner.kind()))
+        })?;
+        match ctx
+            .inner
+            .clone()
+            .oneshot(req.part(body, Target::Region(region.ver_id())))
+            .await
+        {
+            Ok(resp) => {
+                stale = 0;
+                let got = kinds::count(&resp.inner) as u32;
+                remaining = remaining.map(|l| l.saturating_sub(got));
+                parts.push((Vec::new(), resp));
+            }
+            Err(e) if e.is_stale_route() && stale < ctx.config.max_resplits => {
+                stale += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        if range.reverse {
+            if region.start_key().is_empty() || region.start_key() <= range.start.as_slice() {
+                break;
+            }
+            cur_end = region.start_key().to_vec();
+        } else {
+            if region.end_key().is_empty()
+                || (!range.end.is_empty() && region.end_key() >= range.end.as_slice())
+            {
+                break;
+            }
+            cur_start = region.end_key().to_vec();
+        }
+    }
+    merge_parts(&req, parts)
+}
+
+/// The regions overlapping `[start, end)`, in key order.
+async fn regions_in<L: RegionLocator>(
+    locator: &L,
+    op: &OpState,
+    start: &[u8],
+    end: &[u8],
+) -> Result<Vec<RegionRoute>, Error> {
+    let mut out = Vec::new();
+    let mut cur = start.to_vec();
+    loop {
+        let region = locate(locator, op, &cur, false).await?;
+        let done = region.end_key().is_empty() || (!end.is_empty() && region.end_key() >= end);
+        cur = region.end_key().to_vec();
+        out.push(region);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+fn run_range_parts<S, L>(
+    ctx: Ctx<S, L>,
+    orig: Arc<Request>,
+    range: KeyRange,
+    depth: u32,
+) -> BoxFuture<Result<Parts, Error>>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    Box::pin(async move {
+        let regions = regions_in(&*ctx.locator, &orig.op, &range.start, &range.end).await?;
+        let limit = ctx.config.concurrency.max(1);
+        let futs = regions.into_iter().map(|region| {
+            let ctx = ctx.clone();
+            let orig = orig.clone();
+            let range = range.clone();
+            async move {
+                let (start, end) = part_bounds(&range, &range.start, &range.end, &region);
+                let body = kinds::narrow(&orig.inner, &start, &end, None).ok_or_else(|| {
+                    Error::InvalidArgument(format!("{} is not a range request", orig.inner.kind()))
+                })?;
+                match ctx
+                    .inner
+                    .clone()
+                    .oneshot(orig.part(body, Target::Region(region.ver_id())))
+                    .await
+                {
+                    Ok(resp) => Ok(vec![(Vec::new(), resp)]),
+                    Err(e) if e.is_stale_route() && depth < ctx.config.max_resplits => {
+                        run_range_parts(ctx, orig, KeyRange::new(start, end), depth + 1).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        let nested: Vec<Parts> = futures::stream::iter(futs)
+            .buffered(limit)
+            .try_collect()
+            .await?;
+        Ok(nested.into_iter().flatten().collect())
+    })
+}
+
+async fn each_region<S, L>(ctx: Ctx<S, L>, req: Request, range: KeyRange) -> Result<Response, Error>
+where
+    S: Service<Request, Response = Response, Error = Error> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    L: RegionLocator,
+{
+    let orig = Arc::new(req);
+    let parts = run_range_parts(ctx, orig.clone(), range, 0).await?;
+    merge_parts(&orig, parts)
+}
