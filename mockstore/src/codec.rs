@@ -82,7 +82,9 @@ pub fn decode_bytes_prefix(enc: &[u8]) -> Result<(Vec<u8>, usize), CodecError> {
     let mut offset = 0;
     loop {
         let end = offset + ENC_GROUP_SIZE + 1;
-        let group = enc.get(offset..end).ok_or(CodecError::Truncated { offset })?;
+        let group = enc
+            .get(offset..end)
+            .ok_or(CodecError::Truncated { offset })?;
         let (data, marker) = group.split_at(ENC_GROUP_SIZE);
         let marker = marker[0];
         let pad = usize::from(ENC_MARKER - marker);
@@ -193,13 +195,21 @@ mod tests {
     fn encoding_preserves_order() {
         let keys: Vec<&[u8]> = vec![b"", b"\0", b"a", b"a\0", b"aaaaaaaa", b"aaaaaaaa\0", b"b"];
         for w in keys.windows(2) {
-            assert!(encode_bytes(w[0]) < encode_bytes(w[1]), "{:?} < {:?}", w[0], w[1]);
+            assert!(
+                encode_bytes(w[0]) < encode_bytes(w[1]),
+                "{:?} < {:?}",
+                w[0],
+                w[1]
+            );
         }
     }
 
     #[test]
     fn decode_rejects_bad_input() {
-        assert!(matches!(decode_bytes(b"abc"), Err(CodecError::Truncated { .. })));
+        assert!(matches!(
+            decode_bytes(b"abc"),
+            Err(CodecError::Truncated { .. })
+        ));
         assert!(matches!(
             decode_bytes(&[0, 0, 0, 0, 0, 0, 0, 0, 0x10]),
             Err(CodecError::InvalidMarker { .. })
@@ -210,7 +220,10 @@ mod tests {
         ));
         let mut enc = encode_bytes(b"k");
         enc.push(1);
-        assert_eq!(decode_bytes(&enc), Err(CodecError::TrailingBytes { extra: 1 }));
+        assert_eq!(
+            decode_bytes(&enc),
+            Err(CodecError::TrailingBytes { extra: 1 })
+        );
         let (raw, used) = decode_bytes_prefix(&enc).expect("prefix decodes");
         assert_eq!((raw.as_slice(), used), (&b"k"[..], 9));
     }
@@ -218,10 +231,16 @@ mod tests {
     #[test]
     fn keyspace_prefixes() {
         assert_eq!(keyspace_prefix(RAW_MODE_PREFIX, 0), *b"r\0\0\0");
-        assert_eq!(keyspace_prefix(TXN_MODE_PREFIX, 0x010203), *b"x\x01\x02\x03");
+        assert_eq!(
+            keyspace_prefix(TXN_MODE_PREFIX, 0x010203),
+            *b"x\x01\x02\x03"
+        );
         assert_eq!(keyspace_end(RAW_MODE_PREFIX, 0), *b"r\0\0\x01");
         assert_eq!(keyspace_end(TXN_MODE_PREFIX, MAX_KEYSPACE_ID), *b"y\0\0\0");
-        assert_eq!(parse_keyspace_key(b"r\0\0\x05abc"), Some((b'r', 5, &b"abc"[..])));
+        assert_eq!(
+            parse_keyspace_key(b"r\0\0\x05abc"),
+            Some((b'r', 5, &b"abc"[..]))
+        );
         assert_eq!(parse_keyspace_key(b"r\0"), None);
     }
 }

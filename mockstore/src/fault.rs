@@ -80,7 +80,7 @@ pub enum InjectedError {
     /// `DataIsNotReady` (stale reads).
     DataIsNotReady,
     /// Exactly this error.
-    Custom(tikv_tower_proto::errorpb::Error),
+    Custom(Box<tikv_tower_proto::errorpb::Error>),
 }
 
 /// What a fired rule does to the request.

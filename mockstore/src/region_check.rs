@@ -58,7 +58,7 @@ pub(crate) fn check_request(
     let ctx = req.context().unwrap_or(&default_ctx);
     check_cluster_id(params.cluster_id, ctx.cluster_id)?;
 
-    let req_peer = ctx.peer.clone().unwrap_or_default();
+    let req_peer = ctx.peer.unwrap_or_default();
     if req_peer.store_id != params.store_id {
         return Err(region_err(
             format!(
@@ -82,10 +82,7 @@ pub(crate) fn check_request(
     };
     if req_peer.id != 0 && req_peer.id != local.id {
         return Err(region_err(
-            format!(
-                "mismatch peer id {} != {}",
-                req_peer.id, local.id
-            ),
+            format!("mismatch peer id {} != {}", req_peer.id, local.id),
             |e| {
                 e.mismatch_peer_id = Some(errorpb::MismatchPeerId {
                     request_peer_id: req_peer.id,
@@ -106,7 +103,12 @@ pub(crate) fn check_request(
         return Err(region_err("missing epoch!".to_string(), |_| {}));
     };
     if epoch.version != region.epoch.version {
-        return Err(epoch_not_match(state, region, params.store_id, epoch.version));
+        return Err(epoch_not_match(
+            state,
+            region,
+            params.store_id,
+            epoch.version,
+        ));
     }
     for check in request_keys(req) {
         if !key_in_region(params.encoding, region, check) {
@@ -119,7 +121,10 @@ pub(crate) fn check_request(
     let size = write_size(req);
     if size > params.raft_entry_max_size {
         return Err(region_err(
-            format!("raft entry is too large, region {}, entry size {size}", region.id),
+            format!(
+                "raft entry is too large, region {}, entry size {size}",
+                region.id
+            ),
             |e| {
                 e.raft_entry_too_large = Some(errorpb::RaftEntryTooLarge {
                     region_id: region.id,
@@ -142,10 +147,14 @@ pub(crate) fn check_cluster_id(cluster_id: u64, requested: u64) -> Result<(), Ch
 }
 
 /// Whether a request key satisfies `check` against `region`.
-pub(crate) fn key_in_region(encoding: BoundaryEncoding, region: &Region, check: KeyCheck<'_>) -> bool {
+pub(crate) fn key_in_region(
+    encoding: BoundaryEncoding,
+    region: &Region,
+    check: KeyCheck<'_>,
+) -> bool {
     match check {
         KeyCheck::Point(key) => region.contains(&encoding.to_boundary(key)),
-        KeyCheck::UpperBound(key) if key.is_empty() => region.end_key.is_empty(),
+        KeyCheck::UpperBound([]) => region.end_key.is_empty(),
         KeyCheck::UpperBound(key) | KeyCheck::PrevSeek(key) => {
             let enc = encoding.to_boundary(key);
             enc >= region.start_key && (region.end_key.is_empty() || enc <= region.end_key)
@@ -187,9 +196,16 @@ fn not_leader(region: &Region) -> CheckFailure {
 }
 
 fn not_leader_error(region: &Region, with_leader: bool) -> errorpb::Error {
-    let leader = if with_leader { region.leader_pb() } else { None };
+    let leader = if with_leader {
+        region.leader_pb()
+    } else {
+        None
+    };
     build(
-        format!("peer is not leader for region {}, leader may {:?}", region.id, leader),
+        format!(
+            "peer is not leader for region {}, leader may {:?}",
+            region.id, leader
+        ),
         |e| {
             e.not_leader = Some(errorpb::NotLeader {
                 region_id: region.id,
@@ -199,11 +215,23 @@ fn not_leader_error(region: &Region, with_leader: bool) -> errorpb::Error {
     )
 }
 
-fn epoch_not_match(state: &ClusterState, region: &Region, store_id: u64, requested: u64) -> CheckFailure {
-    CheckFailure::Region(Box::new(epoch_not_match_error(state, region, store_id, requested)))
+fn epoch_not_match(
+    state: &ClusterState,
+    region: &Region,
+    store_id: u64,
+    requested: u64,
+) -> CheckFailure {
+    CheckFailure::Region(Box::new(epoch_not_match_error(
+        state, region, store_id, requested,
+    )))
 }
 
-fn epoch_not_match_error(state: &ClusterState, region: &Region, store_id: u64, requested: u64) -> errorpb::Error {
+fn epoch_not_match_error(
+    state: &ClusterState,
+    region: &Region,
+    store_id: u64,
+    requested: u64,
+) -> errorpb::Error {
     let current_regions = state
         .epoch_not_match_regions(region, store_id, requested)
         .iter()
@@ -264,17 +292,24 @@ pub(crate) fn injected_error(
             },
         ),
         InjectedError::EpochNotMatch => match region {
-            Some(r) => epoch_not_match_error(state, r, store_id, requested_version.min(r.epoch.version.saturating_sub(1))),
+            Some(r) => epoch_not_match_error(
+                state,
+                r,
+                store_id,
+                requested_version.min(r.epoch.version.saturating_sub(1)),
+            ),
             None => region_not_found_error(region_id),
         },
-        InjectedError::ServerIsBusy { reason, backoff_ms } => build(format!("server is busy: {reason}"), |e| {
-            e.server_is_busy = Some(errorpb::ServerIsBusy {
-                reason: reason.clone(),
-                backoff_ms: *backoff_ms,
-                estimated_wait_ms: 0,
-                applied_index: 0,
+        InjectedError::ServerIsBusy { reason, backoff_ms } => {
+            build(format!("server is busy: {reason}"), |e| {
+                e.server_is_busy = Some(errorpb::ServerIsBusy {
+                    reason: reason.clone(),
+                    backoff_ms: *backoff_ms,
+                    estimated_wait_ms: 0,
+                    applied_index: 0,
+                })
             })
-        }),
+        }
         InjectedError::StaleCommand => build("stale command".into(), |e| {
             e.stale_command = Some(errorpb::StaleCommand {})
         }),
@@ -302,9 +337,11 @@ pub(crate) fn injected_error(
         InjectedError::ProposalInMergingMode => build("proposal in merging mode".into(), |e| {
             e.proposal_in_merging_mode = Some(errorpb::ProposalInMergingMode { region_id })
         }),
-        InjectedError::RegionNotInitialized => build(format!("region {region_id} not initialized"), |e| {
-            e.region_not_initialized = Some(errorpb::RegionNotInitialized { region_id })
-        }),
+        InjectedError::RegionNotInitialized => {
+            build(format!("region {region_id} not initialized"), |e| {
+                e.region_not_initialized = Some(errorpb::RegionNotInitialized { region_id })
+            })
+        }
         InjectedError::RecoveryInProgress => build("recovery in progress".into(), |e| {
             e.recovery_in_progress = Some(errorpb::RecoveryInProgress { region_id })
         }),
@@ -326,6 +363,6 @@ pub(crate) fn injected_error(
                 safe_ts: 0,
             })
         }),
-        InjectedError::Custom(e) => e.clone(),
+        InjectedError::Custom(e) => (**e).clone(),
     }
 }

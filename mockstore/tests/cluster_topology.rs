@@ -25,8 +25,17 @@ fn ctx(region: &Region, store_id: u64) -> kvrpcpb::Context {
 }
 
 async fn raw_get(c: &MockCluster, region: &Region, store_id: u64, key: &[u8]) -> StoreResponse {
-    let req: StoreRequest = kvrpcpb::RawGetRequest { context: Some(ctx(region, store_id)), key: key.to_vec(), ..Default::default() }.into();
-    c.store(store_id).expect("store").handle(req).await.expect("rpc")
+    let req: StoreRequest = kvrpcpb::RawGetRequest {
+        context: Some(ctx(region, store_id)),
+        key: key.to_vec(),
+        ..Default::default()
+    }
+    .into();
+    c.store(store_id)
+        .expect("store")
+        .handle(req)
+        .await
+        .expect("rpc")
 }
 
 #[test]
@@ -41,7 +50,13 @@ fn single_store_bootstrap_ids_follow_mocktikv() {
     assert_eq!(regions[0].id, 3);
     assert_eq!(regions[0].peers[0].id, 2);
     assert_eq!(regions[0].leader, Some(2));
-    assert_eq!((regions[0].start_key.as_slice(), regions[0].end_key.as_slice()), (&b""[..], &b""[..]));
+    assert_eq!(
+        (
+            regions[0].start_key.as_slice(),
+            regions[0].end_key.as_slice()
+        ),
+        (&b""[..], &b""[..])
+    );
     let a = c.alloc_id();
     assert!(a > 3);
     assert_eq!(c.alloc_ids(2), vec![a + 1, a + 2]);
@@ -49,12 +64,22 @@ fn single_store_bootstrap_ids_follow_mocktikv() {
 
 #[test]
 fn replicas_and_learners_on_several_stores() {
-    let c = MockCluster::builder().stores(5).replicas(3).learners(1).zones(2).build();
+    let c = MockCluster::builder()
+        .stores(5)
+        .replicas(3)
+        .learners(1)
+        .zones(2)
+        .build();
     let r = &c.regions()[0];
     let roles: Vec<(u64, PeerRole)> = r.peers.iter().map(|p| (p.store_id, p.role)).collect();
     assert_eq!(
         roles,
-        vec![(1, PeerRole::Voter), (2, PeerRole::Voter), (3, PeerRole::Voter), (4, PeerRole::Learner)]
+        vec![
+            (1, PeerRole::Voter),
+            (2, PeerRole::Voter),
+            (3, PeerRole::Voter),
+            (4, PeerRole::Learner)
+        ]
     );
     assert_eq!(r.leader_peer().map(|p| p.store_id), Some(1));
     let labels = c.store_meta(2).expect("store 2").labels;
@@ -65,21 +90,41 @@ fn replicas_and_learners_on_several_stores() {
 fn split_is_right_derived_and_bumps_every_version() {
     let c = raw_cluster();
     let original = c.regions()[0].clone();
-    let regions = c.split_region(original.id, vec![b"k2".to_vec(), b"k1".to_vec()]).expect("split");
+    let regions = c
+        .split_region(original.id, vec![b"k2".to_vec(), b"k1".to_vec()])
+        .expect("split");
     assert_eq!(regions.len(), 3);
-    let ranges: Vec<(&[u8], &[u8])> = regions.iter().map(|r| (r.start_key.as_slice(), r.end_key.as_slice())).collect();
-    assert_eq!(ranges, vec![(&b""[..], &b"k1"[..]), (&b"k1"[..], &b"k2"[..]), (&b"k2"[..], &b""[..])]);
+    let ranges: Vec<(&[u8], &[u8])> = regions
+        .iter()
+        .map(|r| (r.start_key.as_slice(), r.end_key.as_slice()))
+        .collect();
+    assert_eq!(
+        ranges,
+        vec![
+            (&b""[..], &b"k1"[..]),
+            (&b"k1"[..], &b"k2"[..]),
+            (&b"k2"[..], &b""[..])
+        ]
+    );
     // The original id keeps the right-most range.
     assert_eq!(regions[2].id, original.id);
     assert_eq!(regions[2].peers, original.peers);
     for r in &regions {
-        assert_eq!(r.epoch.version, original.epoch.version + 2, "region {}", r.id);
+        assert_eq!(
+            r.epoch.version,
+            original.epoch.version + 2,
+            "region {}",
+            r.id
+        );
         assert_eq!(r.epoch.conf_ver, original.epoch.conf_ver);
         assert_eq!(r.leader_peer().map(|p| p.store_id), Some(1));
         assert_eq!(r.peers.len(), 3);
     }
     // New peers have fresh ids.
-    let mut ids: Vec<u64> = regions.iter().flat_map(|r| r.peers.iter().map(|p| p.id)).collect();
+    let mut ids: Vec<u64> = regions
+        .iter()
+        .flat_map(|r| r.peers.iter().map(|p| p.id))
+        .collect();
     ids.extend(regions.iter().map(|r| r.id));
     let n = ids.len();
     ids.sort();
@@ -87,10 +132,22 @@ fn split_is_right_derived_and_bumps_every_version() {
     assert_eq!(ids.len(), n);
     // Invalid splits.
     let left = &regions[0];
-    assert!(matches!(c.split_region(left.id, vec![b"zz".to_vec()]), Err(ClusterError::KeyNotInRegion { .. })));
-    assert!(matches!(c.split_region(left.id, vec![Vec::new()]), Err(ClusterError::InvalidSplitKey { .. })));
-    assert!(matches!(c.split_region(regions[1].id, vec![b"k1".to_vec()]), Err(ClusterError::InvalidSplitKey { .. })));
-    assert!(matches!(c.split_region(424242, vec![b"a".to_vec()]), Err(ClusterError::RegionNotFound(424242))));
+    assert!(matches!(
+        c.split_region(left.id, vec![b"zz".to_vec()]),
+        Err(ClusterError::KeyNotInRegion { .. })
+    ));
+    assert!(matches!(
+        c.split_region(left.id, vec![Vec::new()]),
+        Err(ClusterError::InvalidSplitKey { .. })
+    ));
+    assert!(matches!(
+        c.split_region(regions[1].id, vec![b"k1".to_vec()]),
+        Err(ClusterError::InvalidSplitKey { .. })
+    ));
+    assert!(matches!(
+        c.split_region(424242, vec![b"a".to_vec()]),
+        Err(ClusterError::RegionNotFound(424242))
+    ));
 }
 
 #[test]
@@ -103,11 +160,22 @@ fn lookups_by_key_prev_and_scan() {
     assert_eq!(at(b"b"), Some(b"b".to_vec()));
     assert_eq!(at(b"e"), Some(b"d".to_vec()));
     assert_eq!(at(b"zzz"), Some(b"f".to_vec()));
-    assert_eq!(c.prev_region(b"e").map(|r| r.start_key), Some(b"b".to_vec()));
+    assert_eq!(
+        c.prev_region(b"e").map(|r| r.start_key),
+        Some(b"b".to_vec())
+    );
     assert_eq!(c.prev_region(b"a"), None);
-    let scan = |s: &[u8], e: &[u8], l| c.scan_regions(s, e, l).into_iter().map(|r| r.start_key).collect::<Vec<_>>();
+    let scan = |s: &[u8], e: &[u8], l| {
+        c.scan_regions(s, e, l)
+            .into_iter()
+            .map(|r| r.start_key)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(scan(b"c", b"e", 0), vec![b"b".to_vec(), b"d".to_vec()]);
-    assert_eq!(scan(b"c", b"", 0), vec![b"b".to_vec(), b"d".to_vec(), b"f".to_vec()]);
+    assert_eq!(
+        scan(b"c", b"", 0),
+        vec![b"b".to_vec(), b"d".to_vec(), b"f".to_vec()]
+    );
     assert_eq!(scan(b"", b"", 2), vec![b"".to_vec(), b"b".to_vec()]);
     assert_eq!(scan(b"d", b"d\0", 0), vec![b"d".to_vec()]);
     // split_keys skips existing boundaries.
@@ -117,23 +185,42 @@ fn lookups_by_key_prev_and_scan() {
 #[tokio::test]
 async fn merge_widens_target_and_source_disappears() {
     let c = raw_cluster();
-    let regions = c.split_region(c.regions()[0].id, vec![b"m".to_vec()]).expect("split");
+    let regions = c
+        .split_region(c.regions()[0].id, vec![b"m".to_vec()])
+        .expect("split");
     let (left, right) = (regions[0].clone(), regions[1].clone());
     let merged = c.merge(left.id, right.id).expect("merge");
     assert_eq!(merged.id, right.id);
-    assert_eq!((merged.start_key.as_slice(), merged.end_key.as_slice()), (&b""[..], &b""[..]));
-    assert_eq!(merged.epoch.version, left.epoch.version.max(right.epoch.version) + 1);
+    assert_eq!(
+        (merged.start_key.as_slice(), merged.end_key.as_slice()),
+        (&b""[..], &b""[..])
+    );
+    assert_eq!(
+        merged.epoch.version,
+        left.epoch.version.max(right.epoch.version) + 1
+    );
     assert!(c.region(left.id).is_none());
     // A request to the merged-away region.
     let resp = raw_get(&c, &left, 1, b"a").await;
-    assert!(resp.region_error().and_then(|e| e.region_not_found.as_ref()).is_some());
+    assert!(resp
+        .region_error()
+        .and_then(|e| e.region_not_found.as_ref())
+        .is_some());
     // A stale epoch on the target.
     let resp = raw_get(&c, &right, 1, b"z").await;
-    assert!(resp.region_error().and_then(|e| e.epoch_not_match.as_ref()).is_some());
+    assert!(resp
+        .region_error()
+        .and_then(|e| e.epoch_not_match.as_ref())
+        .is_some());
     // Non-adjacent regions refuse to merge.
     let c2 = raw_cluster();
-    let rs = c2.split_region(c2.regions()[0].id, vec![b"b".to_vec(), b"d".to_vec()]).expect("split");
-    assert!(matches!(c2.merge(rs[0].id, rs[2].id), Err(ClusterError::NotAdjacent { .. })));
+    let rs = c2
+        .split_region(c2.regions()[0].id, vec![b"b".to_vec(), b"d".to_vec()])
+        .expect("split");
+    assert!(matches!(
+        c2.merge(rs[0].id, rs[2].id),
+        Err(ClusterError::NotAdjacent { .. })
+    ));
 }
 
 #[tokio::test]
@@ -145,7 +232,10 @@ async fn leader_transfer_and_peer_changes() {
     assert_eq!(r1.term, r0.term + 1);
     // The old leader names the new one.
     let resp = raw_get(&c, &r1, 1, b"a").await;
-    let nl = resp.region_error().and_then(|e| e.not_leader.clone()).expect("not leader");
+    let nl = resp
+        .region_error()
+        .and_then(|e| e.not_leader.clone())
+        .expect("not leader");
     assert_eq!(nl.leader.map(|p| p.store_id), Some(2));
     let resp = raw_get(&c, &r1, 2, b"a").await;
     assert!(resp.region_error().is_none());
@@ -155,19 +245,36 @@ async fn leader_transfer_and_peer_changes() {
     assert_eq!(r2.epoch.version, r0.epoch.version);
     assert_eq!(r2.leader, None);
     let resp = raw_get(&c, &r2, 1, b"a").await;
-    let nl = resp.region_error().and_then(|e| e.not_leader.clone()).expect("not leader");
+    let nl = resp
+        .region_error()
+        .and_then(|e| e.not_leader.clone())
+        .expect("not leader");
     assert_eq!(nl.leader, None);
     // Add it back as a learner; learners cannot lead.
     let r3 = c.add_learner(r0.id, 2).expect("learner");
     assert_eq!(r3.epoch.conf_ver, r0.epoch.conf_ver + 2);
-    assert!(matches!(c.transfer_leader(r0.id, 2), Err(ClusterError::NotVoter { .. })));
-    assert!(matches!(c.add_peer(r0.id, 2), Err(ClusterError::PeerExists { .. })));
-    assert!(matches!(c.add_peer(r0.id, 99), Err(ClusterError::StoreNotFound(99))));
+    assert!(matches!(
+        c.transfer_leader(r0.id, 2),
+        Err(ClusterError::NotVoter { .. })
+    ));
+    assert!(matches!(
+        c.add_peer(r0.id, 2),
+        Err(ClusterError::PeerExists { .. })
+    ));
+    assert!(matches!(
+        c.add_peer(r0.id, 99),
+        Err(ClusterError::StoreNotFound(99))
+    ));
     c.transfer_leader(r0.id, 3).expect("transfer to 3");
     // A learner serves replica reads.
     let mut cx = ctx(&c.region(r0.id).expect("region"), 2);
     cx.replica_read = true;
-    let req: StoreRequest = kvrpcpb::RawGetRequest { context: Some(cx), key: b"a".to_vec(), ..Default::default() }.into();
+    let req: StoreRequest = kvrpcpb::RawGetRequest {
+        context: Some(cx),
+        key: b"a".to_vec(),
+        ..Default::default()
+    }
+    .into();
     let resp = c.store(2).expect("store").handle(req).await.expect("rpc");
     assert!(resp.region_error().is_none(), "{:?}", resp.region_error());
     // give_up_leader
@@ -184,7 +291,13 @@ async fn auto_split_by_key_count() {
     for i in 0..200u32 {
         let key = format!("k{i:04}").into_bytes();
         let region = c.region_for_user_key(&key).expect("region");
-        let req: StoreRequest = kvrpcpb::RawPutRequest { context: Some(ctx(&region, 1)), key, value: b"v".to_vec(), ..Default::default() }.into();
+        let req: StoreRequest = kvrpcpb::RawPutRequest {
+            context: Some(ctx(&region, 1)),
+            key,
+            value: b"v".to_vec(),
+            ..Default::default()
+        }
+        .into();
         let resp = c.store(1).expect("store").handle(req).await.expect("rpc");
         assert!(resp.region_error().is_none());
     }
@@ -213,7 +326,10 @@ async fn split_region_rpc_returns_every_region() {
         StoreResponse::SplitRegion(r) => {
             assert!(r.region_error.is_none());
             let starts: Vec<Vec<u8>> = r.regions.iter().map(|r| r.start_key.clone()).collect();
-            assert_eq!(starts, vec![Vec::new(), encode_bytes(b"a"), encode_bytes(b"b")]);
+            assert_eq!(
+                starts,
+                vec![Vec::new(), encode_bytes(b"a"), encode_bytes(b"b")]
+            );
             assert_eq!(r.regions[2].id, region.id);
         }
         other => panic!("{other:?}"),
@@ -222,10 +338,30 @@ async fn split_region_rpc_returns_every_region() {
 
 #[test]
 fn api_v2_presplits_keyspace_ranges() {
-    let c = MockCluster::builder().api_version(ApiVersion::V2).keyspace("ks7", 7).build();
-    let boundaries: Vec<Vec<u8>> = c.regions().iter().skip(1).map(|r| r.start_key.clone()).collect();
-    for b in [&b"r\0\0\0"[..], b"r\0\0\x01", b"r\0\0\x07", b"r\0\0\x08", b"x\0\0\0", b"x\0\0\x01", b"x\0\0\x07", b"x\0\0\x08"] {
-        assert!(boundaries.contains(&encode_bytes(b)), "missing boundary {b:?}");
+    let c = MockCluster::builder()
+        .api_version(ApiVersion::V2)
+        .keyspace("ks7", 7)
+        .build();
+    let boundaries: Vec<Vec<u8>> = c
+        .regions()
+        .iter()
+        .skip(1)
+        .map(|r| r.start_key.clone())
+        .collect();
+    for b in [
+        &b"r\0\0\0"[..],
+        b"r\0\0\x01",
+        b"r\0\0\x07",
+        b"r\0\0\x08",
+        b"x\0\0\0",
+        b"x\0\0\x01",
+        b"x\0\0\x07",
+        b"x\0\0\x08",
+    ] {
+        assert!(
+            boundaries.contains(&encode_bytes(b)),
+            "missing boundary {b:?}"
+        );
     }
     assert_eq!(c.keyspace_by_name("DEFAULT").map(|k| k.id), Some(0));
     assert_eq!(c.keyspace_by_id(7).map(|k| k.name), Some("ks7".to_string()));
@@ -242,11 +378,18 @@ async fn store_addresses_and_liveness() {
     assert!(c.store_by_addr("127.0.0.1:1").is_none());
     let id = c.add_store(vec![("engine".into(), "tiflash".into())]);
     assert!(c.store(id).is_some());
-    c.set_store_state(id, tikv_tower_mockstore::cluster::StoreState::Tombstone).expect("tombstone");
+    c.set_store_state(id, tikv_tower_mockstore::cluster::StoreState::Tombstone)
+        .expect("tombstone");
     assert!(c.store(id).is_none());
-    assert!(matches!(c.stop_store(999), Err(ClusterError::StoreNotFound(999))));
+    assert!(matches!(
+        c.stop_store(999),
+        Err(ClusterError::StoreNotFound(999))
+    ));
     c.stop_store(3).expect("stop");
     let store = c.store(3).expect("stopped store handle");
     assert!(store.is_stopped());
-    assert_eq!(c.store_meta(3).map(|s| s.state), Some(tikv_tower_mockstore::cluster::StoreState::Up));
+    assert_eq!(
+        c.store_meta(3).map(|s| s.state),
+        Some(tikv_tower_mockstore::cluster::StoreState::Up)
+    );
 }

@@ -24,11 +24,22 @@ fn ctx(c: &MockCluster) -> kvrpcpb::Context {
 }
 
 fn get(c: &MockCluster) -> StoreRequest {
-    kvrpcpb::RawGetRequest { context: Some(ctx(c)), key: b"k".to_vec(), ..Default::default() }.into()
+    kvrpcpb::RawGetRequest {
+        context: Some(ctx(c)),
+        key: b"k".to_vec(),
+        ..Default::default()
+    }
+    .into()
 }
 
 fn put(c: &MockCluster, v: &[u8]) -> StoreRequest {
-    kvrpcpb::RawPutRequest { context: Some(ctx(c)), key: b"k".to_vec(), value: v.to_vec(), ..Default::default() }.into()
+    kvrpcpb::RawPutRequest {
+        context: Some(ctx(c)),
+        key: b"k".to_vec(),
+        value: v.to_vec(),
+        ..Default::default()
+    }
+    .into()
 }
 
 async fn outcome(c: &MockCluster, req: StoreRequest) -> &'static str {
@@ -55,7 +66,11 @@ async fn n_times_then_inert() {
     );
     // Other kinds are not affected.
     assert_eq!(outcome(&c, put(&c, b"v")).await, "ok");
-    let got = [outcome(&c, get(&c)).await, outcome(&c, get(&c)).await, outcome(&c, get(&c)).await];
+    let got = [
+        outcome(&c, get(&c)).await,
+        outcome(&c, get(&c)).await,
+        outcome(&c, get(&c)).await,
+    ];
     assert_eq!(got, ["not_leader", "not_leader", "ok"]);
     assert_eq!(c.faults().fired(id), 2);
 }
@@ -76,8 +91,11 @@ async fn probability_is_seeded() {
     let run = || async {
         let c = cluster();
         c.faults().inject(
-            FaultRule::region_error(InjectedError::ServerIsBusy { reason: "busy".into(), backoff_ms: 10 })
-                .probability(0.5),
+            FaultRule::region_error(InjectedError::ServerIsBusy {
+                reason: "busy".into(),
+                backoff_ms: 10,
+            })
+            .probability(0.5),
         );
         let mut v = Vec::new();
         for _ in 0..64 {
@@ -96,28 +114,70 @@ async fn injected_errors_carry_their_payload() {
     let c = cluster();
     let region = c.regions()[0].clone();
     let cases: Vec<(InjectedError, fn(&tikv_tower_proto::errorpb::Error) -> bool)> = vec![
-        (InjectedError::NotLeader, |e| e.not_leader.as_ref().is_some_and(|n| n.leader.as_ref().map(|p| p.store_id) == Some(1))),
-        (InjectedError::NotLeaderNoLeader, |e| e.not_leader.as_ref().is_some_and(|n| n.leader.is_none())),
-        (InjectedError::EpochNotMatch, |e| e.epoch_not_match.as_ref().is_some_and(|m| !m.current_regions.is_empty())),
+        (InjectedError::NotLeader, |e| {
+            e.not_leader
+                .as_ref()
+                .is_some_and(|n| n.leader.as_ref().map(|p| p.store_id) == Some(1))
+        }),
+        (InjectedError::NotLeaderNoLeader, |e| {
+            e.not_leader.as_ref().is_some_and(|n| n.leader.is_none())
+        }),
+        (InjectedError::EpochNotMatch, |e| {
+            e.epoch_not_match
+                .as_ref()
+                .is_some_and(|m| !m.current_regions.is_empty())
+        }),
         (InjectedError::StaleCommand, |e| e.stale_command.is_some()),
-        (InjectedError::RegionNotFound, |e| e.region_not_found.is_some()),
-        (InjectedError::DiskFull, |e| e.disk_full.as_ref().is_some_and(|d| d.store_id == vec![1])),
-        (InjectedError::MaxTimestampNotSynced, |e| e.max_timestamp_not_synced.is_some()),
-        (InjectedError::UndeterminedResult, |e| e.undetermined_result.is_some()),
-        (InjectedError::ReadIndexNotReady, |e| e.read_index_not_ready.is_some()),
-        (InjectedError::ProposalInMergingMode, |e| e.proposal_in_merging_mode.is_some()),
-        (InjectedError::RegionNotInitialized, |e| e.region_not_initialized.is_some()),
-        (InjectedError::RecoveryInProgress, |e| e.recovery_in_progress.is_some()),
-        (InjectedError::FlashbackInProgress, |e| e.flashback_in_progress.is_some()),
+        (InjectedError::RegionNotFound, |e| {
+            e.region_not_found.is_some()
+        }),
+        (InjectedError::DiskFull, |e| {
+            e.disk_full.as_ref().is_some_and(|d| d.store_id == vec![1])
+        }),
+        (InjectedError::MaxTimestampNotSynced, |e| {
+            e.max_timestamp_not_synced.is_some()
+        }),
+        (InjectedError::UndeterminedResult, |e| {
+            e.undetermined_result.is_some()
+        }),
+        (InjectedError::ReadIndexNotReady, |e| {
+            e.read_index_not_ready.is_some()
+        }),
+        (InjectedError::ProposalInMergingMode, |e| {
+            e.proposal_in_merging_mode.is_some()
+        }),
+        (InjectedError::RegionNotInitialized, |e| {
+            e.region_not_initialized.is_some()
+        }),
+        (InjectedError::RecoveryInProgress, |e| {
+            e.recovery_in_progress.is_some()
+        }),
+        (InjectedError::FlashbackInProgress, |e| {
+            e.flashback_in_progress.is_some()
+        }),
         (InjectedError::IsWitness, |e| e.is_witness.is_some()),
-        (InjectedError::DataIsNotReady, |e| e.data_is_not_ready.is_some()),
+        (InjectedError::DataIsNotReady, |e| {
+            e.data_is_not_ready.is_some()
+        }),
     ];
     for (err, check) in cases {
-        c.faults().inject(FaultRule::region_error(err.clone()).on_region(region.id).once());
-        let resp = c.store(1).expect("store").handle(get(&c)).await.expect("rpc");
+        c.faults().inject(
+            FaultRule::region_error(err.clone())
+                .on_region(region.id)
+                .once(),
+        );
+        let resp = c
+            .store(1)
+            .expect("store")
+            .handle(get(&c))
+            .await
+            .expect("rpc");
         let e = resp.region_error().cloned().expect("region error");
         assert!(check(&e), "{err:?}: {e:?}");
-        assert!(matches!(resp, StoreResponse::RawGet(_)), "response of the request's kind");
+        assert!(
+            matches!(resp, StoreResponse::RawGet(_)),
+            "response of the request's kind"
+        );
     }
 }
 
@@ -125,7 +185,11 @@ async fn injected_errors_carry_their_payload() {
 async fn delay_and_slow_store_use_tokio_time() {
     let c = cluster();
     c.faults().slow_store(1, Duration::from_millis(300));
-    c.faults().inject(FaultRule::delay(Duration::from_millis(200)).for_kind(RpcKind::RawGet).once());
+    c.faults().inject(
+        FaultRule::delay(Duration::from_millis(200))
+            .for_kind(RpcKind::RawGet)
+            .once(),
+    );
     let start = tokio::time::Instant::now();
     assert_eq!(outcome(&c, get(&c)).await, "ok");
     assert_eq!(start.elapsed(), Duration::from_millis(500));
@@ -137,9 +201,19 @@ async fn delay_and_slow_store_use_tokio_time() {
 #[tokio::test]
 async fn apply_then_drop_writes_but_fails() {
     let c = cluster();
-    c.faults().inject(FaultRule::apply_then_drop().for_kind(RpcKind::RawPut).once());
+    c.faults().inject(
+        FaultRule::apply_then_drop()
+            .for_kind(RpcKind::RawPut)
+            .once(),
+    );
     assert_eq!(outcome(&c, put(&c, b"applied")).await, "unavailable");
-    match c.store(1).expect("store").handle(get(&c)).await.expect("rpc") {
+    match c
+        .store(1)
+        .expect("store")
+        .handle(get(&c))
+        .await
+        .expect("rpc")
+    {
         StoreResponse::RawGet(r) => assert_eq!(r.value, b"applied"),
         other => panic!("{other:?}"),
     }
@@ -148,14 +222,34 @@ async fn apply_then_drop_writes_but_fails() {
 #[tokio::test]
 async fn canned_response_status_and_predicate() {
     let c = cluster();
-    let canned = StoreResponse::RawGet(kvrpcpb::RawGetResponse { value: b"canned".to_vec(), ..Default::default() });
-    c.faults().inject(FaultRule::respond(canned).when(|r| matches!(r, StoreRequest::RawGet(g) if g.key == b"k")).once());
-    match c.store(1).expect("store").handle(get(&c)).await.expect("rpc") {
+    let canned = StoreResponse::RawGet(kvrpcpb::RawGetResponse {
+        value: b"canned".to_vec(),
+        ..Default::default()
+    });
+    c.faults().inject(
+        FaultRule::respond(canned)
+            .when(|r| matches!(r, StoreRequest::RawGet(g) if g.key == b"k"))
+            .once(),
+    );
+    match c
+        .store(1)
+        .expect("store")
+        .handle(get(&c))
+        .await
+        .expect("rpc")
+    {
         StoreResponse::RawGet(r) => assert_eq!(r.value, b"canned"),
         other => panic!("{other:?}"),
     }
-    let id = c.faults().inject(FaultRule::status(tonic::Code::DeadlineExceeded, "slow"));
-    let err = c.store(1).expect("store").handle(get(&c)).await.expect_err("status");
+    let id = c
+        .faults()
+        .inject(FaultRule::status(tonic::Code::DeadlineExceeded, "slow"));
+    let err = c
+        .store(1)
+        .expect("store")
+        .handle(get(&c))
+        .await
+        .expect_err("status");
     assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
     c.faults().remove(id);
     assert_eq!(outcome(&c, get(&c)).await, "ok");
@@ -165,21 +259,46 @@ async fn canned_response_status_and_predicate() {
 #[tokio::test]
 async fn kv_gc_is_unimplemented_and_unsafe_destroy_range_skips_region_checks() {
     let c = cluster();
-    let gc: StoreRequest = kvrpcpb::GcRequest { context: Some(ctx(&c)), safe_point: 1 }.into();
-    let err = c.store(1).expect("store").handle(gc).await.expect_err("unimplemented");
+    let gc: StoreRequest = kvrpcpb::GcRequest {
+        context: Some(ctx(&c)),
+        safe_point: 1,
+    }
+    .into();
+    let err = c
+        .store(1)
+        .expect("store")
+        .handle(gc)
+        .await
+        .expect_err("unimplemented");
     assert_eq!(err.code(), tonic::Code::Unimplemented);
     assert_eq!(outcome(&c, put(&c, b"v")).await, "ok");
     // No context at all: still served, on any store.
-    let udr: StoreRequest = kvrpcpb::UnsafeDestroyRangeRequest { context: None, start_key: b"a".to_vec(), end_key: b"z".to_vec() }.into();
+    let udr: StoreRequest = kvrpcpb::UnsafeDestroyRangeRequest {
+        context: None,
+        start_key: b"a".to_vec(),
+        end_key: b"z".to_vec(),
+    }
+    .into();
     match c.store(3).expect("store").handle(udr).await.expect("rpc") {
         StoreResponse::UnsafeDestroyRange(r) => assert_eq!(r.error, ""),
         other => panic!("{other:?}"),
     }
-    match c.store(1).expect("store").handle(get(&c)).await.expect("rpc") {
+    match c
+        .store(1)
+        .expect("store")
+        .handle(get(&c))
+        .await
+        .expect("rpc")
+    {
         StoreResponse::RawGet(r) => assert!(r.not_found, "raw data destroyed too"),
         other => panic!("{other:?}"),
     }
-    let empty: StoreRequest = kvrpcpb::UnsafeDestroyRangeRequest { context: None, start_key: Vec::new(), end_key: b"z".to_vec() }.into();
+    let empty: StoreRequest = kvrpcpb::UnsafeDestroyRangeRequest {
+        context: None,
+        start_key: Vec::new(),
+        end_key: b"z".to_vec(),
+    }
+    .into();
     match c.store(1).expect("store").handle(empty).await.expect("rpc") {
         StoreResponse::UnsafeDestroyRange(r) => assert!(!r.error.is_empty()),
         other => panic!("{other:?}"),

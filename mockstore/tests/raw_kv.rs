@@ -20,7 +20,11 @@ async fn send(cluster: &MockCluster, key: &[u8], api: i32, mut req: StoreRequest
     ctx.api_version = api;
     let store = cluster.store(leader.store_id).expect("store");
     let resp = store.handle(req).await.expect("rpc ok");
-    assert!(resp.region_error().is_none(), "region error {:?}", resp.region_error());
+    assert!(
+        resp.region_error().is_none(),
+        "region error {:?}",
+        resp.region_error()
+    );
     resp
 }
 
@@ -32,7 +36,18 @@ fn v1() -> MockCluster {
 }
 
 async fn put(c: &MockCluster, k: &[u8], v: &[u8]) {
-    let r = send(c, k, 0, kvrpcpb::RawPutRequest { key: k.to_vec(), value: v.to_vec(), ..Default::default() }.into()).await;
+    let r = send(
+        c,
+        k,
+        0,
+        kvrpcpb::RawPutRequest {
+            key: k.to_vec(),
+            value: v.to_vec(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await;
     match r {
         StoreResponse::RawPut(r) => assert_eq!(r.error, ""),
         other => panic!("{other:?}"),
@@ -40,7 +55,18 @@ async fn put(c: &MockCluster, k: &[u8], v: &[u8]) {
 }
 
 async fn get(c: &MockCluster, k: &[u8]) -> kvrpcpb::RawGetResponse {
-    match send(c, k, 0, kvrpcpb::RawGetRequest { key: k.to_vec(), ..Default::default() }.into()).await {
+    match send(
+        c,
+        k,
+        0,
+        kvrpcpb::RawGetRequest {
+            key: k.to_vec(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawGet(r) => r,
         other => panic!("{other:?}"),
     }
@@ -70,7 +96,12 @@ async fn batch_get_omits_missing_keys_in_request_order() {
     put(&c, b"b", b"2").await;
     put(&c, b"a", b"1").await;
     let req = kvrpcpb::RawBatchGetRequest {
-        keys: vec![b"b".to_vec(), b"".to_vec(), b"absent".to_vec(), b"a".to_vec()],
+        keys: vec![
+            b"b".to_vec(),
+            b"".to_vec(),
+            b"absent".to_vec(),
+            b"a".to_vec(),
+        ],
         ..Default::default()
     };
     match send(&c, b"a", 0, req.into()).await {
@@ -110,19 +141,31 @@ async fn scans_clip_to_region_and_honour_limit_reverse_key_only() {
     assert_eq!(keys(&kvs), vec![b"a".as_slice(), b"b", b"c"]);
     assert_eq!(kvs[0].value, b"v");
     // Limit.
-    assert_eq!(keys(&run(scan(b"a", b"", 2, false, false), b"a").await), vec![b"a".as_slice(), b"b"]);
+    assert_eq!(
+        keys(&run(scan(b"a", b"", 2, false, false), b"a").await),
+        vec![b"a".as_slice(), b"b"]
+    );
     // limit 0 → empty.
     assert!(run(scan(b"a", b"", 0, false, false), b"a").await.is_empty());
     // End bound is exclusive.
-    assert_eq!(keys(&run(scan(b"a", b"c", 10, false, false), b"a").await), vec![b"a".as_slice(), b"b"]);
+    assert_eq!(
+        keys(&run(scan(b"a", b"c", 10, false, false), b"a").await),
+        vec![b"a".as_slice(), b"b"]
+    );
     // Reverse: [end, start) descending, from the region end.
     let kvs = run(scan(b"m", b"b", 10, true, true), b"a").await;
     assert_eq!(keys(&kvs), vec![b"c".as_slice(), b"b"]);
     assert!(kvs.iter().all(|p| p.value.is_empty()), "key_only");
     // Reverse with empty end goes down to the region start.
-    assert_eq!(keys(&run(scan(b"c", b"", 10, true, false), b"a").await), vec![b"b".as_slice(), b"a"]);
+    assert_eq!(
+        keys(&run(scan(b"c", b"", 10, true, false), b"a").await),
+        vec![b"b".as_slice(), b"a"]
+    );
     // The right region.
-    assert_eq!(keys(&run(scan(b"m", b"", 10, false, false), b"n").await), vec![b"n".as_slice(), b"o"]);
+    assert_eq!(
+        keys(&run(scan(b"m", b"", 10, false, false), b"n").await),
+        vec![b"n".as_slice(), b"o"]
+    );
 }
 
 #[tokio::test]
@@ -133,8 +176,14 @@ async fn batch_scan_applies_each_limit_per_range() {
     }
     let req = kvrpcpb::RawBatchScanRequest {
         ranges: vec![
-            kvrpcpb::KeyRange { start_key: b"a".to_vec(), end_key: b"b".to_vec() },
-            kvrpcpb::KeyRange { start_key: b"b".to_vec(), end_key: b"c".to_vec() },
+            kvrpcpb::KeyRange {
+                start_key: b"a".to_vec(),
+                end_key: b"b".to_vec(),
+            },
+            kvrpcpb::KeyRange {
+                start_key: b"b".to_vec(),
+                end_key: b"c".to_vec(),
+            },
         ],
         each_limit: 2,
         ..Default::default()
@@ -147,14 +196,20 @@ async fn batch_scan_applies_each_limit_per_range() {
     }
     // Out-of-order ranges are refused in one error pair.
     let bad = kvrpcpb::RawBatchScanRequest {
-        ranges: vec![kvrpcpb::KeyRange { start_key: b"b".to_vec(), end_key: b"a".to_vec() }],
+        ranges: vec![kvrpcpb::KeyRange {
+            start_key: b"b".to_vec(),
+            end_key: b"a".to_vec(),
+        }],
         each_limit: 2,
         ..Default::default()
     };
     match send(&c, b"b", 0, bad.into()).await {
         StoreResponse::RawBatchScan(r) => {
             assert_eq!(r.kvs.len(), 1);
-            assert_eq!(r.kvs[0].error.as_ref().map(|e| e.abort.as_str()), Some("Invalid KeyRanges"));
+            assert_eq!(
+                r.kvs[0].error.as_ref().map(|e| e.abort.as_str()),
+                Some("Invalid KeyRanges")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -166,7 +221,11 @@ async fn delete_range_and_batch_delete() {
     for k in [b"a", b"b", b"c", b"d"] {
         put(&c, k, b"v").await;
     }
-    let req = kvrpcpb::RawDeleteRangeRequest { start_key: b"b".to_vec(), end_key: b"d".to_vec(), ..Default::default() };
+    let req = kvrpcpb::RawDeleteRangeRequest {
+        start_key: b"b".to_vec(),
+        end_key: b"d".to_vec(),
+        ..Default::default()
+    };
     match send(&c, b"b", 0, req.into()).await {
         StoreResponse::RawDeleteRange(r) => assert_eq!(r.error, ""),
         other => panic!("{other:?}"),
@@ -174,7 +233,10 @@ async fn delete_range_and_batch_delete() {
     assert!(get(&c, b"b").await.not_found);
     assert!(get(&c, b"c").await.not_found);
     assert!(!get(&c, b"d").await.not_found);
-    let req = kvrpcpb::RawBatchDeleteRequest { keys: vec![b"a".to_vec(), b"d".to_vec()], ..Default::default() };
+    let req = kvrpcpb::RawBatchDeleteRequest {
+        keys: vec![b"a".to_vec(), b"d".to_vec()],
+        ..Default::default()
+    };
     send(&c, b"a", 0, req.into()).await;
     assert!(get(&c, b"a").await.not_found);
     assert!(get(&c, b"d").await.not_found);
@@ -192,30 +254,56 @@ async fn cas(c: &MockCluster, req: kvrpcpb::RawCasRequest) -> kvrpcpb::RawCasRes
 async fn compare_and_swap_table() {
     let c = v1();
     // (previous_not_exist, previous_value, value, delete) → (succeed, previous_not_exist, previous_value, after)
-    type Row = (bool, &'static [u8], &'static [u8], bool, bool, bool, &'static [u8], Option<&'static [u8]>);
+    type Row = (
+        bool,
+        &'static [u8],
+        &'static [u8],
+        bool,
+        bool,
+        bool,
+        &'static [u8],
+        Option<&'static [u8]>,
+    );
     let rows: &[Row] = &[
-        (true, b"", b"v1", false, true, true, b"", Some(b"v1")),        // create when absent
-        (true, b"", b"v2", false, false, false, b"v1", Some(b"v1")),    // create when present fails
+        (true, b"", b"v1", false, true, true, b"", Some(b"v1")), // create when absent
+        (true, b"", b"v2", false, false, false, b"v1", Some(b"v1")), // create when present fails
         (false, b"vx", b"v2", false, false, false, b"v1", Some(b"v1")), // wrong expectation
-        (false, b"v1", b"v2", false, true, false, b"v1", Some(b"v2")),  // swap
-        (false, b"v1", b"", true, false, false, b"v2", Some(b"v2")),    // compare-and-delete, wrong value
-        (false, b"v2", b"", true, true, false, b"v2", None),            // compare-and-delete
-        (false, b"", b"v3", false, false, true, b"", None),             // expects "" but absent
+        (false, b"v1", b"v2", false, true, false, b"v1", Some(b"v2")), // swap
+        (false, b"v1", b"", true, false, false, b"v2", Some(b"v2")), // compare-and-delete, wrong value
+        (false, b"v2", b"", true, true, false, b"v2", None),         // compare-and-delete
+        (false, b"", b"v3", false, false, true, b"", None),          // expects "" but absent
     ];
-    for (i, (pne, prev, value, delete, succeed, prev_ne, prev_val, after)) in rows.iter().enumerate() {
-        let r = cas(&c, kvrpcpb::RawCasRequest {
-            key: b"k".to_vec(),
-            value: value.to_vec(),
-            previous_not_exist: *pne,
-            previous_value: prev.to_vec(),
-            delete: *delete,
-            ..Default::default()
-        })
+    for (i, (pne, prev, value, delete, succeed, prev_ne, prev_val, after)) in
+        rows.iter().enumerate()
+    {
+        let r = cas(
+            &c,
+            kvrpcpb::RawCasRequest {
+                key: b"k".to_vec(),
+                value: value.to_vec(),
+                previous_not_exist: *pne,
+                previous_value: prev.to_vec(),
+                delete: *delete,
+                ..Default::default()
+            },
+        )
         .await;
         assert_eq!(r.error, "", "row {i}");
-        assert_eq!((r.succeed, r.previous_not_exist, r.previous_value.as_slice()), (*succeed, *prev_ne, *prev_val), "row {i}");
+        assert_eq!(
+            (r.succeed, r.previous_not_exist, r.previous_value.as_slice()),
+            (*succeed, *prev_ne, *prev_val),
+            "row {i}"
+        );
         let g = get(&c, b"k").await;
-        assert_eq!(if g.not_found { None } else { Some(g.value.as_slice()) }, *after, "row {i}");
+        assert_eq!(
+            if g.not_found {
+                None
+            } else {
+                Some(g.value.as_slice())
+            },
+            *after,
+            "row {i}"
+        );
     }
 }
 
@@ -227,7 +315,10 @@ async fn checksum_is_crc64_xor_over_key_and_value() {
         put(&c, k, v).await;
     }
     let req = kvrpcpb::RawChecksumRequest {
-        ranges: vec![kvrpcpb::KeyRange { start_key: b"a".to_vec(), end_key: b"c".to_vec() }],
+        ranges: vec![kvrpcpb::KeyRange {
+            start_key: b"a".to_vec(),
+            end_key: b"c".to_vec(),
+        }],
         ..Default::default()
     };
     let expected = crc64_pair(b"a", b"1") ^ crc64_pair(b"b", b"22");
@@ -238,9 +329,16 @@ async fn checksum_is_crc64_xor_over_key_and_value() {
         }
         other => panic!("{other:?}"),
     }
-    let bad = kvrpcpb::RawChecksumRequest { algorithm: 7, ..Default::default() };
+    let bad = kvrpcpb::RawChecksumRequest {
+        algorithm: 7,
+        ..Default::default()
+    };
     match send(&c, b"a", 0, bad.into()).await {
-        StoreResponse::RawChecksum(r) => assert!(r.error.contains("unknown checksum algorithm"), "{}", r.error),
+        StoreResponse::RawChecksum(r) => assert!(
+            r.error.contains("unknown checksum algorithm"),
+            "{}",
+            r.error
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -248,14 +346,37 @@ async fn checksum_is_crc64_xor_over_key_and_value() {
 #[tokio::test]
 async fn column_families_are_separate_and_validated() {
     let c = v1();
-    let put_cf = |cf: &str| kvrpcpb::RawPutRequest { key: b"k".to_vec(), value: cf.as_bytes().to_vec(), cf: cf.into(), ..Default::default() };
+    let put_cf = |cf: &str| kvrpcpb::RawPutRequest {
+        key: b"k".to_vec(),
+        value: cf.as_bytes().to_vec(),
+        cf: cf.into(),
+        ..Default::default()
+    };
     for cf in ["default", "lock", "write"] {
         send(&c, b"k", 0, put_cf(cf).into()).await;
     }
     for cf in ["", "default", "lock", "write"] {
-        let r = send(&c, b"k", 0, kvrpcpb::RawGetRequest { key: b"k".to_vec(), cf: cf.into(), ..Default::default() }.into()).await;
+        let r = send(
+            &c,
+            b"k",
+            0,
+            kvrpcpb::RawGetRequest {
+                key: b"k".to_vec(),
+                cf: cf.into(),
+                ..Default::default()
+            }
+            .into(),
+        )
+        .await;
         match r {
-            StoreResponse::RawGet(r) => assert_eq!(r.value, if cf.is_empty() { b"default".to_vec() } else { cf.as_bytes().to_vec() }),
+            StoreResponse::RawGet(r) => assert_eq!(
+                r.value,
+                if cf.is_empty() {
+                    b"default".to_vec()
+                } else {
+                    cf.as_bytes().to_vec()
+                }
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -267,23 +388,78 @@ async fn column_families_are_separate_and_validated() {
 
 #[tokio::test]
 async fn key_too_large_and_ttl_not_enabled_in_v1() {
-    let c = MockCluster::builder().boundary_encoding(BoundaryEncoding::Raw).build();
+    let c = MockCluster::builder()
+        .boundary_encoding(BoundaryEncoding::Raw)
+        .build();
     let big = vec![b'k'; 8 * 1024 + 1];
-    match send(&c, &big, 0, kvrpcpb::RawPutRequest { key: big.clone(), ..Default::default() }.into()).await {
-        StoreResponse::RawPut(r) => assert_eq!(r.error, "max key size exceeded, size: 8193, limit: 8192"),
+    match send(
+        &c,
+        &big,
+        0,
+        kvrpcpb::RawPutRequest {
+            key: big.clone(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
+        StoreResponse::RawPut(r) => {
+            assert_eq!(r.error, "max key size exceeded, size: 8193, limit: 8192")
+        }
         other => panic!("{other:?}"),
     }
-    match send(&c, b"k", 0, kvrpcpb::RawPutRequest { key: b"k".to_vec(), ttl: 5, ..Default::default() }.into()).await {
-        StoreResponse::RawPut(r) => assert_eq!(r.error, "ttl is not enabled, but get put request with ttl"),
+    match send(
+        &c,
+        b"k",
+        0,
+        kvrpcpb::RawPutRequest {
+            key: b"k".to_vec(),
+            ttl: 5,
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
+        StoreResponse::RawPut(r) => {
+            assert_eq!(r.error, "ttl is not enabled, but get put request with ttl")
+        }
         other => panic!("{other:?}"),
     }
-    match send(&c, b"k", 0, kvrpcpb::RawGetKeyTtlRequest { key: b"k".to_vec(), ..Default::default() }.into()).await {
+    match send(
+        &c,
+        b"k",
+        0,
+        kvrpcpb::RawGetKeyTtlRequest {
+            key: b"k".to_vec(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawGetKeyTtl(r) => assert_eq!(r.error, "TTL is not enabled"),
         other => panic!("{other:?}"),
     }
     // A V2 request on V1 storage.
-    match send(&c, b"k", 2, kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() }.into()).await {
-        StoreResponse::RawGet(r) => assert!(r.error.starts_with("Api version in request does not match"), "{}", r.error),
+    match send(
+        &c,
+        b"k",
+        2,
+        kvrpcpb::RawGetRequest {
+            key: b"k".to_vec(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
+        StoreResponse::RawGet(r) => assert!(
+            r.error.starts_with("Api version in request does not match"),
+            "{}",
+            r.error
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -292,12 +468,33 @@ async fn key_too_large_and_ttl_not_enabled_in_v1() {
 async fn api_v2_requires_raw_prefix_and_default_cf() {
     let c = MockCluster::builder().api_version(ApiVersion::V2).build();
     let key = b"r\0\0\0hello".to_vec();
-    let r = send(&c, &key, 2, kvrpcpb::RawPutRequest { key: key.clone(), value: b"w".to_vec(), ttl: 10, ..Default::default() }.into()).await;
-    assert!(matches!(r, StoreResponse::RawPut(ref p) if p.error.is_empty()), "{r:?}");
+    let r = send(
+        &c,
+        &key,
+        2,
+        kvrpcpb::RawPutRequest {
+            key: key.clone(),
+            value: b"w".to_vec(),
+            ttl: 10,
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await;
+    assert!(
+        matches!(r, StoreResponse::RawPut(ref p) if p.error.is_empty()),
+        "{r:?}"
+    );
     // The keyspace boundaries are memcomparable-encoded.
     let region = c.region_for_user_key(&key).expect("region");
-    assert_eq!(region.start_key, tikv_tower_mockstore::codec::encode_bytes(b"r\0\0\0"));
-    assert_eq!(region.end_key, tikv_tower_mockstore::codec::encode_bytes(b"r\0\0\x01"));
+    assert_eq!(
+        region.start_key,
+        tikv_tower_mockstore::codec::encode_bytes(b"r\0\0\0")
+    );
+    assert_eq!(
+        region.end_key,
+        tikv_tower_mockstore::codec::encode_bytes(b"r\0\0\x01")
+    );
     // Wrong key mode.
     let txn_key = b"x\0\0\0hello".to_vec();
     match send(&c, &txn_key, 2, kvrpcpb::RawGetRequest { key: txn_key.clone(), ..Default::default() }.into()).await {
@@ -308,25 +505,68 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
         other => panic!("{other:?}"),
     }
     // A V1 request on V2 storage.
-    match send(&c, &key, 0, kvrpcpb::RawGetRequest { key: key.clone(), ..Default::default() }.into()).await {
-        StoreResponse::RawGet(r) => assert!(r.error.starts_with("Api version in request does not match"), "{}", r.error),
+    match send(
+        &c,
+        &key,
+        0,
+        kvrpcpb::RawGetRequest {
+            key: key.clone(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
+        StoreResponse::RawGet(r) => assert!(
+            r.error.starts_with("Api version in request does not match"),
+            "{}",
+            r.error
+        ),
         other => panic!("{other:?}"),
     }
     // A cf in V2.
-    match send(&c, &key, 2, kvrpcpb::RawGetRequest { key: key.clone(), cf: "default".into(), ..Default::default() }.into()).await {
-        StoreResponse::RawGet(r) => assert_eq!(r.error, "cf is deprecated in API V2, cf name: default"),
+    match send(
+        &c,
+        &key,
+        2,
+        kvrpcpb::RawGetRequest {
+            key: key.clone(),
+            cf: "default".into(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
+        StoreResponse::RawGet(r) => {
+            assert_eq!(r.error, "cf is deprecated in API V2, cf name: default")
+        }
         other => panic!("{other:?}"),
     }
     // Scans need both ends in raw mode; the keyspace end "r\0\0\x01" is fine.
-    let scan = kvrpcpb::RawScanRequest { start_key: b"r\0\0\0".to_vec(), end_key: b"r\0\0\x01".to_vec(), limit: 10, ..Default::default() };
+    let scan = kvrpcpb::RawScanRequest {
+        start_key: b"r\0\0\0".to_vec(),
+        end_key: b"r\0\0\x01".to_vec(),
+        limit: 10,
+        ..Default::default()
+    };
     match send(&c, &key, 2, scan.into()).await {
         StoreResponse::RawScan(r) => assert_eq!(keys(&r.kvs), vec![key.as_slice()]),
         other => panic!("{other:?}"),
     }
-    let open = kvrpcpb::RawScanRequest { start_key: b"r\0\0\0".to_vec(), limit: 10, ..Default::default() };
+    let open = kvrpcpb::RawScanRequest {
+        start_key: b"r\0\0\0".to_vec(),
+        limit: 10,
+        ..Default::default()
+    };
     match send(&c, &key, 2, open.into()).await {
         StoreResponse::RawScan(r) => {
-            let abort = r.kvs.first().and_then(|p| p.error.as_ref()).map(|e| e.abort.clone()).unwrap_or_default();
+            let abort = r
+                .kvs
+                .first()
+                .and_then(|p| p.error.as_ref())
+                .map(|e| e.abort.clone())
+                .unwrap_or_default();
             assert!(abort.starts_with("Key mode mismatched"), "{abort}");
         }
         other => panic!("{other:?}"),

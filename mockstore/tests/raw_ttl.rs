@@ -11,7 +11,10 @@ use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
 fn cluster() -> (MockCluster, ManualClock) {
     let (clock, manual) = Clock::manual(1_700_000_000_000);
-    let c = MockCluster::builder().api_version(ApiVersion::V2).clock(clock).build();
+    let c = MockCluster::builder()
+        .api_version(ApiVersion::V2)
+        .clock(clock)
+        .build();
     (c, manual)
 }
 
@@ -29,18 +32,40 @@ async fn send(c: &MockCluster, mut req: StoreRequest) -> StoreResponse {
     ctx.region_epoch = Some(region.epoch.to_pb());
     ctx.peer = Some(leader.to_pb());
     ctx.api_version = 2;
-    c.store(leader.store_id).expect("store").handle(req).await.expect("rpc")
+    c.store(leader.store_id)
+        .expect("store")
+        .handle(req)
+        .await
+        .expect("rpc")
 }
 
 async fn ttl_of(c: &MockCluster, key: &str) -> kvrpcpb::RawGetKeyTtlResponse {
-    match send(c, kvrpcpb::RawGetKeyTtlRequest { key: k(key), ..Default::default() }.into()).await {
+    match send(
+        c,
+        kvrpcpb::RawGetKeyTtlRequest {
+            key: k(key),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawGetKeyTtl(r) => r,
         other => panic!("{other:?}"),
     }
 }
 
 async fn visible(c: &MockCluster, key: &str) -> bool {
-    match send(c, kvrpcpb::RawGetRequest { key: k(key), ..Default::default() }.into()).await {
+    match send(
+        c,
+        kvrpcpb::RawGetRequest {
+            key: k(key),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawGet(r) => !r.not_found,
         other => panic!("{other:?}"),
     }
@@ -49,8 +74,27 @@ async fn visible(c: &MockCluster, key: &str) -> bool {
 #[tokio::test]
 async fn ttl_expires_with_the_clock() {
     let (c, clock) = cluster();
-    send(&c, kvrpcpb::RawPutRequest { key: k("t"), value: b"v".to_vec(), ttl: 10, ..Default::default() }.into()).await;
-    send(&c, kvrpcpb::RawPutRequest { key: k("forever"), value: b"v".to_vec(), ..Default::default() }.into()).await;
+    send(
+        &c,
+        kvrpcpb::RawPutRequest {
+            key: k("t"),
+            value: b"v".to_vec(),
+            ttl: 10,
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await;
+    send(
+        &c,
+        kvrpcpb::RawPutRequest {
+            key: k("forever"),
+            value: b"v".to_vec(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await;
     assert_eq!(ttl_of(&c, "t").await.ttl, 10);
     assert_eq!(ttl_of(&c, "forever").await.ttl, 0);
     assert!(!ttl_of(&c, "forever").await.not_found);
@@ -61,15 +105,46 @@ async fn ttl_expires_with_the_clock() {
     // expire_ts <= now: gone for get, TTL, scan, batch get and CAS.
     assert!(!visible(&c, "t").await);
     assert!(ttl_of(&c, "t").await.not_found);
-    match send(&c, kvrpcpb::RawScanRequest { start_key: k(""), end_key: b"r\0\0\x01".to_vec(), limit: 10, ..Default::default() }.into()).await {
+    match send(
+        &c,
+        kvrpcpb::RawScanRequest {
+            start_key: k(""),
+            end_key: b"r\0\0\x01".to_vec(),
+            limit: 10,
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawScan(r) => assert_eq!(r.kvs.len(), 1, "only the key without TTL"),
         other => panic!("{other:?}"),
     }
-    match send(&c, kvrpcpb::RawBatchGetRequest { keys: vec![k("t"), k("forever")], ..Default::default() }.into()).await {
+    match send(
+        &c,
+        kvrpcpb::RawBatchGetRequest {
+            keys: vec![k("t"), k("forever")],
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawBatchGet(r) => assert_eq!(r.pairs.len(), 1),
         other => panic!("{other:?}"),
     }
-    match send(&c, kvrpcpb::RawCasRequest { key: k("t"), value: b"new".to_vec(), previous_not_exist: true, ..Default::default() }.into()).await {
+    match send(
+        &c,
+        kvrpcpb::RawCasRequest {
+            key: k("t"),
+            value: b"new".to_vec(),
+            previous_not_exist: true,
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
         StoreResponse::RawCompareAndSwap(r) => assert!(r.succeed && r.previous_not_exist),
         other => panic!("{other:?}"),
     }
@@ -81,17 +156,61 @@ async fn ttl_expires_with_the_clock() {
 async fn batch_put_ttls() {
     let (c, clock) = cluster();
     let pairs = |n: usize| -> Vec<kvrpcpb::KvPair> {
-        (0..n).map(|i| kvrpcpb::KvPair { key: k(&format!("b{i}")), value: b"v".to_vec(), ..Default::default() }).collect()
+        (0..n)
+            .map(|i| kvrpcpb::KvPair {
+                key: k(&format!("b{i}")),
+                value: b"v".to_vec(),
+                ..Default::default()
+            })
+            .collect()
     };
     // One TTL applies to every pair.
-    send(&c, kvrpcpb::RawBatchPutRequest { pairs: pairs(2), ttls: vec![5], ..Default::default() }.into()).await;
+    send(
+        &c,
+        kvrpcpb::RawBatchPutRequest {
+            pairs: pairs(2),
+            ttls: vec![5],
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await;
     assert_eq!(ttl_of(&c, "b1").await.ttl, 5);
     // One per pair.
-    send(&c, kvrpcpb::RawBatchPutRequest { pairs: pairs(3), ttls: vec![1, 0, 9], ..Default::default() }.into()).await;
-    assert_eq!((ttl_of(&c, "b0").await.ttl, ttl_of(&c, "b1").await.ttl, ttl_of(&c, "b2").await.ttl), (1, 0, 9));
+    send(
+        &c,
+        kvrpcpb::RawBatchPutRequest {
+            pairs: pairs(3),
+            ttls: vec![1, 0, 9],
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await;
+    assert_eq!(
+        (
+            ttl_of(&c, "b0").await.ttl,
+            ttl_of(&c, "b1").await.ttl,
+            ttl_of(&c, "b2").await.ttl
+        ),
+        (1, 0, 9)
+    );
     // A mismatched length is refused and writes nothing.
-    match send(&c, kvrpcpb::RawBatchPutRequest { pairs: pairs(3), ttls: vec![1, 2], ..Default::default() }.into()).await {
-        StoreResponse::RawBatchPut(r) => assert_eq!(r.error, "The length of ttls does not equal to the length of pairs"),
+    match send(
+        &c,
+        kvrpcpb::RawBatchPutRequest {
+            pairs: pairs(3),
+            ttls: vec![1, 2],
+            ..Default::default()
+        }
+        .into(),
+    )
+    .await
+    {
+        StoreResponse::RawBatchPut(r) => assert_eq!(
+            r.error,
+            "The length of ttls does not equal to the length of pairs"
+        ),
         other => panic!("{other:?}"),
     }
     clock.advance(Duration::from_secs(1));

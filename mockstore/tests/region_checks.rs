@@ -82,151 +82,251 @@ type Mutate = fn(&MockCluster, &mut kvrpcpb::Context, &mut Vec<u8>) -> (u64, Opt
 fn cases() -> Vec<(&'static str, Mutate, Expect)> {
     vec![
         ("well-formed request", |_, _, _| (1, None), Expect::Ok),
-        ("cluster id mismatch", |_, c, _| {
-            c.cluster_id = 12345;
-            (1, None)
-        }, Expect::InvalidArgument),
-        ("cluster id 0 is not checked", |_, c, _| {
-            c.cluster_id = 0;
-            (1, None)
-        }, Expect::Ok),
-        ("peer store differs from receiving store", |_, _, _| (2, None), Expect::StoreNotMatch),
-        ("no peer in context", |_, c, _| {
-            c.peer = None;
-            (1, None)
-        }, Expect::StoreNotMatch),
-        ("unknown region id", |_, c, _| {
-            c.region_id = 9999;
-            (1, None)
-        }, Expect::RegionNotFound),
-        ("region without a peer on this store", |cl, c, _| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            cl.remove_peer(r.id, 3).expect("remove peer");
-            let mut p = c.peer.clone().expect("peer");
-            p.store_id = 3;
-            c.peer = Some(p);
-            (3, None)
-        }, Expect::RegionNotFound),
-        ("peer id differs", |_, c, _| {
-            if let Some(p) = c.peer.as_mut() {
-                p.id += 1000;
-            }
-            (1, None)
-        }, Expect::MismatchPeerId),
-        ("term two behind", |cl, c, _| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            cl.transfer_leader(r.id, 2).expect("transfer");
-            cl.transfer_leader(r.id, 1).expect("transfer back");
-            c.term = r.term;
-            (1, None)
-        }, Expect::StaleCommand),
-        ("term one behind is fine", |cl, c, _| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            c.term = r.term - 1;
-            (1, None)
-        }, Expect::Ok),
-        ("follower without replica read", |cl, c, _| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            *c = ctx(&r, 2);
-            (2, None)
-        }, Expect::NotLeaderWith(1)),
-        ("follower with replica read", |cl, c, _| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            *c = ctx(&r, 2);
-            c.replica_read = true;
-            (2, None)
-        }, Expect::Ok),
-        ("follower with stale read", |cl, c, _| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            *c = ctx(&r, 3);
-            c.stale_read = true;
-            (3, None)
-        }, Expect::Ok),
-        ("write on a follower even with replica read", |cl, c, k| {
-            let r = cl.region_for_user_key(b"a").expect("region");
-            *c = ctx(&r, 2);
-            c.replica_read = true;
-            let req = kvrpcpb::RawPutRequest {
-                context: Some(c.clone()),
-                key: k.clone(),
-                value: b"v".to_vec(),
-                ..Default::default()
-            };
-            (2, Some(req.into()))
-        }, Expect::NotLeaderWith(1)),
-        ("missing epoch", |_, c, _| {
-            c.region_epoch = None;
-            (1, None)
-        }, Expect::MissingEpoch),
+        (
+            "cluster id mismatch",
+            |_, c, _| {
+                c.cluster_id = 12345;
+                (1, None)
+            },
+            Expect::InvalidArgument,
+        ),
+        (
+            "cluster id 0 is not checked",
+            |_, c, _| {
+                c.cluster_id = 0;
+                (1, None)
+            },
+            Expect::Ok,
+        ),
+        (
+            "peer store differs from receiving store",
+            |_, _, _| (2, None),
+            Expect::StoreNotMatch,
+        ),
+        (
+            "no peer in context",
+            |_, c, _| {
+                c.peer = None;
+                (1, None)
+            },
+            Expect::StoreNotMatch,
+        ),
+        (
+            "unknown region id",
+            |_, c, _| {
+                c.region_id = 9999;
+                (1, None)
+            },
+            Expect::RegionNotFound,
+        ),
+        (
+            "region without a peer on this store",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                cl.remove_peer(r.id, 3).expect("remove peer");
+                let mut p = c.peer.clone().expect("peer");
+                p.store_id = 3;
+                c.peer = Some(p);
+                (3, None)
+            },
+            Expect::RegionNotFound,
+        ),
+        (
+            "peer id differs",
+            |_, c, _| {
+                if let Some(p) = c.peer.as_mut() {
+                    p.id += 1000;
+                }
+                (1, None)
+            },
+            Expect::MismatchPeerId,
+        ),
+        (
+            "term two behind",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                cl.transfer_leader(r.id, 2).expect("transfer");
+                cl.transfer_leader(r.id, 1).expect("transfer back");
+                c.term = r.term;
+                (1, None)
+            },
+            Expect::StaleCommand,
+        ),
+        (
+            "term one behind is fine",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                c.term = r.term - 1;
+                (1, None)
+            },
+            Expect::Ok,
+        ),
+        (
+            "follower without replica read",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                *c = ctx(&r, 2);
+                (2, None)
+            },
+            Expect::NotLeaderWith(1),
+        ),
+        (
+            "follower with replica read",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                *c = ctx(&r, 2);
+                c.replica_read = true;
+                (2, None)
+            },
+            Expect::Ok,
+        ),
+        (
+            "follower with stale read",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                *c = ctx(&r, 3);
+                c.stale_read = true;
+                (3, None)
+            },
+            Expect::Ok,
+        ),
+        (
+            "write on a follower even with replica read",
+            |cl, c, k| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                *c = ctx(&r, 2);
+                c.replica_read = true;
+                let req = kvrpcpb::RawPutRequest {
+                    context: Some(c.clone()),
+                    key: k.clone(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                };
+                (2, Some(req.into()))
+            },
+            Expect::NotLeaderWith(1),
+        ),
+        (
+            "missing epoch",
+            |_, c, _| {
+                c.region_epoch = None;
+                (1, None)
+            },
+            Expect::MissingEpoch,
+        ),
         // The region of "a" is the left-most: no sibling lies to its left
         // (TiKV collects right-derived siblings leftwards).
-        ("stale version", |_, c, _| {
-            if let Some(e) = c.region_epoch.as_mut() {
-                e.version -= 1;
-            }
-            (1, None)
-        }, Expect::EpochNotMatch(1)),
-        ("stale conf_ver is ignored", |_, c, _| {
-            if let Some(e) = c.region_epoch.as_mut() {
-                e.conf_ver += 7;
-            }
-            (1, None)
-        }, Expect::Ok),
-        ("key beyond region end", |_, _, k| {
-            *k = b"z".to_vec();
-            (1, None)
-        }, Expect::KeyNotInRegion),
-        ("key equal to region end", |_, _, k| {
-            *k = b"m".to_vec();
-            (1, None)
-        }, Expect::KeyNotInRegion),
-        ("reverse scan may start at the region end", |_, c, _| {
-            let req = kvrpcpb::RawScanRequest {
-                context: Some(c.clone()),
-                start_key: b"m".to_vec(),
-                limit: 10,
-                reverse: true,
-                ..Default::default()
-            };
-            (1, Some(req.into()))
-        }, Expect::Ok),
-        ("forward scan may not start at the region end", |_, c, _| {
-            let req = kvrpcpb::RawScanRequest {
-                context: Some(c.clone()),
-                start_key: b"m".to_vec(),
-                limit: 10,
-                ..Default::default()
-            };
-            (1, Some(req.into()))
-        }, Expect::KeyNotInRegion),
-        ("batch put with one key outside", |_, c, _| {
-            let req = kvrpcpb::RawBatchPutRequest {
-                context: Some(c.clone()),
-                pairs: vec![
-                    kvrpcpb::KvPair { key: b"b".to_vec(), ..Default::default() },
-                    kvrpcpb::KvPair { key: b"x".to_vec(), ..Default::default() },
-                ],
-                ..Default::default()
-            };
-            (1, Some(req.into()))
-        }, Expect::KeyNotInRegion),
-        ("write over raft-entry-max-size", |_, c, k| {
-            let req = kvrpcpb::RawPutRequest {
-                context: Some(c.clone()),
-                key: k.clone(),
-                value: vec![0u8; 2048],
-                ..Default::default()
-            };
-            (1, Some(req.into()))
-        }, Expect::RaftEntryTooLarge),
-        ("large read is fine", |_, c, _| {
-            let req = kvrpcpb::RawBatchGetRequest {
-                context: Some(c.clone()),
-                keys: (0..200u32).map(|i| format!("a{i:08}").into_bytes()).collect(),
-                ..Default::default()
-            };
-            (1, Some(req.into()))
-        }, Expect::Ok),
+        (
+            "stale version",
+            |_, c, _| {
+                if let Some(e) = c.region_epoch.as_mut() {
+                    e.version -= 1;
+                }
+                (1, None)
+            },
+            Expect::EpochNotMatch(1),
+        ),
+        (
+            "stale conf_ver is ignored",
+            |_, c, _| {
+                if let Some(e) = c.region_epoch.as_mut() {
+                    e.conf_ver += 7;
+                }
+                (1, None)
+            },
+            Expect::Ok,
+        ),
+        (
+            "key beyond region end",
+            |_, _, k| {
+                *k = b"z".to_vec();
+                (1, None)
+            },
+            Expect::KeyNotInRegion,
+        ),
+        (
+            "key equal to region end",
+            |_, _, k| {
+                *k = b"m".to_vec();
+                (1, None)
+            },
+            Expect::KeyNotInRegion,
+        ),
+        (
+            "reverse scan may start at the region end",
+            |_, c, _| {
+                let req = kvrpcpb::RawScanRequest {
+                    context: Some(c.clone()),
+                    start_key: b"m".to_vec(),
+                    limit: 10,
+                    reverse: true,
+                    ..Default::default()
+                };
+                (1, Some(req.into()))
+            },
+            Expect::Ok,
+        ),
+        (
+            "forward scan may not start at the region end",
+            |_, c, _| {
+                let req = kvrpcpb::RawScanRequest {
+                    context: Some(c.clone()),
+                    start_key: b"m".to_vec(),
+                    limit: 10,
+                    ..Default::default()
+                };
+                (1, Some(req.into()))
+            },
+            Expect::KeyNotInRegion,
+        ),
+        (
+            "batch put with one key outside",
+            |_, c, _| {
+                let req = kvrpcpb::RawBatchPutRequest {
+                    context: Some(c.clone()),
+                    pairs: vec![
+                        kvrpcpb::KvPair {
+                            key: b"b".to_vec(),
+                            ..Default::default()
+                        },
+                        kvrpcpb::KvPair {
+                            key: b"x".to_vec(),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                };
+                (1, Some(req.into()))
+            },
+            Expect::KeyNotInRegion,
+        ),
+        (
+            "write over raft-entry-max-size",
+            |_, c, k| {
+                let req = kvrpcpb::RawPutRequest {
+                    context: Some(c.clone()),
+                    key: k.clone(),
+                    value: vec![0u8; 2048],
+                    ..Default::default()
+                };
+                (1, Some(req.into()))
+            },
+            Expect::RaftEntryTooLarge,
+        ),
+        (
+            "large read is fine",
+            |_, c, _| {
+                let req = kvrpcpb::RawBatchGetRequest {
+                    context: Some(c.clone()),
+                    keys: (0..200u32)
+                        .map(|i| format!("a{i:08}").into_bytes())
+                        .collect(),
+                    ..Default::default()
+                };
+                (1, Some(req.into()))
+            },
+            Expect::Ok,
+        ),
     ]
 }
 
@@ -260,7 +360,10 @@ async fn memcomparable_bounds_are_compared_encoded() {
     let left = cluster.region_for_user_key(b"k").expect("left");
     let right = cluster.region_for_user_key(b"k5").expect("right");
     assert_ne!(left.id, right.id);
-    assert_eq!(right.start_key, tikv_tower_mockstore::codec::encode_bytes(b"k5"));
+    assert_eq!(
+        right.start_key,
+        tikv_tower_mockstore::codec::encode_bytes(b"k5")
+    );
     let store = cluster.store(1).expect("store");
     // "k4zzzzzzzzzz" < "k5" raw, so it belongs to the left region.
     let ok = store.handle(raw_get(ctx(&left, 1), b"k4zzzzzzzzzz")).await;
@@ -298,17 +401,24 @@ async fn stopped_store_is_unavailable_and_restart_keeps_data() {
 
 #[tokio::test]
 async fn epoch_not_match_carries_split_siblings() {
-    let cluster = MockCluster::builder().boundary_encoding(BoundaryEncoding::Raw).build();
+    let cluster = MockCluster::builder()
+        .boundary_encoding(BoundaryEncoding::Raw)
+        .build();
     let before = cluster.region_for_user_key(b"a").expect("region");
     cluster.split_keys([b"c", b"f"]).expect("split");
     let store = cluster.store(1).expect("store");
     // The stale context still names the original id, which now holds
     // ["f", +inf); the key "g" is in it.
-    let resp = store.handle(raw_get(ctx(&before, 1), b"g")).await.expect("ok");
+    let resp = store
+        .handle(raw_get(ctx(&before, 1), b"g"))
+        .await
+        .expect("ok");
     let e = resp.region_error().cloned().expect("region error");
     let regions = e.epoch_not_match.expect("epoch not match").current_regions;
     let starts: Vec<Vec<u8>> = regions.iter().map(|r| r.start_key.clone()).collect();
     assert_eq!(starts, vec![b"f".to_vec(), b"c".to_vec(), b"".to_vec()]);
     assert_eq!(regions[0].id, before.id);
-    assert!(regions.iter().all(|r| r.region_epoch.as_ref().map(|e| e.version) == Some(before.epoch.version + 2)));
+    assert!(regions
+        .iter()
+        .all(|r| r.region_epoch.as_ref().map(|e| e.version) == Some(before.epoch.version + 2)));
 }

@@ -4,7 +4,9 @@ use super::config::{
     ApiVersion, BoundaryEncoding, ClusterConfig, SplitThresholds, DEFAULT_CLUSTER_ID,
     DEFAULT_RAFT_ENTRY_MAX_SIZE,
 };
-use super::meta::{inproc_address, Keyspace, Peer, PeerRole, Region, RegionEpoch, Store, StoreState};
+use super::meta::{
+    inproc_address, Keyspace, Peer, PeerRole, Region, RegionEpoch, Store, StoreState,
+};
 use super::state::ClusterState;
 use super::MockCluster;
 use crate::clock::Clock;
@@ -92,7 +94,12 @@ impl MockClusterBuilder {
     }
 
     /// Adds label `key=value` to the `index`-th store (0-based).
-    pub fn store_label(mut self, index: usize, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn store_label(
+        mut self,
+        index: usize,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.labels.push((index, key.into(), value.into()));
         self
     }
@@ -102,7 +109,8 @@ impl MockClusterBuilder {
     pub fn zones(mut self, zones: usize) -> Self {
         let zones = zones.max(1);
         for i in 0..self.stores {
-            self.labels.push((i, "zone".into(), format!("z{}", i % zones)));
+            self.labels
+                .push((i, "zone".into(), format!("z{}", i % zones)));
         }
         self
     }
@@ -123,7 +131,8 @@ impl MockClusterBuilder {
 
     /// Declares a keyspace (API V2).
     pub fn keyspace(mut self, name: impl Into<String>, id: u32) -> Self {
-        self.keyspaces.push((name.into(), id & crate::codec::MAX_KEYSPACE_ID));
+        self.keyspaces
+            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID));
         self
     }
 

@@ -74,7 +74,8 @@ impl Region {
 
     /// Whether `key` (in boundary form) is in `[start_key, end_key)`.
     pub fn contains(&self, key: &[u8]) -> bool {
-        key >= self.start_key.as_slice() && (self.end_key.is_empty() || key < self.end_key.as_slice())
+        key >= self.start_key.as_slice()
+            && (self.end_key.is_empty() || key < self.end_key.as_slice())
     }
 
     /// Whether the region overlaps `[start, end)` (boundary form; empty end =

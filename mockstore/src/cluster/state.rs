@@ -58,7 +58,10 @@ impl ClusterState {
 
     /// The region containing `key` (boundary form).
     pub(crate) fn region_by_key(&self, key: &[u8]) -> Option<&Region> {
-        let (_, id) = self.by_start.range::<[u8], _>((Unbounded, Included(key))).next_back()?;
+        let (_, id) = self
+            .by_start
+            .range::<[u8], _>((Unbounded, Included(key)))
+            .next_back()?;
         self.regions.get(id).filter(|r| r.contains(key))
     }
 
@@ -271,7 +274,11 @@ impl ClusterState {
                 target_id,
             });
         }
-        target.epoch.version = source.epoch.version.max(target.epoch.version).saturating_add(1);
+        target.epoch.version = source
+            .epoch
+            .version
+            .max(target.epoch.version)
+            .saturating_add(1);
         self.remove_region(source_id);
         self.remove_region(target_id);
         self.insert_region(target.clone());
@@ -280,13 +287,23 @@ impl ClusterState {
 
     /// Moves leadership of `region_id` to its voter on `store_id`; the term
     /// goes up, the epoch does not change.
-    pub(crate) fn transfer_leader(&mut self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
+    pub(crate) fn transfer_leader(
+        &mut self,
+        region_id: u64,
+        store_id: u64,
+    ) -> Result<Region, ClusterError> {
         let region = self.region_mut(region_id)?;
         let peer = *region
             .peer_on_store(store_id)
-            .ok_or(ClusterError::PeerNotFound { region_id, store_id })?;
+            .ok_or(ClusterError::PeerNotFound {
+                region_id,
+                store_id,
+            })?;
         if peer.role != PeerRole::Voter {
-            return Err(ClusterError::NotVoter { region_id, store_id });
+            return Err(ClusterError::NotVoter {
+                region_id,
+                store_id,
+            });
         }
         if region.leader != Some(peer.id) {
             region.leader = Some(peer.id);
@@ -317,7 +334,10 @@ impl ClusterState {
         }
         let region = self.region_mut(region_id)?;
         if region.peer_on_store(store_id).is_some() {
-            return Err(ClusterError::PeerExists { region_id, store_id });
+            return Err(ClusterError::PeerExists {
+                region_id,
+                store_id,
+            });
         }
         region.peers.push(Peer {
             id: peer_id,
@@ -330,11 +350,18 @@ impl ClusterState {
 
     /// Removes the peer on `store_id`; `conf_ver + 1`; removing the leader
     /// leaves the region without one.
-    pub(crate) fn remove_peer(&mut self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
+    pub(crate) fn remove_peer(
+        &mut self,
+        region_id: u64,
+        store_id: u64,
+    ) -> Result<Region, ClusterError> {
         let region = self.region_mut(region_id)?;
         let peer = *region
             .peer_on_store(store_id)
-            .ok_or(ClusterError::PeerNotFound { region_id, store_id })?;
+            .ok_or(ClusterError::PeerNotFound {
+                region_id,
+                store_id,
+            })?;
         region.peers.retain(|p| p.id != peer.id);
         region.down_peers.retain(|p| *p != peer.id);
         region.pending_peers.retain(|p| *p != peer.id);
@@ -353,6 +380,8 @@ impl ClusterState {
 
     /// Mutable store by id.
     pub(crate) fn store_mut(&mut self, id: u64) -> Result<&mut Store, ClusterError> {
-        self.stores.get_mut(&id).ok_or(ClusterError::StoreNotFound(id))
+        self.stores
+            .get_mut(&id)
+            .ok_or(ClusterError::StoreNotFound(id))
     }
 }

@@ -44,7 +44,9 @@ pub enum RawError {
         request: &'static str,
     },
     /// A key without the raw-mode prefix in API V2.
-    #[error("Key mode mismatched with the request mode, cmd: {cmd}, storage: {storage}, key: {key}")]
+    #[error(
+        "Key mode mismatched with the request mode, cmd: {cmd}, storage: {storage}, key: {key}"
+    )]
     InvalidKeyMode {
         /// Command name.
         cmd: &'static str,

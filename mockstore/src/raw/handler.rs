@@ -52,22 +52,28 @@ pub(crate) fn handle_raw(ctx: &RawCtx<'_>, req: StoreRequest) -> Option<StoreRes
             error: err_string(raw_delete(ctx, r)),
             ..Default::default()
         }),
-        StoreRequest::RawBatchDelete(r) => StoreResponse::RawBatchDelete(kvrpcpb::RawBatchDeleteResponse {
-            error: err_string(raw_batch_delete(ctx, r)),
-            ..Default::default()
-        }),
+        StoreRequest::RawBatchDelete(r) => {
+            StoreResponse::RawBatchDelete(kvrpcpb::RawBatchDeleteResponse {
+                error: err_string(raw_batch_delete(ctx, r)),
+                ..Default::default()
+            })
+        }
         StoreRequest::RawScan(r) => StoreResponse::RawScan(kvrpcpb::RawScanResponse {
             kvs: pairs_or_error(raw_scan(ctx, r)),
             ..Default::default()
         }),
-        StoreRequest::RawBatchScan(r) => StoreResponse::RawBatchScan(kvrpcpb::RawBatchScanResponse {
-            kvs: pairs_or_error(raw_batch_scan(ctx, r)),
-            ..Default::default()
-        }),
-        StoreRequest::RawDeleteRange(r) => StoreResponse::RawDeleteRange(kvrpcpb::RawDeleteRangeResponse {
-            error: err_string(raw_delete_range(ctx, r)),
-            ..Default::default()
-        }),
+        StoreRequest::RawBatchScan(r) => {
+            StoreResponse::RawBatchScan(kvrpcpb::RawBatchScanResponse {
+                kvs: pairs_or_error(raw_batch_scan(ctx, r)),
+                ..Default::default()
+            })
+        }
+        StoreRequest::RawDeleteRange(r) => {
+            StoreResponse::RawDeleteRange(kvrpcpb::RawDeleteRangeResponse {
+                error: err_string(raw_delete_range(ctx, r)),
+                ..Default::default()
+            })
+        }
         StoreRequest::RawGetKeyTtl(r) => StoreResponse::RawGetKeyTtl(raw_get_key_ttl(ctx, r)),
         StoreRequest::RawCompareAndSwap(r) => StoreResponse::RawCompareAndSwap(raw_cas(ctx, r)),
         StoreRequest::RawChecksum(r) => StoreResponse::RawChecksum(raw_checksum(ctx, r)),
@@ -221,25 +227,41 @@ fn scan_range(
         ctx.bounds.clip(lower, upper)
     };
     ctx.store
-        .scan(cf, lo, hi, reverse, limit, ctx.now, |k| ctx.bounds.contains(k))
+        .scan(cf, (lo, hi), reverse, limit, ctx.now, |k| {
+            ctx.bounds.contains(k)
+        })
         .into_iter()
         .map(|(k, e)| pair(k, if key_only { Vec::new() } else { e.value }))
         .collect()
 }
 
-fn raw_scan(ctx: &RawCtx<'_>, r: kvrpcpb::RawScanRequest) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
+fn raw_scan(
+    ctx: &RawCtx<'_>,
+    r: kvrpcpb::RawScanRequest,
+) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_scan");
     let end = (!r.end_key.is_empty()).then_some(r.end_key.as_slice());
     mode.ranges([(r.start_key.as_slice(), end)])?;
     let cf = mode.cf(&r.cf)?;
     let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
-    Ok(scan_range(ctx, cf, &r.start_key, &r.end_key, r.reverse, limit, r.key_only))
+    Ok(scan_range(
+        ctx,
+        cf,
+        &r.start_key,
+        &r.end_key,
+        r.reverse,
+        limit,
+        r.key_only,
+    ))
 }
 
 /// `RawBatchScan`: each range scanned up to `each_limit`; an empty end
 /// means the next range's start (the last: the region's edge); ranges must
 /// be ordered in the scan direction ("Invalid KeyRanges").
-fn raw_batch_scan(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchScanRequest) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
+fn raw_batch_scan(
+    ctx: &RawCtx<'_>,
+    r: kvrpcpb::RawBatchScanRequest,
+) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_scan");
     mode.ranges(
         r.ranges
@@ -265,7 +287,15 @@ fn raw_batch_scan(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchScanRequest) -> Result<V
     let limit = usize::try_from(r.each_limit).unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for i in 0..n {
-        out.extend(scan_range(ctx, cf, &r.ranges[i].start_key, end_of(i), r.reverse, limit, r.key_only));
+        out.extend(scan_range(
+            ctx,
+            cf,
+            &r.ranges[i].start_key,
+            end_of(i),
+            r.reverse,
+            limit,
+            r.key_only,
+        ));
     }
     Ok(out)
 }
@@ -276,12 +306,16 @@ fn raw_delete_range(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRangeRequest) -> Resu
     key_size([r.start_key.as_slice(), r.end_key.as_slice()])?;
     let cf = mode.cf(&r.cf)?;
     let (lo, hi) = ctx.bounds.clip(&r.start_key, &r.end_key);
-    ctx.store.delete_range(cf, lo, hi, |k| ctx.bounds.contains(k));
+    ctx.store
+        .delete_range(cf, lo, hi, |k| ctx.bounds.contains(k));
     Ok(())
 }
 
 /// `RawGetKeyTTL`: seconds left, 0 without TTL, `not_found` when absent.
-fn raw_get_key_ttl(ctx: &RawCtx<'_>, r: kvrpcpb::RawGetKeyTtlRequest) -> kvrpcpb::RawGetKeyTtlResponse {
+fn raw_get_key_ttl(
+    ctx: &RawCtx<'_>,
+    r: kvrpcpb::RawGetKeyTtlRequest,
+) -> kvrpcpb::RawGetKeyTtlResponse {
     let mode = ctx.mode(r.context.as_ref(), "raw_get_key_ttl");
     let res = mode
         .keys([r.key.as_slice()])
@@ -341,7 +375,8 @@ fn raw_cas(ctx: &RawCtx<'_>, r: kvrpcpb::RawCasRequest) -> kvrpcpb::RawCasRespon
         if r.delete {
             ctx.store.delete(cf, &r.key);
         } else {
-            ctx.store.put(cf, r.key.clone(), r.value, ctx.expire_ts(r.ttl));
+            ctx.store
+                .put(cf, r.key.clone(), r.value, ctx.expire_ts(r.ttl));
         }
     }
     kvrpcpb::RawCasResponse {
@@ -362,13 +397,7 @@ fn raw_checksum(ctx: &RawCtx<'_>, r: kvrpcpb::RawChecksumRequest) -> kvrpcpb::Ra
                 .iter()
                 .map(|x| (x.start_key.as_slice(), Some(x.end_key.as_slice()))),
         )
-        .and_then(|_| {
-            if r.algorithm == kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32 {
-                Ok(())
-            } else {
-                Err(RawError::UnknownChecksumAlgorithm(r.algorithm))
-            }
-        });
+        .and_then(|()| check_algorithm(r.algorithm));
     if let Err(e) = checked {
         return kvrpcpb::RawChecksumResponse {
             error: e.to_string(),
@@ -380,7 +409,9 @@ fn raw_checksum(ctx: &RawCtx<'_>, r: kvrpcpb::RawChecksumRequest) -> kvrpcpb::Ra
         let (lo, hi) = ctx.bounds.clip(&range.start_key, &range.end_key);
         for (k, e) in ctx
             .store
-            .scan(RawCf::Default, lo, hi, false, usize::MAX, ctx.now, |k| ctx.bounds.contains(k))
+            .scan(RawCf::Default, (lo, hi), false, usize::MAX, ctx.now, |k| {
+                ctx.bounds.contains(k)
+            })
         {
             resp.checksum ^= crc64_pair(&k, &e.value);
             resp.total_kvs += 1;
@@ -388,4 +419,12 @@ fn raw_checksum(ctx: &RawCtx<'_>, r: kvrpcpb::RawChecksumRequest) -> kvrpcpb::Ra
         }
     }
     resp
+}
+
+fn check_algorithm(algorithm: i32) -> Result<(), RawError> {
+    if algorithm == kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32 {
+        Ok(())
+    } else {
+        Err(RawError::UnknownChecksumAlgorithm(algorithm))
+    }
 }

@@ -38,7 +38,11 @@ pub(crate) struct ModeCheck {
 
 impl ModeCheck {
     /// For `cmd` (TiKV `CommandKind` name) under `ctx`.
-    pub(crate) fn new(storage: ApiVersion, ctx: Option<&kvrpcpb::Context>, cmd: &'static str) -> Self {
+    pub(crate) fn new(
+        storage: ApiVersion,
+        ctx: Option<&kvrpcpb::Context>,
+        cmd: &'static str,
+    ) -> Self {
         ModeCheck {
             storage,
             request: ctx.map_or(0, |c| c.api_version),
@@ -59,7 +63,10 @@ impl ModeCheck {
     }
 
     /// Checks the API version and, in V2, that every key is a raw-mode key.
-    pub(crate) fn keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Result<(), RawError> {
+    pub(crate) fn keys<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<(), RawError> {
         if !self.versions_ok()? {
             return Ok(());
         }
@@ -88,7 +95,8 @@ impl ModeCheck {
         for (start, end) in ranges {
             let ok = match end {
                 Some(end) if !start.is_empty() && !end.is_empty() => {
-                    (start[0] == end[0] || end == [start[0].wrapping_add(1)]) && start[0] == RAW_MODE_PREFIX
+                    (start[0] == end[0] || end == [start[0].wrapping_add(1)])
+                        && start[0] == RAW_MODE_PREFIX
                 }
                 _ => false,
             };

@@ -112,13 +112,12 @@ impl RawStore {
         self.cf(cf).remove(key);
     }
 
-    /// Live pairs in `(lower, upper)` at `now`, ascending or descending, at
+    /// Live pairs in the `(lower, upper)` bounds at `now`, ascending or descending, at
     /// most `limit` (0 = none), keeping only keys for which `keep` holds.
     pub fn scan(
         &self,
         cf: RawCf,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
+        (lower, upper): (Bound<&[u8]>, Bound<&[u8]>),
         reverse: bool,
         limit: usize,
         now: u64,
@@ -153,7 +152,13 @@ impl RawStore {
     }
 
     /// Removes every key in `(lower, upper)` for which `keep` holds.
-    pub fn delete_range(&self, cf: RawCf, lower: Bound<&[u8]>, upper: Bound<&[u8]>, keep: impl Fn(&[u8]) -> bool) {
+    pub fn delete_range(
+        &self,
+        cf: RawCf,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        keep: impl Fn(&[u8]) -> bool,
+    ) {
         if bounds_empty(lower, upper) {
             return;
         }
@@ -167,7 +172,13 @@ impl RawStore {
 
     /// Live keys and their total `key + value` size in `(lower, upper)` at
     /// `now` (the split checker's statistics).
-    pub fn stats(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, now: u64, keep: impl Fn(&[u8]) -> bool) -> (u64, u64) {
+    pub fn stats(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        now: u64,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> (u64, u64) {
         if bounds_empty(lower, upper) {
             return (0, 0);
         }
@@ -185,14 +196,25 @@ impl RawStore {
     }
 
     /// Live keys of the default cf in `(lower, upper)` at `now`, ascending.
-    pub(crate) fn keys(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>, now: u64, keep: impl Fn(&[u8]) -> bool) -> Vec<(Vec<u8>, u64)> {
+    pub(crate) fn keys(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        now: u64,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Vec<(Vec<u8>, u64)> {
         if bounds_empty(lower, upper) {
             return Vec::new();
         }
         self.cf(RawCf::Default)
             .range::<[u8], _>((lower, upper))
             .filter(|e| e.value().is_live(now) && keep(e.key()))
-            .map(|e| (e.key().clone(), (e.key().len() + e.value().value.len()) as u64))
+            .map(|e| {
+                (
+                    e.key().clone(),
+                    (e.key().len() + e.value().value.len()) as u64,
+                )
+            })
             .collect()
     }
 }
@@ -204,6 +226,8 @@ fn bounds_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
     match (lower, upper) {
         (Unbounded, _) | (_, Unbounded) => false,
         (Included(l), Included(u)) => l > u,
-        (Included(l), Excluded(u)) | (Excluded(l), Included(u)) | (Excluded(l), Excluded(u)) => l >= u,
+        (Included(l), Excluded(u)) | (Excluded(l), Included(u)) | (Excluded(l), Excluded(u)) => {
+            l >= u
+        }
     }
 }

@@ -67,14 +67,29 @@ impl RawBounds {
 
     /// Intersects `[lower, upper)` (empty `upper` = +∞) with the region,
     /// as skip-list bounds.
-    pub fn clip<'a>(&'a self, lower: &'a [u8], upper: &'a [u8]) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
-        let lo: &[u8] = if lower > self.start.as_slice() { lower } else { &self.start };
+    pub fn clip<'a>(
+        &'a self,
+        lower: &'a [u8],
+        upper: &'a [u8],
+    ) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+        let lo: &[u8] = if lower > self.start.as_slice() {
+            lower
+        } else {
+            &self.start
+        };
         let hi: Option<&[u8]> = match (upper.is_empty(), self.end.is_empty()) {
             (true, true) => None,
             (true, false) => Some(&self.end),
             (false, true) => Some(upper),
-            (false, false) => Some(if upper < self.end.as_slice() { upper } else { &self.end }),
+            (false, false) => Some(if upper < self.end.as_slice() {
+                upper
+            } else {
+                &self.end
+            }),
         };
-        (Bound::Included(lo), hi.map_or(Bound::Unbounded, Bound::Excluded))
+        (
+            Bound::Included(lo),
+            hi.map_or(Bound::Unbounded, Bound::Excluded),
+        )
     }
 }

@@ -42,10 +42,14 @@ impl MockStore {
             StoreRequest::Cleanup(r) => engine.cleanup(cm, &r, range).into(),
             StoreRequest::BatchRollback(r) => engine.batch_rollback(cm, &r, range).into(),
             StoreRequest::PessimisticLock(r) => engine.pessimistic_lock(cm, &r, range).await.into(),
-            StoreRequest::PessimisticRollback(r) => engine.pessimistic_rollback(cm, &r, range).into(),
+            StoreRequest::PessimisticRollback(r) => {
+                engine.pessimistic_rollback(cm, &r, range).into()
+            }
             StoreRequest::TxnHeartBeat(r) => engine.txn_heart_beat(cm, &r, range).into(),
             StoreRequest::CheckTxnStatus(r) => engine.check_txn_status(cm, &r, range).into(),
-            StoreRequest::CheckSecondaryLocks(r) => engine.check_secondary_locks(cm, &r, range).into(),
+            StoreRequest::CheckSecondaryLocks(r) => {
+                engine.check_secondary_locks(cm, &r, range).into()
+            }
             StoreRequest::ResolveLock(r) => engine.resolve_lock(cm, &r, range).into(),
             StoreRequest::ScanLock(r) => engine.scan_lock(cm, &r, range).into(),
             StoreRequest::DeleteRange(r) => engine.delete_range(&r, range).into(),
@@ -89,7 +93,11 @@ impl MockStore {
     /// `KeyNotInRegion`. The deprecated `split_key` / `left` / `right` fields
     /// are still honoured and filled for old clients.
     #[allow(deprecated)]
-    fn split_region(&self, region: &Region, r: kvrpcpb::SplitRegionRequest) -> kvrpcpb::SplitRegionResponse {
+    fn split_region(
+        &self,
+        region: &Region,
+        r: kvrpcpb::SplitRegionRequest,
+    ) -> kvrpcpb::SplitRegionResponse {
         let enc = self.cluster.boundary_encoding();
         let mut raw_keys = r.split_keys;
         if raw_keys.is_empty() && !r.split_key.is_empty() {

@@ -132,13 +132,19 @@ impl MockStore {
         let config = self.cluster.config();
         let ctx_cluster_id = req.context().map_or(0, |c| c.cluster_id);
         if kind == RpcKind::Gc {
-            return Err(tonic::Status::unimplemented("KvGC is not implemented by TiKV"));
+            return Err(tonic::Status::unimplemented(
+                "KvGC is not implemented by TiKV",
+            ));
         }
         if let StoreRequest::UnsafeDestroyRange(r) = req {
-            if let Err(CheckFailure::Status(s)) = region_check::check_cluster_id(config.cluster_id, ctx_cluster_id) {
+            if let Err(CheckFailure::Status(s)) =
+                region_check::check_cluster_id(config.cluster_id, ctx_cluster_id)
+            {
                 return Err(s);
             }
-            return Ok(StoreResponse::UnsafeDestroyRange(self.unsafe_destroy_range(&r)));
+            return Ok(StoreResponse::UnsafeDestroyRange(
+                self.unsafe_destroy_range(&r),
+            ));
         }
         let params = CheckParams {
             cluster_id: config.cluster_id,

@@ -60,7 +60,11 @@ pub(crate) fn request_keys(req: &StoreRequest) -> Vec<KeyCheck<'_>> {
         StoreRequest::RawDeleteRange(r) => vec![Point(&r.start_key), UpperBound(&r.end_key)],
         StoreRequest::RawGetKeyTtl(r) => vec![Point(&r.key)],
         StoreRequest::RawCompareAndSwap(r) => vec![Point(&r.key)],
-        StoreRequest::RawChecksum(r) => r.ranges.iter().map(|range| Point(&range.start_key)).collect(),
+        StoreRequest::RawChecksum(r) => r
+            .ranges
+            .iter()
+            .map(|range| Point(&range.start_key))
+            .collect(),
         StoreRequest::MvccGetByKey(r) => vec![Point(&r.key)],
         StoreRequest::MvccGetByStartTs(_)
         | StoreRequest::SplitRegion(_)

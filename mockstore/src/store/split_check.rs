@@ -23,14 +23,12 @@ impl MockCluster {
         if split.max_keys.is_none() && split.max_size.is_none() {
             return;
         }
-        let step = split
-            .max_keys
-            .map_or(16, |m| (m / 4).clamp(1, 64));
+        let step = split.max_keys.map_or(16, |m| (m / 4).clamp(1, 64));
         {
             let mut counters = self.inner.split_counters.lock();
             let c = counters.entry(region_id).or_insert(0);
             *c += 1;
-            if *c % step != 0 {
+            if !(*c).is_multiple_of(step) {
                 return;
             }
         }
