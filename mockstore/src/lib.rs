@@ -27,5 +27,5 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock};
 pub use cluster::{MockCluster, MockClusterBuilder};
+pub use pd::MockPd;
 pub use store::MockStore;
-

@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     engine: TxnEngine,
     runtimes: RwLock<HashMap<u64, Arc<StoreRuntime>>>,
     pub(crate) split_counters: Mutex<HashMap<u64, u64>>,
+    /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
+    pub(crate) pd: crate::pd::PdState,
 }
 
 impl MockCluster {
@@ -96,6 +98,7 @@ impl MockCluster {
                 engine: TxnEngine::default(),
                 runtimes: RwLock::new(HashMap::new()),
                 split_counters: Mutex::new(HashMap::new()),
+                pd: crate::pd::PdState::default(),
             }),
         }
     }
@@ -131,7 +134,10 @@ impl MockCluster {
 
     /// Allocates a fresh id (PD `AllocID`).
     pub fn alloc_id(&self) -> u64 {
-        self.inner.ids.fetch_add(1, Ordering::SeqCst).saturating_add(1)
+        self.inner
+            .ids
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1)
     }
 
     /// Allocates `n` fresh ids.
@@ -182,7 +188,11 @@ impl MockCluster {
     /// Splits region `region_id` at `keys` given in boundary form
     /// (right-derived; see the module docs). Returns the resulting regions
     /// left to right.
-    pub fn split_region(&self, region_id: u64, keys: Vec<Vec<u8>>) -> Result<Vec<Region>, ClusterError> {
+    pub fn split_region(
+        &self,
+        region_id: u64,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<Region>, ClusterError> {
         let mut state = self.inner.state.write();
         state.split(region_id, keys, &mut || self.alloc_id())
     }
@@ -233,7 +243,10 @@ impl MockCluster {
     /// Moves the leader of `region_id` to its voter on `store_id` (epoch
     /// unchanged; the old leader answers `NotLeader` with the new one).
     pub fn transfer_leader(&self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
-        self.inner.state.write().transfer_leader(region_id, store_id)
+        self.inner
+            .state
+            .write()
+            .transfer_leader(region_id, store_id)
     }
 
     /// Leaves `region_id` without a leader (`NotLeader` with no leader).
@@ -324,7 +337,11 @@ impl MockCluster {
     }
 
     /// Replaces a store's labels.
-    pub fn set_store_labels(&self, id: u64, labels: Vec<(String, String)>) -> Result<(), ClusterError> {
+    pub fn set_store_labels(
+        &self,
+        id: u64,
+        labels: Vec<(String, String)>,
+    ) -> Result<(), ClusterError> {
         self.inner.state.write().store_mut(id)?.labels = labels;
         Ok(())
     }
@@ -332,13 +349,21 @@ impl MockCluster {
     /// Sets the address a store is reached at (`serve_grpc` registers
     /// `127.0.0.1:<port>`; tests use it as mocktikv `UpdateStoreAddr`). The
     /// in-process address `inproc://store-<id>` keeps working.
-    pub fn set_store_address(&self, id: u64, address: impl Into<String>) -> Result<(), ClusterError> {
+    pub fn set_store_address(
+        &self,
+        id: u64,
+        address: impl Into<String>,
+    ) -> Result<(), ClusterError> {
         self.inner.state.write().store_mut(id)?.address = address.into();
         Ok(())
     }
 
     /// Sets a store's status (HTTP) address.
-    pub fn set_store_status_address(&self, id: u64, address: impl Into<String>) -> Result<(), ClusterError> {
+    pub fn set_store_status_address(
+        &self,
+        id: u64,
+        address: impl Into<String>,
+    ) -> Result<(), ClusterError> {
         self.inner.state.write().store_mut(id)?.status_address = address.into();
         Ok(())
     }

@@ -1,0 +1,602 @@
+//! `impl pdpb::pd_server::Pd for MockPd`: the PD gRPC service.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tikv_tower_proto::pdpb::{self, pd_server::Pd};
+use tonic::{Request, Response, Status};
+
+use super::gc::{GcError, GcStates, NULL_KEYSPACE_ID};
+use super::{region_extras, region_pb, MockPd};
+use crate::cluster::Region;
+
+type PdResult<T> = Result<Response<T>, Status>;
+
+impl MockPd {
+    fn region_response(&self, region: Option<Region>) -> pdpb::GetRegionResponse {
+        let mut resp = pdpb::GetRegionResponse {
+            header: self.ok_header(),
+            ..Default::default()
+        };
+        if let Some(region) = region {
+            let (leader, down, pending) = region_extras(&region);
+            resp.region = Some(region.to_pb());
+            resp.leader = leader;
+            resp.down_peers = down;
+            resp.pending_peers = pending;
+        }
+        resp
+    }
+
+    fn gc_err_header(&self, e: &GcError) -> Option<pdpb::ResponseHeader> {
+        self.err_header(pdpb::ErrorType::Unknown, e.to_string())
+    }
+
+    /// Regions of `BatchScanRegions` (PD `BatchScanRegions`): ranges must be sorted and
+    /// non-overlapping; regions are deduplicated and capped at `limit` (<= 0: none).
+    fn batch_scan(
+        &self,
+        req: &pdpb::BatchScanRegionsRequest,
+    ) -> Result<Vec<pdpb::Region>, pdpb::Error> {
+        let invalid = |m: String| pdpb::Error {
+            r#type: pdpb::ErrorType::Unknown as i32,
+            message: m,
+        };
+        for pair in req.ranges.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.end_key.is_empty() || a.end_key > b.start_key {
+                return Err(invalid("invalid key range, ranges overlapped".into()));
+            }
+        }
+        for r in &req.ranges {
+            if !r.end_key.is_empty() && r.start_key > r.end_key {
+                return Err(invalid("invalid key range, start key > end key".into()));
+            }
+        }
+        let limit = usize::try_from(req.limit).unwrap_or(0);
+        let mut out: Vec<Region> = Vec::new();
+        'ranges: for r in &req.ranges {
+            let found = self.cluster.scan_regions(&r.start_key, &r.end_key, 0);
+            if req.contain_all_key_range && !covers(&found, &r.start_key, &r.end_key) {
+                return Err(pdpb::Error {
+                    r#type: pdpb::ErrorType::RegionsNotContainAllKeyRange as i32,
+                    message: "regions not contain all key range".into(),
+                });
+            }
+            for region in found {
+                if out.last().is_some_and(|l| l.id == region.id) {
+                    continue;
+                }
+                if limit > 0 && out.len() >= limit {
+                    break 'ranges;
+                }
+                out.push(region);
+            }
+        }
+        Ok(out.iter().map(region_pb).collect())
+    }
+}
+
+/// Whether `regions` (sorted, overlapping `[start, end)`) cover the whole range.
+fn covers(regions: &[Region], start: &[u8], end: &[u8]) -> bool {
+    let Some(first) = regions.first() else {
+        return false;
+    };
+    if first.start_key.as_slice() > start {
+        return false;
+    }
+    for pair in regions.windows(2) {
+        if pair[0].end_key != pair[1].start_key {
+            return false;
+        }
+    }
+    let last_end = regions.last().map_or(&[][..], |r| r.end_key.as_slice());
+    last_end.is_empty() || (!end.is_empty() && last_end >= end)
+}
+
+#[tonic::async_trait]
+impl Pd for MockPd {
+    async fn get_cluster_info(
+        &self,
+        _req: Request<pdpb::GetClusterInfoRequest>,
+    ) -> PdResult<pdpb::GetClusterInfoResponse> {
+        Ok(Response::new(pdpb::GetClusterInfoResponse {
+            header: self.ok_header(),
+            service_modes: vec![pdpb::ServiceMode::PdSvcMode as i32],
+            tso_urls: Vec::new(),
+        }))
+    }
+
+    async fn get_members(
+        &self,
+        _req: Request<pdpb::GetMembersRequest>,
+    ) -> PdResult<pdpb::GetMembersResponse> {
+        let member = self.member();
+        Ok(Response::new(pdpb::GetMembersResponse {
+            header: self.ok_header(),
+            members: vec![member.clone()],
+            leader: Some(member.clone()),
+            etcd_leader: Some(member),
+            tso_allocator_leaders: Default::default(),
+        }))
+    }
+
+    type TsoStream =
+        Pin<Box<dyn Stream<Item = Result<pdpb::TsoResponse, Status>> + Send + 'static>>;
+
+    async fn tso(
+        &self,
+        req: Request<tonic::Streaming<pdpb::TsoRequest>>,
+    ) -> PdResult<Self::TsoStream> {
+        let pd = self.clone();
+        let input = req.into_inner();
+        // One reply per request, in order; the first failure ends the stream.
+        let out = input
+            .map(move |item| {
+                let r = item?;
+                pd.check_header(r.header.as_ref())?;
+                let ts = pd.tso(r.count)?;
+                Ok(pdpb::TsoResponse {
+                    header: pd.ok_header(),
+                    count: r.count,
+                    timestamp: Some(ts),
+                })
+            })
+            .scan(false, |failed, r: Result<pdpb::TsoResponse, Status>| {
+                if *failed {
+                    return futures::future::ready(None);
+                }
+                *failed = r.is_err();
+                futures::future::ready(Some(r))
+            });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn get_store(
+        &self,
+        req: Request<pdpb::GetStoreRequest>,
+    ) -> PdResult<pdpb::GetStoreResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let resp = match self.cluster.store_meta(req.store_id) {
+            Some(store) => pdpb::GetStoreResponse {
+                header: self.ok_header(),
+                store: Some(store.to_pb()),
+            },
+            None => pdpb::GetStoreResponse {
+                header: self.err_header(
+                    pdpb::ErrorType::Unknown,
+                    format!("invalid store ID {}, not found", req.store_id),
+                ),
+                store: None,
+            },
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn get_all_stores(
+        &self,
+        req: Request<pdpb::GetAllStoresRequest>,
+    ) -> PdResult<pdpb::GetAllStoresResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let stores = self
+            .cluster
+            .stores()
+            .iter()
+            .filter(|s| {
+                !(req.exclude_tombstone_stores && s.state == crate::cluster::StoreState::Tombstone)
+            })
+            .map(|s| s.to_pb())
+            .collect();
+        Ok(Response::new(pdpb::GetAllStoresResponse {
+            header: self.ok_header(),
+            stores,
+        }))
+    }
+
+    async fn get_region(
+        &self,
+        req: Request<pdpb::GetRegionRequest>,
+    ) -> PdResult<pdpb::GetRegionResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        Ok(Response::new(self.region_response(
+            self.cluster.region_by_key(&req.region_key),
+        )))
+    }
+
+    async fn get_prev_region(
+        &self,
+        req: Request<pdpb::GetRegionRequest>,
+    ) -> PdResult<pdpb::GetRegionResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        Ok(Response::new(self.region_response(
+            self.cluster.prev_region(&req.region_key),
+        )))
+    }
+
+    async fn get_region_by_id(
+        &self,
+        req: Request<pdpb::GetRegionByIdRequest>,
+    ) -> PdResult<pdpb::GetRegionResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        Ok(Response::new(
+            self.region_response(self.cluster.region(req.region_id)),
+        ))
+    }
+
+    async fn scan_regions(
+        &self,
+        req: Request<pdpb::ScanRegionsRequest>,
+    ) -> PdResult<pdpb::ScanRegionsResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let limit = usize::try_from(req.limit).unwrap_or(0);
+        let found = self
+            .cluster
+            .scan_regions(&req.start_key, &req.end_key, limit);
+        Ok(Response::new(pdpb::ScanRegionsResponse {
+            header: self.ok_header(),
+            region_metas: found.iter().map(Region::to_pb).collect(),
+            leaders: found
+                .iter()
+                .map(|r| r.leader_pb().unwrap_or_default())
+                .collect(),
+            regions: found.iter().map(region_pb).collect(),
+        }))
+    }
+
+    async fn batch_scan_regions(
+        &self,
+        req: Request<pdpb::BatchScanRegionsRequest>,
+    ) -> PdResult<pdpb::BatchScanRegionsResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let resp = match self.batch_scan(&req) {
+            Ok(regions) => pdpb::BatchScanRegionsResponse {
+                header: self.ok_header(),
+                regions,
+            },
+            Err(e) => pdpb::BatchScanRegionsResponse {
+                header: self.err_header(e.r#type(), e.message),
+                regions: Vec::new(),
+            },
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn scatter_region(
+        &self,
+        req: Request<pdpb::ScatterRegionRequest>,
+    ) -> PdResult<pdpb::ScatterRegionResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        // One replica set per store already: nothing to move.
+        Ok(Response::new(pdpb::ScatterRegionResponse {
+            header: self.ok_header(),
+            finished_percentage: 100,
+            failed_regions_id: Vec::new(),
+        }))
+    }
+
+    async fn get_operator(
+        &self,
+        req: Request<pdpb::GetOperatorRequest>,
+    ) -> PdResult<pdpb::GetOperatorResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        if self.cluster.region(req.region_id).is_none() {
+            return Ok(Response::new(pdpb::GetOperatorResponse {
+                header: self.err_header(
+                    pdpb::ErrorType::RegionNotFound,
+                    format!("region {} not found", req.region_id),
+                ),
+                region_id: req.region_id,
+                ..Default::default()
+            }));
+        }
+        Ok(Response::new(pdpb::GetOperatorResponse {
+            header: self.ok_header(),
+            region_id: req.region_id,
+            desc: b"scatter-region".to_vec(),
+            status: pdpb::OperatorStatus::Success as i32,
+            kind: b"admin".to_vec(),
+        }))
+    }
+
+    async fn split_regions(
+        &self,
+        req: Request<pdpb::SplitRegionsRequest>,
+    ) -> PdResult<pdpb::SplitRegionsResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        // Keys are region boundaries (boundary form), as PD takes them.
+        let mut keys: Vec<Vec<u8>> = req
+            .split_keys
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
+        for key in keys {
+            let Some(region) = self.cluster.region_by_key(&key) else {
+                continue;
+            };
+            if region.start_key == key {
+                continue;
+            }
+            match groups.last_mut() {
+                Some((id, ks)) if *id == region.id => ks.push(key),
+                _ => groups.push((region.id, vec![key])),
+            }
+        }
+        let total = groups.iter().map(|(_, k)| k.len()).sum::<usize>();
+        let mut ok = 0usize;
+        let mut regions_id = Vec::new();
+        for (region_id, ks) in groups {
+            let n = ks.len();
+            if let Ok(regions) = self.cluster.split_region(region_id, ks) {
+                ok += n;
+                // The new regions: every piece except the one that kept the id.
+                regions_id.extend(regions.iter().map(|r| r.id).filter(|id| *id != region_id));
+            }
+        }
+        let finished_percentage = (ok * 100).checked_div(total).map_or(100, |p| p as u64);
+        Ok(Response::new(pdpb::SplitRegionsResponse {
+            header: self.ok_header(),
+            finished_percentage,
+            regions_id,
+        }))
+    }
+
+    async fn get_gc_safe_point(
+        &self,
+        req: Request<pdpb::GetGcSafePointRequest>,
+    ) -> PdResult<pdpb::GetGcSafePointResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        Ok(Response::new(pdpb::GetGcSafePointResponse {
+            header: self.ok_header(),
+            safe_point: self.gc_safe_points().1,
+        }))
+    }
+
+    async fn update_gc_safe_point(
+        &self,
+        req: Request<pdpb::UpdateGcSafePointRequest>,
+    ) -> PdResult<pdpb::UpdateGcSafePointResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        // Legacy API: errors are gRPC errors, a smaller value is ignored.
+        let (_, new) = self
+            .with_gc(|gc| gc.advance_gc_safe_point(NULL_KEYSPACE_ID, req.safe_point, true))
+            .map_err(|e| Status::unknown(e.to_string()))?;
+        Ok(Response::new(pdpb::UpdateGcSafePointResponse {
+            header: self.ok_header(),
+            new_safe_point: new,
+        }))
+    }
+
+    async fn update_service_gc_safe_point(
+        &self,
+        req: Request<pdpb::UpdateServiceGcSafePointRequest>,
+    ) -> PdResult<pdpb::UpdateServiceGcSafePointResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let service_id = String::from_utf8_lossy(&req.service_id).into_owned();
+        let now = self.now_ms();
+        let (sid, ttl, min) = self
+            .with_gc(|gc| gc.update_service_safe_point(&service_id, req.safe_point, req.ttl, now))
+            .map_err(|e| Status::unknown(e.to_string()))?;
+        Ok(Response::new(pdpb::UpdateServiceGcSafePointResponse {
+            header: self.ok_header(),
+            service_id: sid.into_bytes(),
+            ttl,
+            min_safe_point: min,
+        }))
+    }
+
+    async fn advance_gc_safe_point(
+        &self,
+        req: Request<pdpb::AdvanceGcSafePointRequest>,
+    ) -> PdResult<pdpb::AdvanceGcSafePointResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let res = GcStates::redirect(
+            req.keyspace_scope.as_ref(),
+            |id| self.keyspace_exists(id),
+            false,
+        )
+        .and_then(|ks| self.with_gc(|gc| gc.advance_gc_safe_point(ks, req.target, false)));
+        Ok(Response::new(match res {
+            Ok((old, new)) => pdpb::AdvanceGcSafePointResponse {
+                header: self.ok_header(),
+                old_gc_safe_point: old,
+                new_gc_safe_point: new,
+            },
+            Err(e) => pdpb::AdvanceGcSafePointResponse {
+                header: self.gc_err_header(&e),
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn advance_txn_safe_point(
+        &self,
+        req: Request<pdpb::AdvanceTxnSafePointRequest>,
+    ) -> PdResult<pdpb::AdvanceTxnSafePointResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let res = GcStates::redirect(
+            req.keyspace_scope.as_ref(),
+            |id| self.keyspace_exists(id),
+            false,
+        )
+        .and_then(|ks| self.with_gc(|gc| gc.advance_txn_safe_point(ks, req.target, now)));
+        Ok(Response::new(match res {
+            Ok(r) => pdpb::AdvanceTxnSafePointResponse {
+                header: self.ok_header(),
+                old_txn_safe_point: r.old,
+                new_txn_safe_point: r.new,
+                blocker_description: r.blocker,
+            },
+            Err(e) => pdpb::AdvanceTxnSafePointResponse {
+                header: self.gc_err_header(&e),
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn set_gc_barrier(
+        &self,
+        req: Request<pdpb::SetGcBarrierRequest>,
+    ) -> PdResult<pdpb::SetGcBarrierResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let res = GcStates::redirect(
+            req.keyspace_scope.as_ref(),
+            |id| self.keyspace_exists(id),
+            true,
+        )
+        .and_then(|ks| {
+            self.with_gc(|gc| {
+                gc.set_barrier(ks, &req.barrier_id, req.barrier_ts, req.ttl_seconds, now)
+            })
+        });
+        Ok(Response::new(match res {
+            Ok(info) => pdpb::SetGcBarrierResponse {
+                header: self.ok_header(),
+                new_barrier_info: Some(info),
+            },
+            Err(e) => pdpb::SetGcBarrierResponse {
+                header: self.gc_err_header(&e),
+                new_barrier_info: None,
+            },
+        }))
+    }
+
+    async fn delete_gc_barrier(
+        &self,
+        req: Request<pdpb::DeleteGcBarrierRequest>,
+    ) -> PdResult<pdpb::DeleteGcBarrierResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let res = GcStates::redirect(
+            req.keyspace_scope.as_ref(),
+            |id| self.keyspace_exists(id),
+            true,
+        )
+        .and_then(|ks| self.with_gc(|gc| gc.delete_barrier(ks, &req.barrier_id, now)));
+        Ok(Response::new(match res {
+            Ok(info) => pdpb::DeleteGcBarrierResponse {
+                header: self.ok_header(),
+                deleted_barrier_info: info,
+            },
+            Err(e) => pdpb::DeleteGcBarrierResponse {
+                header: self.gc_err_header(&e),
+                deleted_barrier_info: None,
+            },
+        }))
+    }
+
+    async fn set_global_gc_barrier(
+        &self,
+        req: Request<pdpb::SetGlobalGcBarrierRequest>,
+    ) -> PdResult<pdpb::SetGlobalGcBarrierResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let res = self.with_gc(|gc| {
+            gc.set_global_barrier(&req.barrier_id, req.barrier_ts, req.ttl_seconds, now)
+        });
+        Ok(Response::new(match res {
+            Ok(info) => pdpb::SetGlobalGcBarrierResponse {
+                header: self.ok_header(),
+                new_barrier_info: Some(info),
+            },
+            Err(e) => pdpb::SetGlobalGcBarrierResponse {
+                header: self.gc_err_header(&e),
+                new_barrier_info: None,
+            },
+        }))
+    }
+
+    async fn delete_global_gc_barrier(
+        &self,
+        req: Request<pdpb::DeleteGlobalGcBarrierRequest>,
+    ) -> PdResult<pdpb::DeleteGlobalGcBarrierResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let res = self.with_gc(|gc| gc.delete_global_barrier(&req.barrier_id, now));
+        Ok(Response::new(match res {
+            Ok(info) => pdpb::DeleteGlobalGcBarrierResponse {
+                header: self.ok_header(),
+                deleted_barrier_info: info,
+            },
+            Err(e) => pdpb::DeleteGlobalGcBarrierResponse {
+                header: self.gc_err_header(&e),
+                deleted_barrier_info: None,
+            },
+        }))
+    }
+
+    async fn get_gc_state(
+        &self,
+        req: Request<pdpb::GetGcStateRequest>,
+    ) -> PdResult<pdpb::GetGcStateResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let ks = match GcStates::redirect(
+            req.keyspace_scope.as_ref(),
+            |id| self.keyspace_exists(id),
+            true,
+        ) {
+            Ok(ks) => ks,
+            Err(e) => {
+                return Ok(Response::new(pdpb::GetGcStateResponse {
+                    header: self.gc_err_header(&e),
+                    ..Default::default()
+                }))
+            }
+        };
+        let gc = self.state().gc.lock();
+        Ok(Response::new(pdpb::GetGcStateResponse {
+            header: self.ok_header(),
+            gc_state: Some(gc.state(ks, req.exclude_gc_barriers, now)),
+            global_gc_barriers: req.include_global_gc_barriers.then(|| {
+                pdpb::GlobalGcBarriersInfo {
+                    barriers: gc.global_barriers(now),
+                }
+            }),
+        }))
+    }
+
+    async fn get_all_keyspaces_gc_states(
+        &self,
+        req: Request<pdpb::GetAllKeyspacesGcStatesRequest>,
+    ) -> PdResult<pdpb::GetAllKeyspacesGcStatesResponse> {
+        let req = req.into_inner();
+        self.check_header(req.header.as_ref())?;
+        let now = self.now_ms();
+        let gc = self.state().gc.lock();
+        // Every keyspace uses cluster-level GC: only the null keyspace has its own state.
+        Ok(Response::new(pdpb::GetAllKeyspacesGcStatesResponse {
+            header: self.ok_header(),
+            gc_states: vec![gc.state(NULL_KEYSPACE_ID, req.exclude_gc_barriers, now)],
+            global_gc_barriers: if req.exclude_global_gc_barriers {
+                Vec::new()
+            } else {
+                gc.global_barriers(now)
+            },
+        }))
+    }
+}
