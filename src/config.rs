@@ -66,11 +66,11 @@ pub enum ApiVersion {
 }
 
 impl ApiVersion {
-    /// The kvrpcpb enum value stamped into each request's `Context.api_version`.
+    /// The kvrpcpb enum value stamped into each request's `Context.api_version`: a V1TTL
+    /// TiKV takes raw requests stamped V1 (TiKV `Storage::check_api_version`).
     pub fn as_proto(self) -> i32 {
         match self {
-            ApiVersion::V1 => 0,
-            ApiVersion::V1Ttl => 1,
+            ApiVersion::V1 | ApiVersion::V1Ttl => 0,
             ApiVersion::V2 => 2,
         }
     }

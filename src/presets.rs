@@ -297,9 +297,10 @@ impl RawClientBuilder {
         let stack_cfg = StackConfig {
             route: RouteConfig {
                 cluster_id,
+                // A V1TTL TiKV accepts raw requests stamped V1 only (TiKV
+                // `Storage::check_api_version`): V1TTL is a storage mode, not a wire version.
                 api_version: match cfg.api_version {
-                    ApiVersion::V1 => kvrpcpb::ApiVersion::V1,
-                    ApiVersion::V1Ttl => kvrpcpb::ApiVersion::V1ttl,
+                    ApiVersion::V1 | ApiVersion::V1Ttl => kvrpcpb::ApiVersion::V1,
                     ApiVersion::V2 => kvrpcpb::ApiVersion::V2,
                 },
                 keyspace_id,
@@ -391,7 +392,21 @@ pub fn embedded_cluster(cfg: &Config) -> tikv_tower_mockstore::MockCluster {
     if let Some(name) = cfg.keyspace_name.as_deref().filter(|n| !n.is_empty()) {
         b = b.keyspace(name, 1);
     }
-    b.build()
+    embedded_boundaries(b, cfg.api_version).build()
+}
+
+/// Region boundaries as a RawKV client of `api` expects them from PD: raw keys under API
+/// V1 (client-go `codecV1` raw mode), memcomparable under API V2.
+#[cfg(feature = "embedded")]
+pub fn embedded_boundaries(
+    b: tikv_tower_mockstore::MockClusterBuilder,
+    api: ApiVersion,
+) -> tikv_tower_mockstore::MockClusterBuilder {
+    use tikv_tower_mockstore::cluster::BoundaryEncoding;
+    match api {
+        ApiVersion::V2 => b.boundary_encoding(BoundaryEncoding::Memcomparable),
+        _ => b.boundary_encoding(BoundaryEncoding::Raw),
+    }
 }
 
 impl RawClient {

@@ -597,10 +597,17 @@ impl RawClient {
         if limit == 0 || range.is_empty() {
             return Ok(Vec::new());
         }
-        let (lower, upper) = self
+        let (lower, mut upper) = self
             .inner
             .codec
             .encode_range(&range.start, range.end.as_deref());
+        if reverse && upper.is_empty() {
+            // TiKV seeks a reverse scan from its upper bound and checks that bound lies in
+            // the region (inclusive), so "" cannot stand for +inf in the last region
+            // (client-go's ReverseScan refuses it). No key is longer than
+            // `max_key_size`, so `0xFF` repeated one byte longer bounds every key exactly.
+            upper = vec![0xFF; self.inner.config.max_key_size + 1];
+        }
         let (start_key, end_key) = if reverse {
             (upper, lower)
         } else {
