@@ -9,7 +9,8 @@
 //! 3. runs the region checks ([`crate::region_check`]) — except for
 //!    `UnsafeDestroyRange`, a store-level command — and answers a failed
 //!    check with a response whose only field is `region_error`;
-//! 4. dispatches: transactional kinds to the percolator engine
+//! 4. checks the API version / key mode of transactional reads and locks
+//!    (a `KeyError`, not a region error), then dispatches: transactional kinds to the percolator engine
 //!    ([`crate::mvcc::TxnEngine`]) with this store's
 //!    [`ConcurrencyManager`](crate::mvcc::ConcurrencyManager), raw kinds to
 //!    the raw storage ([`crate::raw`]), `SplitRegion` to the cluster;
@@ -22,6 +23,7 @@ pub mod bounds;
 mod dispatch;
 pub(crate) mod request_keys;
 mod split_check;
+mod txn_mode;
 
 use std::sync::Arc;
 
@@ -164,6 +166,9 @@ impl MockStore {
                 Ok(resp)
             }
             Ok(region) => {
+                if let Some(resp) = txn_mode::check_txn_api(config.api_version, &req) {
+                    return Ok(resp);
+                }
                 let resp = self.dispatch(&region, req).await;
                 if !kind.is_read_only() && resp.region_error().is_none() {
                     self.cluster.check_split(region.id);
