@@ -566,6 +566,10 @@ impl PdClient {
             Err(PdError::Server { kind, .. }) if kind == pdpb::ErrorType::StoreTombstone as i32 => {
                 Ok(None)
             }
+            // PD's answer for an unknown id (client-go `isStoreNotFoundError`).
+            Err(PdError::Server { message, .. }) if message.contains("invalid store ID") => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

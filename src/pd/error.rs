@@ -98,19 +98,17 @@ impl PdError {
     /// Whether retrying (after re-discovering the leader) may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            PdError::Grpc { code, .. } => !matches!(
+            // Business errors come back as `Unknown`; only transport-level failures retry.
+            PdError::Grpc { code, .. } => matches!(
                 code,
-                tonic::Code::InvalidArgument
-                    | tonic::Code::Unimplemented
-                    | tonic::Code::PermissionDenied
-                    | tonic::Code::Unauthenticated
-                    | tonic::Code::AlreadyExists
-                    | tonic::Code::NotFound
-                    | tonic::Code::FailedPrecondition
-                    | tonic::Code::OutOfRange
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Aborted
+                    | tonic::Code::Cancelled
             ),
             PdError::NotLeader { .. } | PdError::NoLeader(_) => true,
-            PdError::Server { kind, .. } => *kind == 1 || *kind == 2, // UNKNOWN, NOT_BOOTSTRAPPED
+            // Header errors are answers, not outages; only NOT_BOOTSTRAPPED may clear up.
+            PdError::Server { kind, .. } => *kind == 2,
             _ => false,
         }
     }
@@ -119,7 +117,7 @@ impl PdError {
     /// client should refresh membership before retrying.
     pub fn needs_member_update(&self) -> bool {
         matches!(self, PdError::NotLeader { .. } | PdError::NoLeader(_))
-            || matches!(self, PdError::Grpc { code, .. } if matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown | tonic::Code::Cancelled))
+            || matches!(self, PdError::Grpc { code, .. } if matches!(code, tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled))
     }
 }
 

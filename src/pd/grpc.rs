@@ -113,6 +113,16 @@ macro_rules! grpc_pd_impl {
 
 for_each_pd_rpc!(grpc_pd_impl);
 
-// Silence "unused import" when the keyspace module is only used through the macro.
-#[allow(dead_code)]
-type _Keyspace = keyspacepb::LoadKeyspaceRequest;
+impl super::PdClient {
+    /// Connects to a PD cluster over gRPC: `endpoints` are `host:port` or URLs.
+    pub async fn grpc(endpoints: Vec<String>, options: GrpcOptions) -> Result<Self, PdError> {
+        let config = super::PdConfig {
+            endpoints,
+            rpc_timeout: options
+                .connect_timeout
+                .max(std::time::Duration::from_secs(3)),
+            ..Default::default()
+        };
+        super::PdClient::connect(Arc::new(GrpcPdConnector::new(options)), config).await
+    }
+}

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use tikv_tower_mockstore::{MockCluster, MockPd};
 use tikv_tower_proto::keyspacepb::keyspace_server::Keyspace;
 use tikv_tower_proto::pdpb::pd_server::Pd;
+use tikv_tower_proto::{keyspacepb, pdpb};
 
 use super::error::PdError;
 use super::rpc::{for_each_pd_rpc, tso_stream_from_fn, PdConnector, PdRpc, RpcFuture, TsoStream};
@@ -91,3 +92,17 @@ macro_rules! inproc_call {
 }
 
 for_each_pd_rpc!(inproc_pd_impl);
+
+impl super::PdClient {
+    /// Connects to the PD of an in-process [`MockCluster`] (default [`PdConfig`] timeouts
+    /// and retries, endpoint [`INPROC_PD_URL`]).
+    ///
+    /// [`PdConfig`]: super::PdConfig
+    pub async fn in_process(cluster: MockCluster) -> Result<Self, PdError> {
+        let config = super::PdConfig {
+            endpoints: vec![INPROC_PD_URL.to_string()],
+            ..Default::default()
+        };
+        super::PdClient::connect(Arc::new(InProcPdConnector::new(cluster)), config).await
+    }
+}
