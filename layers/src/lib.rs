@@ -57,3 +57,8 @@ pub use request::{
     ExecDetails, KeyRange, OpState, ReplicaRead, Request, RequestTags, Response, Target,
 };
 pub use retry::backoff::{BackoffKind, Backoffer, Jitter};
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
