@@ -1,4 +1,5 @@
 //! Every RawKV call end to end against the in-process mockstore, across many regions.
+#![cfg(feature = "embedded")]
 
 mod raw_common;
 

@@ -1,4 +1,5 @@
 //! Bad input: typed errors before anything is sent, never a panic.
+#![cfg(feature = "embedded")]
 
 mod raw_common;
 

@@ -1,5 +1,6 @@
 //! Topology changes and injected faults while RawKV operations run (in-process mockstore,
 //! tokio's paused clock: every delay below is virtual, the tests are deterministic).
+#![cfg(feature = "embedded")]
 
 mod raw_common;
 
