@@ -290,6 +290,24 @@ impl FaultInjector {
         self.inject(FaultRule::delay(d).on_store(store_id))
     }
 
+    /// Makes the next `Prewrite` or `PessimisticLock` of transaction
+    /// `start_ts` on region `region_id` wait `d` first (mocktikv
+    /// `ScheduleDelay`, used to reorder concurrent requests).
+    pub fn schedule_delay(&self, start_ts: u64, region_id: u64, d: Duration) -> FaultId {
+        self.inject(
+            FaultRule::delay(d)
+                .on_region(region_id)
+                .for_kind(RpcKind::Prewrite)
+                .for_kind(RpcKind::PessimisticLock)
+                .when(move |r| match r {
+                    StoreRequest::Prewrite(p) => p.start_version == start_ts,
+                    StoreRequest::PessimisticLock(p) => p.start_version == start_ts,
+                    _ => false,
+                })
+                .once(),
+        )
+    }
+
     /// Removes a rule (keeping its fired count readable).
     pub fn remove(&self, id: FaultId) {
         let mut rules = self.rules.lock();

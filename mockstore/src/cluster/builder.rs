@@ -47,6 +47,7 @@ pub struct MockClusterBuilder {
     boundary_encoding: Option<BoundaryEncoding>,
     keyspaces: Vec<(String, u32)>,
     split_keys: Vec<Vec<u8>>,
+    presplit: usize,
     split: SplitThresholds,
     raft_entry_max_size: u64,
     seed: u64,
@@ -65,6 +66,7 @@ impl Default for MockClusterBuilder {
             boundary_encoding: None,
             keyspaces: Vec::new(),
             split_keys: Vec::new(),
+            presplit: 0,
             split: SplitThresholds::default(),
             raft_entry_max_size: DEFAULT_RAFT_ENTRY_MAX_SIZE,
             seed: 0,
@@ -145,6 +147,14 @@ impl MockClusterBuilder {
     {
         self.split_keys
             .extend(keys.into_iter().map(|k| k.as_ref().to_vec()));
+        self
+    }
+
+    /// Pre-splits into `n` regions at start-up, cutting at evenly spaced
+    /// first bytes: in API V2 each keyspace's raw and txn range (`prefix +
+    /// [i * 256 / n]`), otherwise the whole key space (`[i * 256 / n]`).
+    pub fn presplit(mut self, n: usize) -> Self {
+        self.presplit = n.min(256);
         self
     }
 
@@ -288,11 +298,23 @@ impl MockClusterBuilder {
                     split_at.push(boundary_encoding.to_boundary(&keyspace_prefix(mode, id)));
                     split_at.push(boundary_encoding.to_boundary(&keyspace_end(mode, id)));
                 }
+                for mode in [RAW_MODE_PREFIX, TXN_MODE_PREFIX] {
+                    for cut in presplit_bytes(self.presplit) {
+                        let mut key = keyspace_prefix(mode, id).to_vec();
+                        key.push(cut);
+                        split_at.push(boundary_encoding.to_boundary(&key));
+                    }
+                }
                 keyspaces.push(Keyspace {
                     id,
                     name,
                     created_at: now,
                 });
+            }
+        }
+        if self.api_version != ApiVersion::V2 {
+            for cut in presplit_bytes(self.presplit) {
+                split_at.push(boundary_encoding.to_boundary(&[cut]));
             }
         }
         split_at.sort();
@@ -304,4 +326,11 @@ impl MockClusterBuilder {
         }
         MockCluster::from_parts(config, state, keyspaces, next_id, self.clock)
     }
+}
+
+/// The first bytes that cut a range into `n` even pieces.
+fn presplit_bytes(n: usize) -> Vec<u8> {
+    (1..n)
+        .filter_map(|i| u8::try_from(i * 256 / n).ok())
+        .collect()
 }

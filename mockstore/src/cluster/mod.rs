@@ -39,6 +39,7 @@ use crate::clock::Clock;
 use crate::fault::FaultInjector;
 use crate::mvcc::TxnEngine;
 use crate::raw::RawStore;
+use crate::recorder::Recorder;
 use crate::store::{MockStore, StoreRuntime};
 
 /// An in-memory TiKV + PD cluster (cheap to clone; clones share state).
@@ -66,7 +67,10 @@ pub(crate) struct Inner {
     faults: FaultInjector,
     raw: RawStore,
     engine: TxnEngine,
+    recorder: Recorder,
     runtimes: RwLock<HashMap<u64, Arc<StoreRuntime>>>,
+    /// PD's lagging copy of the region table, when lag is on (spec §4.5).
+    pd_view: RwLock<Option<ClusterState>>,
     pub(crate) split_counters: Mutex<HashMap<u64, u64>>,
     /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
     pub(crate) pd: crate::pd::PdState,
@@ -95,8 +99,10 @@ impl MockCluster {
                 clock,
                 faults: FaultInjector::new(seed),
                 raw: RawStore::new(),
+                recorder: Recorder::default(),
                 engine: TxnEngine::default(),
                 runtimes: RwLock::new(HashMap::new()),
+                pd_view: RwLock::new(None),
                 split_counters: Mutex::new(HashMap::new()),
                 pd: crate::pd::PdState::default(),
             }),
@@ -146,16 +152,64 @@ impl MockCluster {
     }
 
     // ---- regions ----------------------------------------------------------
+    //
+    // The lookups below answer what PD knows: the live table, or PD's
+    // lagging copy while `set_pd_lag(true)` is on. Stores always check
+    // requests against the live table.
+
+    fn with_pd_view<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> R {
+        if let Some(view) = &*self.inner.pd_view.read() {
+            return f(view);
+        }
+        f(&self.inner.state.read())
+    }
+
+    /// Turns PD lag on or off (spec §4.5). While on, PD (and the region
+    /// lookups of this handle) keep answering with the region table as it
+    /// was when lag was turned on or last [`sync_pd`](Self::sync_pd)ed, as
+    /// real PD does until heartbeats report splits, merges and leader
+    /// changes; the stores answer `EpochNotMatch` / `NotLeader` meanwhile.
+    pub fn set_pd_lag(&self, on: bool) {
+        let mut view = self.inner.pd_view.write();
+        *view = on.then(|| self.inner.state.read().clone());
+    }
+
+    /// Brings PD's lagging view up to date (a heartbeat round).
+    pub fn sync_pd(&self) {
+        let mut view = self.inner.pd_view.write();
+        if view.is_some() {
+            *view = Some(self.inner.state.read().clone());
+        }
+    }
+
+    /// The live region `id`, as the stores see it (ignores PD lag).
+    pub fn live_region(&self, id: u64) -> Option<Region> {
+        self.inner.state.read().region(id).cloned()
+    }
+
+    /// Marks the peer of `region_id` on `store_id` down (or up again); PD
+    /// reports it in `down_peers`.
+    pub fn set_peer_down(
+        &self,
+        region_id: u64,
+        store_id: u64,
+        down: bool,
+    ) -> Result<Region, ClusterError> {
+        self.inner
+            .state
+            .write()
+            .set_peer_down(region_id, store_id, down)
+    }
 
     /// Region by id.
     pub fn region(&self, id: u64) -> Option<Region> {
-        self.inner.state.read().region(id).cloned()
+        self.with_pd_view(|s| s.region(id).cloned())
     }
 
     /// The region containing `key`, given in boundary form (what PD's
     /// `GetRegion` receives).
     pub fn region_by_key(&self, key: &[u8]) -> Option<Region> {
-        self.inner.state.read().region_by_key(key).cloned()
+        self.with_pd_view(|s| s.region_by_key(key).cloned())
     }
 
     /// The region containing a request key (raw; converted to boundary form).
@@ -166,23 +220,23 @@ impl MockCluster {
     /// The region before the one containing `key` (boundary form; PD
     /// `GetPrevRegion`).
     pub fn prev_region(&self, key: &[u8]) -> Option<Region> {
-        self.inner.state.read().prev_region(key).cloned()
+        self.with_pd_view(|s| s.prev_region(key).cloned())
     }
 
     /// Regions overlapping `[start, end)` (boundary form, empty `end` = +∞),
     /// in key order, at most `limit` (0 = all) (PD `ScanRegions`).
     pub fn scan_regions(&self, start: &[u8], end: &[u8], limit: usize) -> Vec<Region> {
-        self.inner.state.read().scan(start, end, limit)
+        self.with_pd_view(|s| s.scan(start, end, limit))
     }
 
     /// Every region in key order.
     pub fn regions(&self) -> Vec<Region> {
-        self.inner.state.read().all_regions()
+        self.with_pd_view(|s| s.all_regions())
     }
 
     /// Number of regions.
     pub fn region_count(&self) -> usize {
-        self.inner.state.read().region_count()
+        self.with_pd_view(|s| s.region_count())
     }
 
     /// Splits region `region_id` at `keys` given in boundary form
@@ -419,6 +473,11 @@ impl MockCluster {
     /// The fault injector (see [`crate::fault`]).
     pub fn faults(&self) -> &FaultInjector {
         &self.inner.faults
+    }
+
+    /// The request recorder (see [`crate::recorder`]).
+    pub fn recorder(&self) -> &Recorder {
+        &self.inner.recorder
     }
 
     /// The raw-KV data of the cluster.

@@ -18,7 +18,7 @@ use super::meta::{Peer, PeerRole, Region, Store};
 const MAX_REGIONS_IN_ERROR: usize = 10;
 
 /// Region and store tables (kept behind the cluster's lock).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ClusterState {
     regions: HashMap<u64, Region>,
     by_start: BTreeMap<Vec<u8>, u64>,
@@ -370,6 +370,27 @@ impl ClusterState {
             region.term = region.term.saturating_add(1);
         }
         region.epoch.conf_ver = region.epoch.conf_ver.saturating_add(1);
+        Ok(region.clone())
+    }
+
+    /// Marks the peer on `store_id` down or up (PD's `down_peers`).
+    pub(crate) fn set_peer_down(
+        &mut self,
+        region_id: u64,
+        store_id: u64,
+        down: bool,
+    ) -> Result<Region, ClusterError> {
+        let region = self.region_mut(region_id)?;
+        let peer = *region
+            .peer_on_store(store_id)
+            .ok_or(ClusterError::PeerNotFound {
+                region_id,
+                store_id,
+            })?;
+        region.down_peers.retain(|p| *p != peer.id);
+        if down {
+            region.down_peers.push(peer.id);
+        }
         Ok(region.clone())
     }
 

@@ -93,6 +93,17 @@ impl MockStore {
     /// fault drops the RPC, `INVALID_ARGUMENT` on a cluster-id mismatch,
     /// `UNIMPLEMENTED` for `KvGC`).
     pub async fn handle(&self, req: StoreRequest) -> Result<StoreResponse, tonic::Status> {
+        let recorder = self.cluster.recorder();
+        if recorder.is_recording() {
+            let copy = req.clone();
+            let res = self.handle_inner(req).await;
+            recorder.record(self.id, copy, &res);
+            return res;
+        }
+        self.handle_inner(req).await
+    }
+
+    async fn handle_inner(&self, req: StoreRequest) -> Result<StoreResponse, tonic::Status> {
         if self.is_stopped() {
             return Err(self.unavailable());
         }

@@ -39,7 +39,7 @@ impl MockCluster {
     /// returns the split keys used (boundary form).
     pub fn run_split_check(&self, region_id: u64) -> Vec<Vec<u8>> {
         let split = self.config().split;
-        let Some(region) = self.region(region_id) else {
+        let Some(region) = self.live_region(region_id) else {
             return Vec::new();
         };
         let enc = self.boundary_encoding();
