@@ -1,1 +1,161 @@
-fn main() {}
+//! `mockstore`: an in-memory TiKV + PD cluster served on loopback.
+//!
+//! Prints the PD address (`127.0.0.1:<port>`) on the first line of stdout, then one
+//! `store <id> 127.0.0.1:<port>` line per store, and serves until Ctrl-C.
+
+use clap::Parser;
+use tikv_tower_mockstore::cluster::{ApiVersion, BoundaryEncoding, SplitThresholds};
+use tikv_tower_mockstore::{MockCluster, ServeOptions};
+
+/// An in-memory TiKV + PD cluster served over gRPC on 127.0.0.1.
+///
+/// PD (gRPC `pdpb.PD` / `keyspacepb.Keyspace` and the HTTP API under `/pd/api/v1/`)
+/// and every store listen on loopback. The first line printed is the PD address.
+#[derive(Debug, Parser)]
+#[command(name = "mockstore", version)]
+struct Args {
+    /// Number of stores (each holds a replica of every region; the leader is on the first).
+    #[arg(long, default_value_t = 1)]
+    stores: usize,
+
+    /// Storage API version: 1 (TxnKV and RawKV without TTL) or 2 (keyspaces, raw TTL).
+    #[arg(long = "api-version", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    api_version: u8,
+
+    /// A keyspace to create (API version 2; repeatable). Ids are given in order from 1;
+    /// `DEFAULT` (id 0) always exists.
+    #[arg(long = "keyspace", value_name = "NAME")]
+    keyspaces: Vec<String>,
+
+    /// An initial split key, as clients send keys (repeatable): `0x`-prefixed hex, or
+    /// UTF-8 text otherwise.
+    #[arg(long = "split-key", value_name = "KEY", value_parser = parse_key)]
+    split_keys: Vec<Vec<u8>>,
+
+    /// Region boundary form: `memcomparable` (TxnKV, API V2) or `raw` (an API-V1 RawKV
+    /// cluster).
+    #[arg(long, default_value = "memcomparable", value_parser = ["memcomparable", "raw"])]
+    boundaries: String,
+
+    /// Split a region automatically once it holds more than this many bytes.
+    #[arg(long = "auto-split-size", value_name = "BYTES")]
+    auto_split_size: Option<u64>,
+
+    /// Split a region automatically once it holds more than this many keys.
+    #[arg(long = "auto-split-keys", value_name = "KEYS")]
+    auto_split_keys: Option<u64>,
+
+    /// Largest write in bytes before the store answers `RaftEntryTooLarge` (default 8 MiB).
+    #[arg(long = "raft-entry-max-size", value_name = "BYTES")]
+    raft_entry_max_size: Option<u64>,
+
+    /// Seed of the fault injector's random generator.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// PD port (0 = any free port).
+    #[arg(long = "pd-port", default_value_t = 0)]
+    pd_port: u16,
+
+    /// First store port; store i listens on base + i (default: any free ports).
+    #[arg(long = "store-port-base")]
+    store_port_base: Option<u16>,
+}
+
+fn parse_key(s: &str) -> Result<Vec<u8>, String> {
+    match s.strip_prefix("0x") {
+        None => Ok(s.as_bytes().to_vec()),
+        Some(hex) => {
+            if hex.len() % 2 != 0 {
+                return Err("hex key must have an even number of digits".into());
+            }
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|d| u8::from_str_radix(d, 16).ok())
+                        .ok_or_else(|| format!("invalid hex key {s:?}"))
+                })
+                .collect()
+        }
+    }
+}
+
+fn build(args: &Args) -> MockCluster {
+    let mut b = MockCluster::builder()
+        .stores(args.stores.max(1))
+        .api_version(if args.api_version == 2 {
+            ApiVersion::V2
+        } else {
+            ApiVersion::V1
+        })
+        .boundary_encoding(if args.boundaries == "raw" {
+            BoundaryEncoding::Raw
+        } else {
+            BoundaryEncoding::Memcomparable
+        })
+        .split_keys(args.split_keys.clone())
+        .split_thresholds(SplitThresholds {
+            max_keys: args.auto_split_keys,
+            max_size: args.auto_split_size,
+            ..Default::default()
+        })
+        .seed(args.seed);
+    for (i, name) in args.keyspaces.iter().enumerate() {
+        b = b.keyspace(name.clone(), u32::try_from(i + 1).unwrap_or(u32::MAX));
+    }
+    if let Some(n) = args.raft_entry_max_size {
+        b = b.raft_entry_max_size(n);
+    }
+    b.build()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let cluster = build(&args);
+    let served = cluster
+        .serve_grpc(ServeOptions {
+            pd_port: args.pd_port,
+            store_port_base: args.store_port_base,
+        })
+        .await?;
+    println!("{}", served.pd_addr());
+    for (id, addr) in served.store_addrs() {
+        println!("store {id} {addr}");
+    }
+    tokio::signal::ctrl_c().await?;
+    served.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_as_hex_or_text() {
+        assert_eq!(parse_key("abc"), Ok(b"abc".to_vec()));
+        assert_eq!(parse_key("0x00ff"), Ok(vec![0, 255]));
+        assert!(parse_key("0x0").is_err());
+        assert!(parse_key("0xzz").is_err());
+    }
+
+    #[test]
+    fn cli_builds_the_cluster() {
+        let args = Args::parse_from([
+            "mockstore",
+            "--stores",
+            "3",
+            "--api-version",
+            "2",
+            "--keyspace",
+            "ks1",
+            "--split-key",
+            "0x7200000161",
+        ]);
+        let c = build(&args);
+        assert_eq!(c.stores().len(), 3);
+        assert!(c.keyspace_by_name("ks1").is_some());
+    }
+}
