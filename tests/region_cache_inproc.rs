@@ -27,7 +27,7 @@ async fn kv_get(
     route: &RegionRoute,
     key: &[u8],
 ) -> StoreResponse {
-    let leader = route.leader.clone().expect("leader");
+    let leader = route.leader.expect("leader");
     let store = cache.store(leader.store_id).await.unwrap();
     let mut req = StoreRequest::Get(kvrpcpb::GetRequest {
         key: key.to_vec(),
@@ -36,8 +36,8 @@ async fn kv_get(
     });
     let ctx = req.context_mut();
     ctx.region_id = route.region.id;
-    ctx.region_epoch = route.region.region_epoch.clone();
-    ctx.peer = Some(leader.clone());
+    ctx.region_epoch = route.region.region_epoch;
+    ctx.peer = Some(leader);
     let call = StoreCall {
         store_id: store.id,
         addr: store.addr.clone(),
@@ -73,7 +73,7 @@ async fn locates_keys_and_stores() {
         cache.locate_region_id(z.region.id).await.unwrap().region.id,
         z.region.id
     );
-    let leader = a.leader.clone().expect("PD reports the leader");
+    let leader = a.leader.expect("PD reports the leader");
     let store = cache.store(leader.store_id).await.unwrap();
     assert!(
         cluster.store_by_addr(&store.addr).is_some(),
@@ -118,7 +118,7 @@ async fn not_leader_moves_the_leader() {
     let cluster = MockCluster::builder().stores(3).build();
     let cache = setup(&cluster).await;
     let route = cache.locate_key(b"k").await.unwrap();
-    let old = route.leader.clone().unwrap();
+    let old = route.leader.unwrap();
     let target = route
         .region
         .peers
@@ -130,9 +130,9 @@ async fn not_leader_moves_the_leader() {
     let resp = kv_get(&cluster, &cache, &route, b"k").await;
     let nl = resp
         .region_error()
-        .and_then(|e| e.not_leader.clone())
+        .and_then(|e| e.not_leader)
         .expect("NotLeader");
-    cache.update_leader(route.ver_id(), nl.leader.clone());
+    cache.update_leader(route.ver_id(), nl.leader);
     let route = cache.locate_key(b"k").await.unwrap();
     assert_eq!(route.leader.as_ref().map(|p| p.store_id), Some(target));
     let resp = kv_get(&cluster, &cache, &route, b"k").await;

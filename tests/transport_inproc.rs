@@ -19,11 +19,11 @@ async fn call(
     mut req: StoreRequest,
 ) -> Result<StoreResponse, TransportError> {
     let route = cache.locate_key(key).await.unwrap();
-    let leader = route.leader.clone().unwrap();
+    let leader = route.leader.unwrap();
     let store = cache.store(leader.store_id).await.unwrap();
     let ctx = req.context_mut();
     ctx.region_id = route.region.id;
-    ctx.region_epoch = route.region.region_epoch.clone();
+    ctx.region_epoch = route.region.region_epoch;
     ctx.peer = Some(leader);
     transport
         .clone()

@@ -348,7 +348,8 @@ mod tests {
         let c = ApiCodec::v2(KeyMode::Txn, 1);
         let enc = |k: &[u8]| encode_bytes(k);
         // (start, end) as PD reports them -> expected request-space bounds.
-        let cases: Vec<(Vec<u8>, Vec<u8>, Option<(Vec<u8>, Vec<u8>)>)> = vec![
+        type Bounds = (Vec<u8>, Vec<u8>);
+        let cases: Vec<(Vec<u8>, Vec<u8>, Option<Bounds>)> = vec![
             (
                 vec![],
                 vec![],

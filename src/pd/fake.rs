@@ -223,7 +223,7 @@ impl PdRpc for FakeConn {
                 })
                 .map(|(r, l)| pdpb::Region {
                     region: Some(r.clone()),
-                    leader: l.clone(),
+                    leader: *l,
                     ..Default::default()
                 })
                 .collect();
@@ -262,7 +262,7 @@ impl PdRpc for FakeConn {
                         {
                             regions.push(pdpb::Region {
                                 region: Some(r.clone()),
-                                leader: l.clone(),
+                                leader: *l,
                                 ..Default::default()
                             });
                         }
@@ -283,7 +283,6 @@ impl PdRpc for FakeConn {
             pdpb::GetStoreResponse {
                 header: self.pd.header(&self.url),
                 store,
-                ..Default::default()
             }
         });
         Box::pin(async move { r })

@@ -22,7 +22,7 @@ fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> (metapb::Region, Optio
                 conf_ver: 1,
                 version: ver,
             }),
-            peers: vec![peer.clone()],
+            peers: vec![peer],
             ..Default::default()
         },
         Some(peer),

@@ -44,12 +44,12 @@ impl CachedRegion {
     pub(crate) fn route(&self) -> RegionRoute {
         RegionRoute {
             region: self.region.clone(),
-            leader: self.leader.lock().clone(),
+            leader: *self.leader.lock(),
         }
     }
 
     pub(crate) fn leader(&self) -> Option<metapb::Peer> {
-        self.leader.lock().clone()
+        *self.leader.lock()
     }
 
     /// Sets the leader; false when `peer` is not a peer of the region.
@@ -66,7 +66,7 @@ impl CachedRegion {
                 .find(|x| x.id == p.id || (p.id == 0 && x.store_id == p.store_id))
             {
                 Some(found) => {
-                    *self.leader.lock() = Some(found.clone());
+                    *self.leader.lock() = Some(*found);
                     true
                 }
                 None => false,
@@ -85,9 +85,15 @@ impl CachedRegion {
             && (self.region.end_key.is_empty() || key <= self.region.end_key.as_slice())
     }
 
-    /// Valid at `now_ms`; a hit extends the TTL to `next_ttl` (client-go
-    /// `checkRegionCacheTTL`).
-    pub(crate) fn check_valid(&self, now_ms: u64, next_ttl: u64) -> bool {
+    /// Valid at `now_ms`; a hit extends the TTL (client-go `checkRegionCacheTTL`). The
+    /// new expiry (`next_ttl`, which draws the jitter) is computed only when the entry has
+    /// less than `ttl_ms` left, so most hits cost two atomic loads.
+    pub(crate) fn check_valid(
+        &self,
+        now_ms: u64,
+        ttl_ms: u64,
+        next_ttl: impl FnOnce() -> u64,
+    ) -> bool {
         if self.invalid.load(Ordering::Acquire) {
             return false;
         }
@@ -95,13 +101,16 @@ impl CachedRegion {
         if now_ms >= exp {
             return false;
         }
-        if next_ttl > exp {
-            let _ = self.expires_at_ms.compare_exchange(
-                exp,
-                next_ttl,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+        if exp < now_ms.saturating_add(ttl_ms) {
+            let next = next_ttl();
+            if next > exp {
+                let _ = self.expires_at_ms.compare_exchange(
+                    exp,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
         }
         true
     }

@@ -200,24 +200,28 @@ impl Inner {
             .saturating_add(j)
     }
 
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn lookup(&self, key: &[u8], by_end: bool) -> Option<RegionRoute> {
         let now = self.now_ms();
-        let next = self.next_ttl(now);
         let map = self.regions.read();
         let r = if by_end {
             map.find_by_end(key)
         } else {
             map.find(key)
         }?;
-        r.check_valid(now, next).then(|| r.route())
+        r.check_valid(now, self.ttl_ms(), || self.next_ttl(now))
+            .then(|| r.route())
     }
 
     fn lookup_id(&self, id: u64) -> Option<RegionRoute> {
         let now = self.now_ms();
-        let next = self.next_ttl(now);
         let map = self.regions.read();
         let r = map.by_id(id)?;
-        r.check_valid(now, next).then(|| r.route())
+        r.check_valid(now, self.ttl_ms(), || self.next_ttl(now))
+            .then(|| r.route())
     }
 
     fn insert_info(&self, info: RegionInfo) -> Result<RegionRoute, LocateError> {
