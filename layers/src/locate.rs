@@ -30,7 +30,7 @@ pub struct RegionVerId {
 impl RegionVerId {
     /// The id and epoch of `region`.
     pub fn of(region: &metapb::Region) -> Self {
-        let epoch = region.region_epoch.clone().unwrap_or_default();
+        let epoch = region.region_epoch.unwrap_or_default();
         RegionVerId {
             id: region.id,
             conf_ver: epoch.conf_ver,

@@ -82,7 +82,7 @@ fn region_error(f: impl FnOnce(&mut errorpb::Error)) -> Scripted {
         ..Default::default()
     };
     f(&mut e);
-    Scripted::Region(e)
+    Scripted::Region(Box::new(e))
 }
 
 fn pair_keys(resp: &StoreResponse) -> Vec<String> {
@@ -409,7 +409,7 @@ async fn batch_put_splits_by_region() {
         .into(),
     );
     sharded(&c).oneshot(req).await.unwrap();
-    assert_eq!(c.0.lock().data.get(&b"z".to_vec()), Some(&b"v".to_vec()));
+    assert_eq!(c.0.lock().data.get(b"z".as_slice()), Some(&b"v".to_vec()));
     assert_eq!(c.calls().len(), 3);
 }
 
@@ -724,8 +724,10 @@ fn request_level_timeout_stamps_defaults() {
     }
 }
 
+type Seen = Arc<parking_lot::Mutex<Vec<Request>>>;
+
 fn capture() -> (
-    Arc<parking_lot::Mutex<Vec<Request>>>,
+    Seen,
     impl Service<
             Request,
             Response = Response,

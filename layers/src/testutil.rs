@@ -40,7 +40,7 @@ pub fn region(id: u64, start: &str, end: &str, ver: u64) -> metapb::Region {
 /// A scripted reply for the next matching call.
 #[derive(Debug, Clone)]
 pub enum Scripted {
-    Region(errorpb::Error),
+    Region(Box<errorpb::Error>),
     Transport(TransportError),
 }
 
@@ -142,6 +142,7 @@ impl Cluster {
             match scripted {
                 Scripted::Transport(e) => return Err(e),
                 Scripted::Region(e) => {
+                    let e = *e;
                     let mut resp = StoreResponse::default_for(call.request.kind());
                     resp.set_region_error(e);
                     return Ok(resp);

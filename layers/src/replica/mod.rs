@@ -116,7 +116,7 @@ impl SelectorState {
             .iter()
             .filter(|p| !p.is_witness)
             .map(|p| ReplicaSlot {
-                peer: p.clone(),
+                peer: *p,
                 attempts: 0,
                 flags: ReplicaFlags::default(),
             })
@@ -288,7 +288,7 @@ impl ClientGoSelector {
         let slot = &mut state.replicas[idx];
         slot.attempts += 1;
         Pick {
-            peer: slot.peer.clone(),
+            peer: slot.peer,
             replica_read,
             stale_read,
         }

@@ -110,8 +110,8 @@ where
             }));
         }
         K::NotLeader => {
-            let leader = err.not_leader.as_ref().and_then(|n| n.leader.clone());
-            locator.update_leader(at.region, leader.clone());
+            let leader = err.not_leader.as_ref().and_then(|n| n.leader);
+            locator.update_leader(at.region, leader);
             let v = policy.on_failure(state, &ReplicaFailure::NotLeader(leader));
             if v == ReplicaVerdict::Relocate {
                 locator.invalidate_region(at.region, InvalidReason::NoLeader);
@@ -133,7 +133,7 @@ where
             match policy.on_failure(state, &ReplicaFailure::FlashbackInProgress) {
                 ReplicaVerdict::RetryNow => RetryHint::Now,
                 _ => {
-                    let f = err.flashback_in_progress.clone().unwrap_or_default();
+                    let f = err.flashback_in_progress.unwrap_or_default();
                     return Err(Error::Flashback {
                         region_id: f.region_id,
                         message: format!(
@@ -203,7 +203,7 @@ where
             miss
         }
         K::RaftEntryTooLarge => {
-            let e = err.raft_entry_too_large.clone().unwrap_or_default();
+            let e = err.raft_entry_too_large.unwrap_or_default();
             return Err(Error::RaftEntryTooLarge {
                 region_id: e.region_id,
                 entry_size: e.entry_size,

@@ -258,7 +258,7 @@ pub async fn resolve_target<L: RegionLocator + ?Sized>(
 
 fn stamp(ctx: &mut kvrpcpb::Context, cfg: &RouteConfig, region: &RegionRoute) {
     ctx.region_id = region.region.id;
-    ctx.region_epoch = region.region.region_epoch.clone();
+    ctx.region_epoch = region.region.region_epoch;
     if cfg.cluster_id != 0 {
         ctx.cluster_id = cfg.cluster_id;
     }
@@ -344,7 +344,7 @@ where
     let max_execution_duration_ms = {
         let ctx = request.context_mut();
         stamp(ctx, &cfg, &region);
-        ctx.peer = Some(pick.peer.clone());
+        ctx.peer = Some(pick.peer);
         ctx.replica_read = pick.replica_read;
         ctx.stale_read = pick.stale_read;
         ctx.is_retry_request = is_retry;
