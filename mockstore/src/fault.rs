@@ -253,6 +253,8 @@ pub(crate) struct Decision {
 
 /// The cluster's fault rules and their seeded random generator.
 pub struct FaultInjector {
+    /// Number of active rules, read without the lock on the hot path.
+    active: AtomicU64,
     rules: Mutex<Vec<ActiveRule>>,
     fired_counts: Mutex<Vec<(FaultId, u64)>>,
     rng: Mutex<StdRng>,
@@ -271,6 +273,7 @@ impl FaultInjector {
     /// An injector without rules whose probabilities draw from `seed`.
     pub fn new(seed: u64) -> Self {
         FaultInjector {
+            active: AtomicU64::new(0),
             rules: Mutex::new(Vec::new()),
             fired_counts: Mutex::new(Vec::new()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
@@ -281,7 +284,9 @@ impl FaultInjector {
     /// Adds a rule; returns its id.
     pub fn inject(&self, rule: FaultRule) -> FaultId {
         let id = FaultId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        self.rules.lock().push(ActiveRule { id, rule, fired: 0 });
+        let mut rules = self.rules.lock();
+        rules.push(ActiveRule { id, rule, fired: 0 });
+        self.active.store(rules.len() as u64, Ordering::Release);
         id
     }
 
@@ -313,6 +318,7 @@ impl FaultInjector {
         let mut rules = self.rules.lock();
         if let Some(pos) = rules.iter().position(|r| r.id == id) {
             let r = rules.remove(pos);
+            self.active.store(rules.len() as u64, Ordering::Release);
             self.fired_counts.lock().push((r.id, r.fired));
         }
     }
@@ -350,6 +356,9 @@ impl FaultInjector {
     /// Evaluates the rules for a request received by `store_id`.
     pub(crate) fn decide(&self, store_id: u64, req: &StoreRequest) -> Decision {
         let mut decision = Decision::default();
+        if self.active.load(Ordering::Acquire) == 0 {
+            return decision;
+        }
         let mut rules = self.rules.lock();
         if rules.is_empty() {
             return decision;

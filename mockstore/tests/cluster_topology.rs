@@ -234,7 +234,7 @@ async fn leader_transfer_and_peer_changes() {
     let resp = raw_get(&c, &r1, 1, b"a").await;
     let nl = resp
         .region_error()
-        .and_then(|e| e.not_leader.clone())
+        .and_then(|e| e.not_leader)
         .expect("not leader");
     assert_eq!(nl.leader.map(|p| p.store_id), Some(2));
     let resp = raw_get(&c, &r1, 2, b"a").await;
@@ -247,7 +247,7 @@ async fn leader_transfer_and_peer_changes() {
     let resp = raw_get(&c, &r2, 1, b"a").await;
     let nl = resp
         .region_error()
-        .and_then(|e| e.not_leader.clone())
+        .and_then(|e| e.not_leader)
         .expect("not leader");
     assert_eq!(nl.leader, None);
     // Add it back as a learner; learners cannot lead.

@@ -109,11 +109,14 @@ async fn probability_is_seeded() {
     assert!((16..48).contains(&busy), "busy {busy}");
 }
 
+/// A predicate over an injected region error.
+type Check = fn(&tikv_tower_proto::errorpb::Error) -> bool;
+
 #[tokio::test]
 async fn injected_errors_carry_their_payload() {
     let c = cluster();
     let region = c.regions()[0].clone();
-    let cases: Vec<(InjectedError, fn(&tikv_tower_proto::errorpb::Error) -> bool)> = vec![
+    let cases: Vec<(InjectedError, Check)> = vec![
         (InjectedError::NotLeader, |e| {
             e.not_leader
                 .as_ref()

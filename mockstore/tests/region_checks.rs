@@ -124,7 +124,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
                 cl.remove_peer(r.id, 3).expect("remove peer");
-                let mut p = c.peer.clone().expect("peer");
+                let mut p = c.peer.expect("peer");
                 p.store_id = 3;
                 c.peer = Some(p);
                 (3, None)

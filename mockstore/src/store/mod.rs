@@ -71,7 +71,12 @@ impl MockStore {
 
     /// Whether the store is stopped (every RPC fails with `UNAVAILABLE`).
     pub fn is_stopped(&self) -> bool {
-        self.cluster.store_meta(self.id).is_none_or(|s| s.stopped)
+        self.cluster
+            .inner
+            .state
+            .read()
+            .store(self.id)
+            .is_none_or(|s| s.stopped)
     }
 
     /// This store's concurrency manager (its `max_ts`).

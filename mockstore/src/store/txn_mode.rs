@@ -42,6 +42,9 @@ fn request_name(v: i32) -> &'static str {
     }
 }
 
+/// A scan's `(start, end)`.
+type KeyRange<'a> = (&'a [u8], &'a [u8]);
+
 fn key_ok(allowed: Allowed, key: &[u8]) -> bool {
     match allowed {
         Allowed::Any => true,
@@ -52,7 +55,7 @@ fn key_ok(allowed: Allowed, key: &[u8]) -> bool {
 
 /// The error response of `req` if its API version or key mode is refused.
 pub(crate) fn check_txn_api(storage: ApiVersion, req: &StoreRequest) -> Option<StoreResponse> {
-    let (cmd, keys, range): (&str, Vec<&[u8]>, Option<(&[u8], &[u8])>) = match req {
+    let (cmd, keys, range): (&str, Vec<&[u8]>, Option<KeyRange<'_>>) = match req {
         StoreRequest::Get(r) => ("get", vec![&r.key], None),
         StoreRequest::BatchGet(r) => (
             "batch_get",
