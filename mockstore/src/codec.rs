@@ -243,4 +243,20 @@ mod tests {
         );
         assert_eq!(parse_keyspace_key(b"r\0"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn roundtrip_and_order(a in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                               b in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let (ea, eb) = (encode_bytes(&a), encode_bytes(&b));
+            proptest::prop_assert_eq!(decode_bytes(&ea), Ok(a.clone()));
+            proptest::prop_assert_eq!(a.cmp(&b), ea.cmp(&eb));
+        }
+
+        #[test]
+        fn decode_never_panics(x in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let _ = decode_bytes(&x);
+            let _ = decode_bytes_prefix(&x);
+        }
+    }
 }

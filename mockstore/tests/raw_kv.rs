@@ -572,3 +572,40 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_cas_increments_are_atomic() {
+    let c = v1();
+    put(&c, b"ctr", b"0").await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0;
+            while done < 25 {
+                let cur = get(&c, b"ctr").await.value;
+                let n: u32 = std::str::from_utf8(&cur)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let r = cas(
+                    &c,
+                    kvrpcpb::RawCasRequest {
+                        key: b"ctr".to_vec(),
+                        value: (n + 1).to_string().into_bytes(),
+                        previous_value: cur,
+                        ..Default::default()
+                    },
+                )
+                .await;
+                if r.succeed {
+                    done += 1;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    assert_eq!(get(&c, b"ctr").await.value, b"200");
+}

@@ -42,6 +42,9 @@ pub(crate) fn request_keys(req: &StoreRequest) -> Vec<KeyCheck<'_>> {
         StoreRequest::CheckTxnStatus(r) => vec![Point(&r.primary_key)],
         StoreRequest::CheckSecondaryLocks(r) => r.keys.iter().map(|k| Point(k)).collect(),
         StoreRequest::ResolveLock(r) => r.keys.iter().map(|k| Point(k)).collect(),
+        // An empty ScanLock start means "from the region start" (GC sends
+        // it for the first range); only a given start is sought.
+        StoreRequest::ScanLock(r) if r.start_key.is_empty() => Vec::new(),
         StoreRequest::ScanLock(r) => vec![Point(&r.start_key)],
         StoreRequest::DeleteRange(r) => vec![Point(&r.start_key), UpperBound(&r.end_key)],
         StoreRequest::Gc(_) => Vec::new(),
