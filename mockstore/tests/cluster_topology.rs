@@ -393,3 +393,32 @@ async fn store_addresses_and_liveness() {
         Some(tikv_tower_mockstore::cluster::StoreState::Up)
     );
 }
+
+#[tokio::test]
+async fn auto_split_counts_transactional_keys_too() {
+    let c = MockCluster::builder().region_max_keys(10, 5).build();
+    for i in 0..60u32 {
+        let key = format!("t{i:04}").into_bytes();
+        let region = c.region_for_user_key(&key).expect("region");
+        let req: StoreRequest = kvrpcpb::PrewriteRequest {
+            context: Some(ctx(&region, 1)),
+            mutations: vec![kvrpcpb::Mutation {
+                key: key.clone(),
+                value: b"v".to_vec(),
+                ..Default::default()
+            }],
+            primary_lock: key,
+            start_version: 100 + u64::from(i),
+            lock_ttl: 3000,
+            ..Default::default()
+        }
+        .into();
+        let resp = c.store(1).expect("store").handle(req).await.expect("rpc");
+        assert!(resp.region_error().is_none(), "{:?}", resp.region_error());
+    }
+    assert!(c.region_count() >= 6, "only {} regions", c.region_count());
+    // Boundaries are memcomparable-encoded user keys.
+    for r in c.regions().iter().skip(1) {
+        assert!(tikv_tower_mockstore::codec::decode_bytes(&r.start_key).is_ok());
+    }
+}
