@@ -7,14 +7,17 @@
 //! | 3 | `ctx.peer.store_id` ≠ receiving store | `StoreNotMatch` (raftstore `check_store_id`) |
 //! | 4 | region unknown or no peer here | `RegionNotFound` |
 //! | 5 | `ctx.peer.id` (non-zero) ≠ local peer | `MismatchPeerId` (`check_peer_id`) |
-//! | 6 | `ctx.term != 0` and the current term > `term + 1` | `StaleCommand` (`check_term`) |
 //! | 7 | local peer not leader, request not a replica/stale read | `NotLeader{leader if known}` |
+//! | 6 | `ctx.term != 0` and the current term > `term + 1` | `StaleCommand` (`check_term`) |
 //! | 8 | no `ctx.region_epoch` | message `missing epoch!` |
 //! | 9 | `epoch.version` differs (conf_ver ignored) | `EpochNotMatch{current + siblings}` (`compare_region_epoch`, `collect_sibling_region`) |
 //! | 10 | a key outside the region | `KeyNotInRegion` (`check_key_in_region`) |
 //! | 11 | write larger than `raft-entry-max-size` | `RaftEntryTooLarge` |
 //!
-//! Check 2 (a stopped store) is the store's, before any of these. Keys are
+//! Rows are in the order TiKV applies them (raftstore
+//! `PeerFsmDelegate::pre_propose_raft_command`: store, peer, leader, term,
+//! epoch), numbered as in the spec. Check 2 (a stopped store) is the
+//! store's, before any of these. Keys are
 //! compared in the cluster's boundary form: request keys are raw, so with
 //! memcomparable boundaries they are encoded first (spec point 1).
 //!
@@ -91,13 +94,13 @@ pub(crate) fn check_request(
             },
         ));
     }
-    if ctx.term != 0 && region.term > ctx.term.saturating_add(1) {
-        return Err(stale_command());
-    }
     let is_leader = region.leader == Some(local.id);
     let follower_read_ok = req.kind().is_read_only() && (ctx.replica_read || ctx.stale_read);
     if !is_leader && !follower_read_ok {
         return Err(not_leader(region));
+    }
+    if ctx.term != 0 && region.term > ctx.term.saturating_add(1) {
+        return Err(stale_command());
     }
     let Some(epoch) = ctx.region_epoch.as_ref() else {
         return Err(region_err("missing epoch!".to_string(), |_| {}));

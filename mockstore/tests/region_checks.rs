@@ -153,6 +153,19 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             Expect::StaleCommand,
         ),
         (
+            "NotLeader is checked before the term",
+            |cl, c, _| {
+                let r = cl.region_for_user_key(b"a").expect("region");
+                cl.transfer_leader(r.id, 2).expect("transfer");
+                cl.transfer_leader(r.id, 1).expect("transfer back");
+                let now = cl.region(r.id).expect("region");
+                *c = ctx(&now, 3);
+                c.term = r.term;
+                (3, None)
+            },
+            Expect::NotLeaderWith(1),
+        ),
+        (
             "term one behind is fine",
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
