@@ -12,6 +12,43 @@
 //! [`MockCluster::store`] / [`MockCluster::store_by_addr`]. Every store request
 //! goes through [`MockStore::handle`], the same code whether the client calls it
 //! in-process or through the gRPC servers.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`cluster`] | [`MockCluster`] and its builder: ids, regions (right-derived splits, merges, peers, leaders), stores, keyspaces, PD view lag |
+//! | [`store`] | [`MockStore::handle`]: faults → region checks → dispatch → split checker |
+//! | [`region_check`] | TiKV's region checks and region-error shapes |
+//! | [`raw`] | RawKV storage and commands (TTL, CAS, checksum, API V1/V2 key modes) |
+//! | [`mvcc`] | the percolator engine |
+//! | [`pd`] | [`MockPd`]: the PD and keyspace services |
+//! | [`server`] | gRPC / HTTP servers on loopback |
+//! | [`fault`], [`recorder`] | fault injection and request recording |
+//! | [`codec`], [`clock`] | memcomparable keys, keyspace prefixes; the injectable clock |
+//!
+//! ```
+//! use tikv_tower_mockstore::MockCluster;
+//! use tikv_tower_proto::{kvrpcpb, rpc::{StoreRequest, StoreResponse}};
+//!
+//! # tokio_test::block_on(async {
+//! let cluster = MockCluster::builder().stores(3).build();
+//! let region = cluster.region_for_user_key(b"k").unwrap();
+//! let leader = region.leader_peer().copied().unwrap();
+//! let ctx = kvrpcpb::Context {
+//!     region_id: region.id,
+//!     region_epoch: Some(region.epoch.to_pb()),
+//!     peer: Some(leader.to_pb()),
+//!     ..Default::default()
+//! };
+//! let store = cluster.store(leader.store_id).unwrap();
+//! let put = kvrpcpb::RawPutRequest { context: Some(ctx.clone()), key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
+//! store.handle(StoreRequest::from(put)).await.unwrap();
+//! let get = kvrpcpb::RawGetRequest { context: Some(ctx), key: b"k".to_vec(), ..Default::default() };
+//! match store.handle(get.into()).await.unwrap() {
+//!     StoreResponse::RawGet(r) => assert_eq!(r.value, b"v"),
+//!     other => panic!("{other:?}"),
+//! }
+//! # });
+//! ```
 #![deny(missing_docs)]
 
 pub mod clock;
