@@ -188,7 +188,8 @@ pub mod otel {
     pub fn layer<S, T>(tracer: T) -> tracing_opentelemetry::OpenTelemetryLayer<S, T>
     where
         S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-        T: opentelemetry::trace::Tracer + tracing_opentelemetry::PreSampledTracer + 'static,
+        T: opentelemetry::trace::Tracer + 'static,
+        T::Span: Send + Sync,
     {
         tracing_opentelemetry::layer().with_tracer(tracer)
     }
