@@ -1040,3 +1040,70 @@ async fn transient_send_failure_backs_off_tikv_rpc() {
     assert_eq!(op.with_backoffer(|b| b.times(BackoffKind::TiKvRpc)), 1);
     assert_eq!(c.0.lock().send_fails, vec![1]);
 }
+
+/// Records span names and string fields.
+#[derive(Clone, Default)]
+struct SpanLog(Arc<parking_lot::Mutex<Vec<(String, Vec<(String, String)>)>>>);
+
+struct FieldVisitor<'a>(&'a mut Vec<(String, String)>);
+
+impl tracing::field::Visit for FieldVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .push((field.name().to_string(), format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name().to_string(), value.to_string()));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanLog {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Vec::new();
+        attrs.record(&mut FieldVisitor(&mut fields));
+        self.0
+            .lock()
+            .push((attrs.metadata().name().to_string(), fields));
+    }
+}
+
+#[test]
+fn trace_layer_opens_operation_and_rpc_spans() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let log = SpanLog::default();
+    let subscriber = tracing_subscriber::registry().with(log.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Cluster::single();
+        c.0.lock().truth[0].1 = 2; // one NotLeader, so two attempts
+        let svc = ServiceBuilder::new()
+            .layer(crate::trace::TraceLayer::new())
+            .service(lower(&c));
+        svc.oneshot(raw_get("a")).await.unwrap();
+    });
+    let spans = log.0.lock().clone();
+    let names: Vec<&str> = spans.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, vec!["tikv.op", "tikv.rpc", "tikv.rpc"]);
+    let field = |i: usize, k: &str| {
+        spans[i]
+            .1
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field(0, "db.system").as_deref(), Some("tikv"));
+    assert_eq!(field(0, "db.operation").as_deref(), Some("RawGet"));
+    assert_eq!(field(1, "server.address").as_deref(), Some("store-1"));
+    assert_eq!(field(2, "server.address").as_deref(), Some("store-2"));
+    assert_eq!(field(2, "tikv.attempt").as_deref(), Some("2"));
+}
