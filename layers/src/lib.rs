@@ -27,7 +27,8 @@
 //!
 //! ```ignore
 //! use tikv_tower_layers::{stack, Request};
-//! let svc = stack::standard(transport, region_cache, stack::StackConfig::default());
+//! // RawKV: no lock resolution; transactions use `stack::standard(.., resolver, ..)`.
+//! let svc = stack::raw(transport, region_cache, stack::StackConfig::default());
 //! let resp = tower::ServiceExt::oneshot(svc, Request::new(store_request)).await?;
 //! ```
 #![deny(missing_docs)]

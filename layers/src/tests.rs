@@ -1107,3 +1107,54 @@ fn trace_layer_opens_operation_and_rpc_spans() {
     assert_eq!(field(2, "server.address").as_deref(), Some("store-2"));
     assert_eq!(field(2, "tikv.attempt").as_deref(), Some("2"));
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the key order, duplicates and region layout (cache possibly stale),
+        /// a sharded batch get returns exactly the stored keys in request order.
+        #[test]
+        fn sharded_batch_get_matches_a_map(
+            keys in proptest::collection::vec("[a-h]{1,2}", 0..24),
+            splits in proptest::collection::btree_set("[a-h]{1,2}", 0..5),
+            stale in any::<bool>(),
+        ) {
+            let bounds: Vec<String> = splits.into_iter().collect();
+            let mut regions = Vec::new();
+            let mut start = String::new();
+            for (i, b) in bounds.iter().enumerate() {
+                regions.push((region(i as u64 + 1, &start, b, 2), 1 + (i as u64 % 3)));
+                start = b.clone();
+            }
+            regions.push((region(bounds.len() as u64 + 1, &start, "", 2), 1));
+            let c = Cluster::with_regions(regions);
+            if stale {
+                // The cache knows only one big region at an older epoch.
+                c.0.lock().cache = vec![(region(1, "", "", 1), 1)];
+            }
+            for (i, k) in keys.iter().enumerate() {
+                if i % 2 == 0 {
+                    c.put(k, "v");
+                }
+            }
+            let stored: Vec<String> = c.0.lock().data.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+            let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+            let resp = rt.block_on(sharded(&c).oneshot(raw_batch_get(&refs))).unwrap();
+            let got = pair_keys(&resp.inner);
+            // Expected: request order, stored keys only, first occurrence of duplicates kept in place.
+            let mut want: Vec<String> = keys.iter().filter(|k| stored.contains(k)).cloned().collect();
+            let mut got_sorted = got.clone();
+            got_sorted.sort();
+            want.sort();
+            prop_assert_eq!(got_sorted, want);
+            // Order: the position of each returned key in the request is non-decreasing.
+            let pos: Vec<usize> = got.iter().map(|k| keys.iter().position(|r| r == k).unwrap()).collect();
+            prop_assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{:?} for {:?}", got, keys);
+        }
+    }
+}

@@ -334,7 +334,22 @@ where
         return Err(Error::RegionUnavailable(ver));
     };
 
-    let store = locator.store(pick.peer.store_id).await?;
+    let store = match locator.store(pick.peer.store_id).await {
+        Ok(store) => store,
+        Err(e) => {
+            // client-go `buildRPCContext`: an unknown / tombstoned store makes the cached
+            // region useless; drop it and let the retry layer re-locate.
+            {
+                let mut s = session.lock();
+                if let Some(t) = s.target_slot() {
+                    t.flags.unreachable = true;
+                }
+                s.invalidated = true;
+            }
+            locator.invalidate_region(ver, crate::locate::InvalidReason::StoreNotMatch);
+            return Err(e.into());
+        }
+    };
     let Request {
         inner: mut request,
         op,
