@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use super::arena::{Addr, NULL};
+use super::arena::Addr;
 use super::flags::KeyFlags;
 use super::membuffer::MemBuffer;
 use super::tree::{cmp_at, head, Pos};
@@ -116,26 +116,8 @@ impl<'a> Iterator for Iter<'a> {
             } else {
                 tree.next(p)
             };
-            let rec = tree.rec_at(p);
-            match self.mode {
-                IterMode::Values => {
-                    if buf.rec_present(rec) && buf.rec_value_addr(rec) != NULL {
-                        return Some(buf.rec_entry(rec));
-                    }
-                }
-                IterMode::WithFlags => {
-                    if buf.rec_present(rec) {
-                        return Some(buf.rec_entry(rec));
-                    }
-                }
-                IterMode::Snapshot(at) => {
-                    let v = buf.version_at(buf.rec_value_addr(rec), at);
-                    if v != NULL {
-                        let mut e = buf.rec_entry(rec);
-                        e.value = Some(buf.vlog_value(v));
-                        return Some(e);
-                    }
-                }
+            if let Some(e) = buf.rec_entry_for(tree.rec_at(p), self.mode) {
+                return Some(e);
             }
         }
         None

@@ -7,7 +7,7 @@ use super::arena::{Addr, Arena, NULL};
 use super::error::MemBufferError;
 use super::flags::{FlagsOp, KeyFlags, VISIBLE_MASK};
 use super::iter::{BufferEntry, Iter, IterMode};
-use super::tree::{rec_key, Tree, REC_FLAGS, REC_KEY, REC_KLEN, REC_VALUE};
+use super::tree::{Tree, REC_FLAGS, REC_KEY, REC_KLEN, REC_VALUE};
 
 /// Longest key the buffer accepts (client-go `art.MaxKeyLen`).
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
@@ -223,30 +223,46 @@ impl MemBuffer {
         self.rec_raw_flags(rec) & ABSENT == 0
     }
 
+    /// The record header at `rec`: `(value address, key length, raw flags)`, in one read.
+    #[inline]
+    fn rec_header(&self, rec: Addr) -> (Addr, usize, u16) {
+        let h = self.keys.bytes(rec, REC_KEY as usize);
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&h[..8]);
+        let klen = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        let flags = u16::from_le_bytes([h[12], h[13]]);
+        (u64::from_le_bytes(v), klen, flags)
+    }
+
+    /// The entry at `rec` as an iterator yields it, or `None` if `mode` skips it.
+    #[inline]
+    pub(crate) fn rec_entry_for(&self, rec: Addr, mode: IterMode) -> Option<BufferEntry<'_>> {
+        let (v, klen, raw) = self.rec_header(rec);
+        let v = match mode {
+            IterMode::Values if raw & ABSENT != 0 || v == NULL => return None,
+            IterMode::WithFlags if raw & ABSENT != 0 => return None,
+            IterMode::Snapshot(at) => match self.vlog.version_at(v, at) {
+                NULL => return None,
+                old => old,
+            },
+            _ => v,
+        };
+        Some(BufferEntry {
+            key: self.keys.bytes(rec + REC_KEY, klen),
+            value: (v != NULL).then(|| self.vlog.value(v)),
+            flags: KeyFlags::from_bits(raw),
+        })
+    }
+
     /// The entry at `rec`: key, current value (`None` when flags-only), flags.
     #[inline]
     pub(crate) fn rec_entry(&self, rec: Addr) -> BufferEntry<'_> {
-        let v = self.rec_value(rec);
+        let (v, klen, raw) = self.rec_header(rec);
         BufferEntry {
-            key: rec_key(&self.keys, rec),
+            key: self.keys.bytes(rec + REC_KEY, klen),
             value: (v != NULL).then(|| self.vlog.value(v)),
-            flags: KeyFlags::from_bits(self.rec_raw_flags(rec)),
+            flags: KeyFlags::from_bits(raw),
         }
-    }
-
-    #[inline]
-    pub(crate) fn rec_value_addr(&self, rec: Addr) -> Addr {
-        self.rec_value(rec)
-    }
-
-    #[inline]
-    pub(crate) fn vlog_value(&self, addr: Addr) -> &[u8] {
-        self.vlog.value(addr)
-    }
-
-    #[inline]
-    pub(crate) fn version_at(&self, addr: Addr, pos: Addr) -> Addr {
-        self.vlog.version_at(addr, pos)
     }
 
     pub(crate) fn tree(&self) -> &Tree {
