@@ -44,14 +44,35 @@ pub fn status_to_error(addr: &Arc<str>, status: &tonic::Status) -> TransportErro
     match status.code() {
         tonic::Code::Unavailable => {
             let msg = status.message();
-            let connect = msg.contains("connect") || msg.contains("dns") || msg.contains("refused");
+            let lower = msg.to_ascii_lowercase();
+            // Only a failed dial proves the request never left (`may_have_reached_store`).
+            let connect = [
+                "trying to connect",
+                "connection refused",
+                "dns error",
+                "tcp connect",
+            ]
+            .iter()
+            .any(|p| lower.contains(p));
             TransportError::Unavailable {
                 addr: addr.clone(),
-                message: if connect && !msg.starts_with("connect") {
+                message: if connect {
                     format!("connect: {msg}")
+                } else if msg.starts_with("connect") {
+                    format!("unavailable: {msg}")
                 } else {
                     msg.to_string()
                 },
+            }
+        }
+        // A status tonic made from a broken connection (the server never answered with a
+        // status of its own): the request may or may not have been processed.
+        tonic::Code::Unknown | tonic::Code::Internal
+            if std::error::Error::source(status).is_some() =>
+        {
+            TransportError::Unavailable {
+                addr: addr.clone(),
+                message: format!("broken connection: {}", status.message()),
             }
         }
         tonic::Code::Cancelled => TransportError::Canceled,

@@ -112,9 +112,18 @@ fn status_classification() {
             "unavailable-connect",
         ),
         (tonic::Status::unavailable("stream closed"), "unavailable"),
+        (
+            tonic::Status::unavailable("connection reset by peer"),
+            "unavailable",
+        ),
         (tonic::Status::deadline_exceeded("late"), "timeout"),
         (tonic::Status::cancelled("gone"), "canceled"),
         (tonic::Status::internal("boom"), "status"),
+        (tonic::Status::unknown("server said so"), "status"),
+        (
+            tonic::Status::from_error(Box::new(std::io::Error::other("h2 reset"))),
+            "unavailable",
+        ),
     ];
     for (status, want) in cases {
         let got = match status_to_error(&addr, &status) {
