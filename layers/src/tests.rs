@@ -1043,7 +1043,10 @@ async fn transient_send_failure_backs_off_tikv_rpc() {
 
 /// Records span names and string fields.
 #[derive(Clone, Default)]
-struct SpanLog(Arc<parking_lot::Mutex<Vec<(String, Vec<(String, String)>)>>>);
+struct SpanLog(Arc<parking_lot::Mutex<Vec<SpanRecord>>>);
+
+/// A span's name and fields.
+type SpanRecord = (String, Vec<(String, String)>);
 
 struct FieldVisitor<'a>(&'a mut Vec<(String, String)>);
 
