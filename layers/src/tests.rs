@@ -1161,3 +1161,56 @@ mod prop {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn follower_read_goes_to_a_follower_with_replica_read() {
+    let c = Cluster::single();
+    c.put("a", "1");
+    let resp = lower(&c)
+        .oneshot(raw_get("a").with_replica_read(ReplicaRead::Follower))
+        .await
+        .unwrap();
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"1"));
+    let calls = c.calls();
+    assert_eq!(calls.len(), 1);
+    assert_ne!(calls[0].0, 1, "the leader is store 1");
+    assert!(calls[0].1.replica_read);
+    // A write never reads from followers, whatever the policy says.
+    let put = Request::new(
+        kvrpcpb::RawPutRequest {
+            key: b"b".to_vec(),
+            ..Default::default()
+        }
+        .into(),
+    )
+    .with_replica_read(ReplicaRead::Follower);
+    lower(&c).oneshot(put).await.unwrap();
+    assert_eq!(c.calls()[1].0, 1);
+    assert!(!c.calls()[1].1.replica_read);
+}
+
+#[tokio::test(start_paused = true)]
+async fn region_id_target_routes_by_id() {
+    let c = split_cluster();
+    let req = Request::with_target(
+        kvrpcpb::RawDeleteRangeRequest::default().into(),
+        Target::RegionId(2),
+    );
+    lower(&c).oneshot(req).await.unwrap();
+    assert_eq!(c.calls()[0].1.region_id, 2);
+    assert_eq!(c.calls()[0].0, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn leader_learned_from_a_successful_leader_read_at_a_follower() {
+    // Cache leader store 1 is down; truth leader is store 2.
+    let c = Cluster::single();
+    {
+        let mut s = c.0.lock();
+        s.truth[0].1 = 2;
+        s.down.insert(1);
+    }
+    lower(&c).oneshot(raw_get("a")).await.unwrap();
+    let updates = c.0.lock().leader_updates.clone();
+    assert_eq!(updates.last(), Some(&(1, Some(2))), "{updates:?}");
+}

@@ -389,6 +389,11 @@ where
                     policy.on_success(&mut s);
                     s.sent
                 };
+                // client-go `onSendSuccess`: a peer that served a leader read is the leader.
+                let believed = region.leader.as_ref().map(|l| l.id);
+                if !pick.replica_read && !pick.stale_read && believed != Some(pick.peer.id) {
+                    locator.update_leader(ver, Some(pick.peer));
+                }
                 crate::trace::record_outcome(&span, "ok");
                 Ok(Response {
                     inner: resp,
