@@ -9,7 +9,7 @@
 //! Attributes follow the OpenTelemetry database semantic conventions: `db.system =
 //! "tikv"`, `db.operation` (the RPC name, e.g. `RawBatchGet`), `server.address`,
 //! `otel.kind = "client"`, `otel.status_code` on failure, plus `tikv.region_id`,
-//! `tikv.attempt`. With the crate feature `otel`, [`otel::layer`] returns the
+//! `tikv.attempt`. With the crate feature `otel`, `otel::layer` returns the
 //! `tracing-opentelemetry` subscriber layer that exports these spans through an
 //! OpenTelemetry tracer.
 //!

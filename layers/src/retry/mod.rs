@@ -3,7 +3,7 @@
 //! [`Retry`] sends a request down (normally to the route layer) and, when an attempt fails,
 //! asks a [`RetryPolicy`] what to do. The default [`ClientGoRetry`] follows the hint the
 //! route layer attached from the region-error matrix ([`matrix`]): retry at once, back off
-//! with a typed [`BackoffKind`](backoff::BackoffKind) then retry, re-locate (for a shard
+//! with a typed [`BackoffKind`] then retry, re-locate (for a shard
 //! pinned to a region: return the stale-route error so the shard layer re-splits), or give
 //! up. Every backoff is charged to the operation's one budget in
 //! [`OpState`](crate::OpState), shared by all shards; when it is spent the request fails

@@ -6,7 +6,7 @@
 //!    (a key, a region id, or a region pinned at an epoch by the shard layer — a pinned
 //!    region whose epoch moved fails at once with a stale-route error, so the shard layer
 //!    re-splits; client-go `getRPCContext` returning nil → pseudo `EpochNotMatch`);
-//! 2. asks the [`ReplicaPolicy`] for a peer, using the shard's [`SelectorState`]
+//! 2. asks the [`ReplicaPolicy`] for a peer, using the shard's [`SelectorState`](crate::replica::SelectorState)
 //!    (re-initialized when the region or epoch changed), sleeping a pending backoff for
 //!    that store first; with no candidate left it invalidates the region and fails with
 //!    [`Error::RegionUnavailable`] (client-go "all replicas tried");
@@ -17,7 +17,7 @@
 //!    capped by the operation deadline) and calls the inner transport service;
 //! 5. classifies the reply: no region error → [`Response`]; a region error → the
 //!    region-error matrix ([`on_region_error`](crate::retry::matrix::on_region_error))
-//!    updates cache and selector and the error carries its [`RetryHint`](crate::RetryHint);
+//!    updates cache and selector and the error carries its [`RetryHint`];
 //!    a transport error → [`on_send_fail`](crate::retry::matrix::on_send_fail).
 //!
 //! The route layer does not loop: retrying is the retry layer's job.

@@ -268,6 +268,39 @@ macro_rules! range_request {
     };
 }
 
+/// Raw checksum over one range (client-go `RawKVClient.Checksum`); several ranges are
+/// not split.
+impl Shardable for kvrpcpb::RawChecksumRequest {
+    fn range(&self) -> Option<KeyRange> {
+        match self.ranges.as_slice() {
+            [r] => Some(KeyRange::new(r.start_key.clone(), r.end_key.clone())),
+            _ => None,
+        }
+    }
+    fn narrow(&self, start: &[u8], end: &[u8], _limit: Option<u32>) -> Option<Self> {
+        let mut part = self.clone();
+        part.ranges = vec![kvrpcpb::KeyRange {
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+        }];
+        Some(part)
+    }
+}
+
+impl Mergeable for kvrpcpb::RawChecksumResponse {
+    /// Checksums are CRC64-XOR over pairs: parts combine by XOR, counts add.
+    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
+        let mut out = Self::default();
+        for (_, p) in parts {
+            first_nonempty(&mut out.error, p.error);
+            out.checksum ^= p.checksum;
+            out.total_kvs += p.total_kvs;
+            out.total_bytes += p.total_bytes;
+        }
+        out
+    }
+}
+
 range_request!(kvrpcpb::DeleteRangeRequest);
 range_request!(kvrpcpb::RawDeleteRangeRequest);
 
@@ -562,6 +595,7 @@ dispatch!(
     ScanLock,
     DeleteRange,
     RawDeleteRange,
+    RawChecksum,
 );
 
 /// The target implied by a request's kind (see [`Target::infer`]).
@@ -581,9 +615,9 @@ pub fn infer_target(req: &StoreRequest) -> Target {
         StoreRequest::Scan(_) | StoreRequest::RawScan(_) | StoreRequest::ScanLock(_) => {
             range(req).map_or(Target::Unrouted, Target::Range)
         }
-        StoreRequest::DeleteRange(_) | StoreRequest::RawDeleteRange(_) => {
-            range(req).map_or(Target::Unrouted, Target::EachRegion)
-        }
+        StoreRequest::DeleteRange(_)
+        | StoreRequest::RawDeleteRange(_)
+        | StoreRequest::RawChecksum(_) => range(req).map_or(Target::Unrouted, Target::EachRegion),
         _ if keys(req).is_some() => Target::Keys,
         _ => Target::Unrouted,
     }
@@ -724,6 +758,21 @@ mod tests {
         let part = req.select(&[1]).unwrap();
         assert_eq!(part.pairs[0].key, b"b");
         assert_eq!(part.ttls, vec![2]);
+    }
+
+    #[test]
+    fn raw_checksum_parts_xor_and_add() {
+        let part = |c, n| kvrpcpb::RawChecksumResponse {
+            checksum: c,
+            total_kvs: n,
+            total_bytes: n * 10,
+            ..Default::default()
+        };
+        let m = kvrpcpb::RawChecksumResponse::merge_parts(
+            vec![(vec![], part(0b1100, 2)), (vec![], part(0b1010, 3))],
+            &[],
+        );
+        assert_eq!((m.checksum, m.total_kvs, m.total_bytes), (0b0110, 5, 50));
     }
 
     #[test]
