@@ -27,8 +27,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::Either;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+use tower::util::Oneshot;
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -164,7 +166,8 @@ where
 {
     type Response = Response;
     type Error = Error;
-    type Future = BoxFuture<Result<Response, Error>>;
+    /// Kinds that cannot meet locks pass through without boxing.
+    type Future = Either<Oneshot<S, Request>, BoxFuture<Result<Response, Error>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
@@ -173,11 +176,11 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let inner = self.inner.clone();
         let Some(ts) = read_ts(&req.inner) else {
-            return Box::pin(inner.oneshot(req));
+            return Either::Left(inner.oneshot(req));
         };
         let resolver = self.resolver.clone();
         let backoff = self.backoff;
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let mut req = req;
             loop {
                 {
@@ -207,6 +210,6 @@ where
                         .await?;
                 }
             }
-        })
+        }))
     }
 }

@@ -39,8 +39,10 @@ pub mod kinds;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::future::Either;
 use futures::{StreamExt, TryStreamExt};
 use tikv_tower_proto::rpc::StoreResponse;
+use tower::util::Oneshot;
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -153,24 +155,30 @@ where
 {
     type Response = Response;
     type Error = Error;
-    type Future = BoxFuture<Result<Response, Error>>;
+    /// Single-region targets pass through without boxing.
+    type Future = Either<Oneshot<S, Request>, BoxFuture<Result<Response, Error>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let range = match &req.target {
+            Target::Keys => None,
+            Target::Range(r) | Target::EachRegion(r) => Some(r.clone()),
+            _ => return Either::Left(self.inner.clone().oneshot(req)),
+        };
         let ctx = Ctx {
             inner: self.inner.clone(),
             locator: self.locator.clone(),
             config: self.config,
         };
-        match req.target.clone() {
-            Target::Keys => Box::pin(by_keys(ctx, req)),
-            Target::Range(range) => Box::pin(scan(ctx, req, range)),
-            Target::EachRegion(range) => Box::pin(each_region(ctx, req, range)),
-            _ => Box::pin(ctx.inner.oneshot(req)),
-        }
+        let fan_out = matches!(req.target, Target::EachRegion(_));
+        Either::Right(match range {
+            None => Box::pin(by_keys(ctx, req)),
+            Some(range) if fan_out => Box::pin(each_region(ctx, req, range)),
+            Some(range) => Box::pin(scan(ctx, req, range)),
+        })
     }
 }
 
