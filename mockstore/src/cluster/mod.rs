@@ -296,11 +296,26 @@ impl MockCluster {
 
     /// Moves the leader of `region_id` to its voter on `store_id` (epoch
     /// unchanged; the old leader answers `NotLeader` with the new one).
+    /// The new leader must sync its `max_ts` before it serves async-commit
+    /// or 1PC prewrites (one `MaxTimestampNotSynced`, then served).
     pub fn transfer_leader(&self, region_id: u64, store_id: u64) -> Result<Region, ClusterError> {
-        self.inner
+        let before = self
+            .inner
+            .state
+            .read()
+            .region(region_id)
+            .and_then(|r| r.leader);
+        let region = self
+            .inner
             .state
             .write()
-            .transfer_leader(region_id, store_id)
+            .transfer_leader(region_id, store_id)?;
+        if region.leader != before {
+            self.store_runtime(store_id)
+                .max_ts_sync
+                .mark_region(region_id);
+        }
+        Ok(region)
     }
 
     /// Leaves `region_id` without a leader (`NotLeader` with no leader).
@@ -439,7 +454,7 @@ impl MockCluster {
         self.inner
             .runtimes
             .write()
-            .insert(id, Arc::new(StoreRuntime::default()));
+            .insert(id, Arc::new(StoreRuntime::restarted()));
     }
 
     /// The handle of store `id` (whether running or stopped), if it exists

@@ -14,6 +14,9 @@
 //!    ([`crate::mvcc::TxnEngine`]) with this store's
 //!    [`ConcurrencyManager`](crate::mvcc::ConcurrencyManager), raw kinds to
 //!    the raw storage ([`crate::raw`]), `SplitRegion` to the cluster;
+//!    Async-commit / 1PC prewrites first need a synced `max_ts` after a
+//!    restart or a leader change (`MaxTimestampNotSynced` once, see
+//!    `max_ts_sync`).
 //! 5. after a write, runs the split checker (auto split by key count / size,
 //!    like TiKV's keys and size split checkers).
 //!
@@ -21,6 +24,7 @@
 
 pub mod bounds;
 mod dispatch;
+mod max_ts_sync;
 pub(crate) mod request_keys;
 mod split_check;
 mod txn_mode;
@@ -39,6 +43,19 @@ use crate::region_check::{self, CheckFailure, CheckParams};
 pub(crate) struct StoreRuntime {
     /// The store's `max_ts` and memory locks.
     pub(crate) cm: ConcurrencyManager,
+    /// What still needs a `max_ts` sync (see [`max_ts_sync`]).
+    pub(crate) max_ts_sync: max_ts_sync::MaxTsSync,
+}
+
+impl StoreRuntime {
+    /// The runtime of a store that just restarted: fresh `max_ts`, not
+    /// synced.
+    pub(crate) fn restarted() -> Self {
+        StoreRuntime {
+            cm: ConcurrencyManager::new(),
+            max_ts_sync: max_ts_sync::MaxTsSync::unsynced(),
+        }
+    }
 }
 
 /// A handle to one store of a [`MockCluster`] (cheap to clone).
@@ -183,6 +200,11 @@ impl MockStore {
             }
             Ok(region) => {
                 if let Some(resp) = txn_mode::check_txn_api(config.api_version, &req) {
+                    return Ok(resp);
+                }
+                if let Some(e) = self.check_max_ts_synced(region.id, &req) {
+                    let mut resp = StoreResponse::default_for(kind);
+                    resp.set_region_error(e);
                     return Ok(resp);
                 }
                 let resp = self.dispatch(&region, req).await;
