@@ -869,7 +869,7 @@ async fn rate_limiter_paces_requests() {
 #[tokio::test]
 async fn per_store_rate_limit_keys_by_store() {
     let c = Cluster::single();
-    let quota = Quota::with_period(Duration::from_millis(25)).unwrap();
+    let quota = Quota::with_period(Duration::from_secs(10)).unwrap();
     let svc = ServiceBuilder::new()
         .layer(RateLimitLayer::new().per_store(quota))
         .service(c.transport());
@@ -885,7 +885,7 @@ async fn per_store_rate_limit_keys_by_store() {
     }
     // Three different stores: no waiting.
     assert!(
-        start.elapsed() < Duration::from_millis(25),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
