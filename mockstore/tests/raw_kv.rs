@@ -208,7 +208,7 @@ async fn batch_scan_applies_each_limit_per_range() {
             assert_eq!(r.kvs.len(), 1);
             assert_eq!(
                 r.kvs[0].error.as_ref().map(|e| e.abort.as_str()),
-                Some("Invalid KeyRanges")
+                Some("Error(Other(\"Invalid KeyRanges\"))")
             );
         }
         other => panic!("{other:?}"),
@@ -567,7 +567,7 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
                 .and_then(|p| p.error.as_ref())
                 .map(|e| e.abort.clone())
                 .unwrap_or_default();
-            assert!(abort.starts_with("Key mode mismatched"), "{abort}");
+            assert!(abort.starts_with("Error(InvalidKeyRangeMode { cmd: raw_scan, storage_api_version: V2, range: (Some(\"72000000\"), None)"), "{abort}");
         }
         other => panic!("{other:?}"),
     }

@@ -75,6 +75,32 @@ pub enum RawError {
     UnknownChecksumAlgorithm(i32),
 }
 
+impl RawError {
+    /// The error as TiKV's `extract_key_error` words it in `KeyError.abort`:
+    /// the `Debug` text of its storage error (`Error(InvalidCf("x"))`).
+    pub fn tikv_debug(&self) -> String {
+        let inner = match self {
+            RawError::KeyTooLarge { size, limit } => format!("KeyTooLarge {{ size: {size}, limit: {limit} }}"),
+            RawError::InvalidCf(cf) => format!("InvalidCf({cf:?})"),
+            RawError::CfDeprecated(cf) => format!("CfDeprecated({cf:?})"),
+            RawError::TtlNotEnabled | RawError::TtlNotEnabledForGet => "TtlNotEnabled".to_string(),
+            RawError::TtlLenNotEqualsToPairs => "TtlLenNotEqualsToPairs".to_string(),
+            RawError::ApiVersionNotMatched { cmd, storage, request } => format!(
+                "ApiVersionNotMatched {{ cmd: {cmd}, storage_api_version: {storage}, req_api_version: {request} }}"
+            ),
+            RawError::InvalidKeyMode { cmd, storage, key } => {
+                format!("InvalidKeyMode {{ cmd: {cmd}, storage_api_version: {storage}, key: {key:?} }}")
+            }
+            RawError::InvalidKeyRangeMode { cmd, storage, start, end } => format!(
+                "InvalidKeyRangeMode {{ cmd: {cmd}, storage_api_version: {storage}, range: ({start:?}, {end:?}) }}"
+            ),
+            RawError::InvalidKeyRanges => "Other(\"Invalid KeyRanges\")".to_string(),
+            RawError::UnknownChecksumAlgorithm(a) => format!("Other(\"unknown checksum algorithm {a}\")"),
+        };
+        format!("Error({inner})")
+    }
+}
+
 /// Upper-case hex, as TiKV's `log_wrappers::hex_encode_upper`.
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     use std::fmt::Write;

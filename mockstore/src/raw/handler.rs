@@ -85,13 +85,14 @@ fn err_string(r: Result<(), RawError>) -> String {
     r.err().map(|e| e.to_string()).unwrap_or_default()
 }
 
-/// Scans report an error as one pair carrying a key error (TiKV
-/// `extract_kv_pairs`).
+/// Scans and batch gets report an error as one pair carrying a key error
+/// whose `abort` is TiKV's debug text (`extract_kv_pairs`,
+/// `extract_key_error`).
 fn pairs_or_error(r: Result<Vec<kvrpcpb::KvPair>, RawError>) -> Vec<kvrpcpb::KvPair> {
     r.unwrap_or_else(|e| {
         vec![kvrpcpb::KvPair {
             error: Some(kvrpcpb::KeyError {
-                abort: e.to_string(),
+                abort: e.tikv_debug(),
                 ..Default::default()
             }),
             ..Default::default()
