@@ -307,3 +307,20 @@ async fn kv_gc_is_unimplemented_and_unsafe_destroy_range_skips_region_checks() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_past_max_execution_duration_is_server_is_busy() {
+    let c = cluster();
+    c.faults().slow_store(1, Duration::from_millis(300));
+    let mut req = get(&c);
+    req.context_mut().max_execution_duration_ms = 100;
+    let resp = c.store(1).expect("store").handle(req).await.expect("rpc");
+    let busy = resp
+        .region_error()
+        .and_then(|e| e.server_is_busy.clone())
+        .expect("busy");
+    assert_eq!(busy.reason, "deadline is exceeded");
+    let mut req = get(&c);
+    req.context_mut().max_execution_duration_ms = 1000;
+    assert_eq!(outcome(&c, req).await, "ok");
+}

@@ -136,6 +136,9 @@ impl MockStore {
             if self.is_stopped() {
                 return Err(self.unavailable());
             }
+            if let Some(resp) = deadline_exceeded(&req, decision.delay) {
+                return Ok(resp);
+            }
         }
         let mut apply_then_drop = false;
         match decision.action {
@@ -215,4 +218,25 @@ impl MockStore {
             }
         }
     }
+}
+
+/// TiKV answers a command that waited past `ctx.max_execution_duration_ms`
+/// with `ServerIsBusy{reason: "deadline is exceeded"}`
+/// (`set_deadline_exceeded_busy_error`); in the mock only injected delays
+/// make a request wait that long.
+fn deadline_exceeded(req: &StoreRequest, waited: std::time::Duration) -> Option<StoreResponse> {
+    let limit = req.context().map_or(0, |c| c.max_execution_duration_ms);
+    if limit == 0 || waited <= std::time::Duration::from_millis(limit) {
+        return None;
+    }
+    let mut resp = StoreResponse::default_for(req.kind());
+    resp.set_region_error(tikv_tower_proto::errorpb::Error {
+        message: "deadline is exceeded".into(),
+        server_is_busy: Some(tikv_tower_proto::errorpb::ServerIsBusy {
+            reason: "deadline is exceeded".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    Some(resp)
 }
