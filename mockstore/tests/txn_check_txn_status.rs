@@ -286,3 +286,19 @@ fn rule_no_lock_rollback_marks_async_commit_lock_of_other_txn() {
     h.check_txn_status(b"k", 50, 0, 0, true);
     assert_eq!(h.must_locked(b"k", 10).rollback_ts, vec![50]);
 }
+
+#[test]
+fn rule_pessimistic_lock_with_conflict_and_commit_record_is_unlocked() {
+    let h = H::new();
+    // T10 committed k at 20 through a lock that was later re-acquired "with
+    // conflict" by the same txn (a stale force-lock): the record decides.
+    h.must_put(b"k", b"v", 10, 20);
+    let mut lr = lock_req(&[b"k"], b"k", 10, 15);
+    lr.wake_up_mode = kvrpcpb::PessimisticLockWakeUpMode::WakeUpModeForceLock as i32;
+    let r = h.pessimistic_lock(lr);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(h.must_locked(b"k", 10).is_locked_with_conflict);
+    let r = h.check_txn_status(b"k", 10, 0, 0, false);
+    assert_eq!(r.commit_version, 20);
+    h.must_unlocked(b"k");
+}

@@ -582,3 +582,22 @@ fn flush_writes_generation_locks_and_overwrites_older_generation() {
     h.must_rollback(&[b"k"], 10);
     h.must_rollback_record(b"k", 10, true);
 }
+
+#[test]
+fn rule4_self_rolled_back_in_pessimistic_skip_only_on_retry() {
+    let h = H::new();
+    h.must_rollback(&[b"k"], 10);
+    // Not a retry: the constraint check is skipped, the prewrite succeeds.
+    let r = h.pessimistic_prewrite(put(b"k", b"w"), b"k", 10, 12, SKIP);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    h.must_rollback(&[b"k"], 10);
+    let mut req = prewrite_req(vec![put(b"k", b"w")], b"k", 10);
+    req.for_update_ts = 12;
+    req.pessimistic_actions = vec![SKIP as i32];
+    req.context.as_mut().unwrap().is_retry_request = true;
+    let r = h.prewrite(req);
+    assert_eq!(
+        first_err(&r).conflict.as_ref().unwrap().reason,
+        Reason::SelfRolledBack as i32
+    );
+}
