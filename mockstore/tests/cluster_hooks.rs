@@ -166,3 +166,39 @@ fn down_peers_are_reported() {
     assert!(r.down_peers.is_empty());
     assert!(c.set_peer_down(region.id, 9, true).is_err());
 }
+
+#[tokio::test]
+async fn lose_pessimistic_locks_drops_them_in_the_region_only() {
+    let c = MockCluster::builder().split_keys([b"m"]).build();
+    let lock = |key: &[u8], ts: u64| {
+        let region = c.region_for_user_key(key).expect("region");
+        let req: StoreRequest = kvrpcpb::PessimisticLockRequest {
+            context: Some(ctx(&region, 1)),
+            mutations: vec![kvrpcpb::Mutation {
+                op: kvrpcpb::Op::PessimisticLock as i32,
+                key: key.to_vec(),
+                ..Default::default()
+            }],
+            primary_lock: key.to_vec(),
+            start_version: ts,
+            for_update_ts: ts,
+            lock_ttl: 3000,
+            ..Default::default()
+        }
+        .into();
+        let store = c.store(1).expect("store");
+        async move {
+            let resp = store.handle(req).await.expect("rpc");
+            assert!(resp.region_error().is_none());
+        }
+    };
+    lock(b"a", 10).await;
+    lock(b"b", 11).await;
+    lock(b"x", 12).await;
+    let left = c.region_for_user_key(b"a").expect("left").id;
+    assert_eq!(c.lose_pessimistic_locks(left), 2);
+    assert_eq!(c.lose_pessimistic_locks(left), 0);
+    assert!(c.engine().store().load_lock(b"x").is_some());
+    assert!(c.engine().store().load_lock(b"a").is_none());
+    assert_eq!(c.lose_pessimistic_locks(424242), 0);
+}

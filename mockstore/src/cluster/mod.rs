@@ -506,6 +506,26 @@ impl MockCluster {
         &self.inner.engine
     }
 
+    /// Drops every pessimistic lock in region `region_id`, as TiKV loses its
+    /// in-memory pessimistic locks on a leader change or restart (spec
+    /// §4.6 `lose_pessimistic_locks`); the owners find them gone at prewrite
+    /// (`PessimisticLockNotFound`, or amended). Waiters are not woken: they
+    /// time out as after a crash. Returns how many were dropped.
+    pub fn lose_pessimistic_locks(&self, region_id: u64) -> usize {
+        let Some(region) = self.live_region(region_id) else {
+            return 0;
+        };
+        let bounds = crate::store::bounds::RawBounds::of(&region, self.boundary_encoding());
+        let mut dropped = 0;
+        self.inner.engine.store().retain_mut(|key, data| {
+            if data.lock.as_ref().is_some_and(|l| l.is_pessimistic_lock()) && bounds.contains(key) {
+                data.lock = None;
+                dropped += 1;
+            }
+        });
+        dropped
+    }
+
     /// Runs MVCC GC over all data at `safe_point` (TiKV `actions/gc.rs`);
     /// returns the number of records removed.
     pub fn gc(&self, safe_point: u64) -> usize {
