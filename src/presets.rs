@@ -214,11 +214,11 @@ impl RawClientBuilder {
 
     async fn build_grpc(self) -> Result<RawClient> {
         let opts = grpc_options(&self.config);
-        let _connector: Arc<dyn PdConnector> =
+        let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::GrpcPdConnector::new(opts.clone()));
-        Err(Error::Config(
-            "gRPC store transport not available yet".into(),
-        ))
+        let transport = crate::transport::GrpcTransport::grpc(opts);
+        let endpoints = self.pd_endpoints.clone();
+        self.assemble(connector, endpoints, transport, None).await
     }
 
     #[cfg(feature = "embedded")]
@@ -229,7 +229,7 @@ impl RawClientBuilder {
     ) -> Result<RawClient> {
         let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::InProcPdConnector::new(cluster.clone()));
-        let transport = inproc::InProcTransport::new(cluster);
+        let transport = crate::transport::InProcTransport::in_process(cluster);
         let endpoints = vec![crate::pd::inproc::INPROC_PD_URL.to_string()];
         self.assemble(connector, endpoints, transport, on_close)
             .await
@@ -454,72 +454,5 @@ impl RawClient {
             .mock_cluster(cluster)
             .build()
             .await
-    }
-}
-
-/// The in-process transport: each [`StoreCall`] goes straight to the addressed
-/// `MockStore::handle`, no sockets.
-#[cfg(feature = "embedded")]
-mod inproc {
-    use std::sync::Arc;
-    use std::task::{Context, Poll};
-
-    use futures::future::BoxFuture;
-    use tikv_tower_layers::call::{StoreCall, TransportError};
-    use tikv_tower_mockstore::MockCluster;
-    use tikv_tower_proto::rpc::StoreResponse;
-    use tower::Service;
-
-    /// `tower::Service<StoreCall>` over a [`MockCluster`].
-    #[derive(Clone)]
-    pub struct InProcTransport {
-        cluster: MockCluster,
-    }
-
-    impl InProcTransport {
-        pub fn new(cluster: MockCluster) -> Self {
-            InProcTransport { cluster }
-        }
-    }
-
-    impl Service<StoreCall> for InProcTransport {
-        type Response = StoreResponse;
-        type Error = TransportError;
-        type Future = BoxFuture<'static, Result<StoreResponse, TransportError>>;
-
-        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, call: StoreCall) -> Self::Future {
-            let store = self.cluster.store_by_addr(&call.addr);
-            Box::pin(async move {
-                let addr: Arc<str> = call.addr.clone();
-                let Some(store) = store else {
-                    return Err(TransportError::Unavailable {
-                        addr,
-                        message: "connect: no such store".into(),
-                    });
-                };
-                store
-                    .handle(call.request)
-                    .await
-                    .map_err(|s| match s.code() {
-                        tonic::Code::Unavailable => TransportError::Unavailable {
-                            addr,
-                            message: s.message().to_owned(),
-                        },
-                        tonic::Code::DeadlineExceeded => TransportError::Timeout {
-                            addr,
-                            elapsed: call.timeout.unwrap_or_default(),
-                        },
-                        code => TransportError::Status {
-                            addr,
-                            code,
-                            message: s.message().to_owned(),
-                        },
-                    })
-            })
-        }
     }
 }
