@@ -18,17 +18,11 @@ use tokio::time::Instant;
 
 use super::types::Ts;
 
-/// The hash of a key reported in `Deadlock` and `WaitForEntry`.
-///
-/// TiKV uses `farmhash::fingerprint64(raw_key)`; the mock uses 64-bit
-/// FNV-1a (clients only echo it back in logs).
+/// The hash of a key reported in `Deadlock` and `WaitForEntry`: FarmHash
+/// `Fingerprint64` of the raw key, as TiKV (`Key::gen_hash`) and client-go
+/// (`farm.Fingerprint64`) compute it.
 pub fn key_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    super::farmhash::fingerprint64(key)
 }
 
 struct Edge {

@@ -36,6 +36,7 @@ pub mod commit;
 pub mod concurrency;
 pub mod deadlock;
 pub mod errors;
+pub mod farmhash;
 pub mod gc;
 pub mod latches;
 pub mod lock_wait;
