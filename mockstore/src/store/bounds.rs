@@ -23,23 +23,32 @@ pub struct RawBounds {
     encoding: BoundaryEncoding,
     enc_start: Vec<u8>,
     enc_end: Vec<u8>,
+    /// Both boundaries decoded exactly, so raw comparisons are exact.
+    exact: bool,
 }
 
 impl RawBounds {
     /// The raw range of `region` under `encoding`.
     pub fn of(region: &Region, encoding: BoundaryEncoding) -> Self {
-        let decode = |b: &[u8]| match encoding {
+        let mut exact = true;
+        let mut decode = |b: &[u8]| match encoding {
             BoundaryEncoding::Raw => b.to_vec(),
-            BoundaryEncoding::Memcomparable => codec::decode_boundary(b)
-                .or_else(|_| codec::decode_bytes_prefix(b).map(|(k, _)| k))
-                .unwrap_or_default(),
+            BoundaryEncoding::Memcomparable => codec::decode_boundary(b).unwrap_or_else(|_| {
+                exact = false;
+                codec::decode_bytes_prefix(b)
+                    .map(|(k, _)| k)
+                    .unwrap_or_default()
+            }),
         };
+        let start = decode(&region.start_key);
+        let end = decode(&region.end_key);
         RawBounds {
-            start: decode(&region.start_key),
-            end: decode(&region.end_key),
+            start,
+            end,
             encoding,
             enc_start: region.start_key.clone(),
             enc_end: region.end_key.clone(),
+            exact,
         }
     }
 
@@ -51,11 +60,18 @@ impl RawBounds {
             encoding: BoundaryEncoding::Raw,
             enc_start: Vec::new(),
             enc_end: Vec::new(),
+            exact: true,
         }
     }
 
     /// Whether raw `key` is in the region.
     pub fn contains(&self, key: &[u8]) -> bool {
+        if self.exact {
+            // Memcomparable encoding preserves order, so the decoded
+            // boundaries compare exactly with raw keys.
+            return key >= self.start.as_slice()
+                && (self.end.is_empty() || key < self.end.as_slice());
+        }
         let k = self.encoding.to_boundary(key);
         k >= self.enc_start && (self.enc_end.is_empty() || k < self.enc_end)
     }
@@ -91,5 +107,77 @@ impl RawBounds {
             Bound::Included(lo),
             hi.map_or(Bound::Unbounded, Bound::Excluded),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::RegionEpoch;
+
+    fn region(start: &[u8], end: &[u8]) -> Region {
+        Region {
+            id: 1,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            epoch: RegionEpoch::default(),
+            peers: Vec::new(),
+            leader: None,
+            term: 0,
+            down_peers: Vec::new(),
+            pending_peers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn decoded_and_undecodable_boundaries_agree_with_encoded_comparison() {
+        let enc = BoundaryEncoding::Memcomparable;
+        let cases: &[(&[u8], &[u8])] = &[
+            (&[], &[]),
+            (b"", b"abc"),
+            (b"b", b""),
+            // Not valid encodings: compared encoded, key by key.
+            (b"\x01\x02", b"zz"),
+        ];
+        let keys: &[&[u8]] = &[b"", b"\x01", b"\x01\x02\x03", b"a", b"abc", b"b", b"zzz"];
+        for (s, e) in cases {
+            let s = if s.len() == 2 {
+                s.to_vec()
+            } else {
+                codec::encode_boundary(s)
+            };
+            let e = if e == b"zz" {
+                e.to_vec()
+            } else {
+                codec::encode_boundary(e)
+            };
+            let r = region(&s, &e);
+            let b = RawBounds::of(&r, enc);
+            for k in keys {
+                assert_eq!(
+                    b.contains(k),
+                    r.contains(&enc.to_boundary(k)),
+                    "{s:?}..{e:?} {k:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn clip_intersects() {
+        let b = RawBounds::of(&region(b"b", b"m"), BoundaryEncoding::Raw);
+        assert_eq!(
+            b.clip(b"a", b""),
+            (Bound::Included(&b"b"[..]), Bound::Excluded(&b"m"[..]))
+        );
+        assert_eq!(
+            b.clip(b"c", b"d"),
+            (Bound::Included(&b"c"[..]), Bound::Excluded(&b"d"[..]))
+        );
+        let all = RawBounds::unbounded();
+        assert_eq!(
+            all.clip(b"", b""),
+            (Bound::Included(&b""[..]), Bound::Unbounded)
+        );
     }
 }
