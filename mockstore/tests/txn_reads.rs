@@ -118,6 +118,9 @@ fn max_ts_point_get_of_primary_is_exempt_except_async_commit() {
     ));
     assert_eq!(h.must_get(b"p", u64::MAX), Some(b"old".to_vec()));
     h.must_get_locked(b"s", u64::MAX);
+    // Not for replica reads.
+    let r = get_with(&h, b"p", u64::MAX, ctx_with(|c| c.replica_read = true));
+    assert!(r.error.unwrap().locked.is_some());
     let mut p = prewrite_req(vec![put(b"a", b"new")], b"a", 10);
     p.use_async_commit = true;
     h.must_prewrite(p);

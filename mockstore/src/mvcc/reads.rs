@@ -30,6 +30,9 @@ pub struct ReadOpts {
     pub access_locks: Vec<Ts>,
     /// `ctx.stale_read`: do not raise max_ts.
     pub stale_read: bool,
+    /// `ctx.replica_read`: a follower read; the `ts == MAX` primary
+    /// exemption does not apply (TiKV `check_ts_conflict_for_replica_read`).
+    pub replica_read: bool,
 }
 
 impl ReadOpts {
@@ -41,6 +44,7 @@ impl ReadOpts {
                 bypass_locks: c.resolved_locks.clone(),
                 access_locks: c.committed_locks.clone(),
                 stale_read: c.stale_read,
+                replica_read: c.replica_read,
             },
             None => ReadOpts::default(),
         }
@@ -59,6 +63,7 @@ pub fn check_ts_conflict(lock: &Lock, key: &[u8], ts: Ts, opts: &ReadOpts) -> Tx
                 return Ok(());
             }
             if ts == u64::MAX
+                && !opts.replica_read
                 && key == lock.primary.as_slice()
                 && !lock.use_async_commit
                 && !lock.use_one_pc
