@@ -276,3 +276,43 @@ async fn oracle_low_resolution_and_expiry() {
     );
     assert!(oracle.get_stale_timestamp(1).unwrap() < oracle.get_low_resolution_ts());
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tso_follows_the_pd_leader() {
+    let pd = FakePd::new(7, &["http://a", "http://b"]);
+    pd.state.lock().tso_fail_after = Some(2);
+    let c = client(&pd, &["a", "b"]).await;
+    let tso = TsoClient::new(c.clone(), TsoConfig::default());
+    let t1 = tso.get_ts().await.unwrap();
+    // The leader moves; the stream to a breaks and reopening there says "not leader".
+    pd.state.lock().leader = 1;
+    let mut last = t1;
+    for _ in 0..6 {
+        let ts = tso.get_ts().await.unwrap();
+        assert!(ts > last);
+        last = ts;
+    }
+    assert_eq!(c.leader_url().as_deref(), Some("http://b"));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn tso_batch_wait_collects_stragglers() {
+    let pd = FakePd::new(7, &["http://a"]);
+    let cfg = TsoConfig {
+        max_batch_wait: Duration::from_millis(10),
+        ..TsoConfig::default()
+    };
+    let tso = TsoClient::new(client(&pd, &["a"]).await, cfg);
+    // Callers arrive 1 ms apart (each alone, without a wait): with a 10 ms wait about ten
+    // share each request.
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let t = tso.clone();
+        handles.push(tokio::spawn(async move { t.get_ts().await }));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    assert!(tso.request_count() <= 8, "{} requests", tso.request_count());
+}

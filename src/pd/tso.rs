@@ -76,6 +76,10 @@ pub struct TsoConfig {
     /// How long to wait for one reply before the stream is declared broken (PD client
     /// `option.Timeout`, 3 s).
     pub reply_timeout: Duration,
+    /// How long to wait for more callers after the first one before sending a batch (PD
+    /// client `WithMaxTSOBatchWaitInterval`, default 0: send at once; batches still form
+    /// while a round trip is in flight).
+    pub max_batch_wait: Duration,
     /// Stream (re)connection attempts per batch.
     pub max_attempts: u32,
     /// First reconnect delay, doubled per attempt.
@@ -89,6 +93,7 @@ impl Default for TsoConfig {
         TsoConfig {
             max_batch_size: 10_000,
             reply_timeout: Duration::from_secs(3),
+            max_batch_wait: Duration::ZERO,
             max_attempts: 10,
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
@@ -225,6 +230,9 @@ impl Dispatcher {
                 _ = self.close.wait_for(|c| *c) => break,
                 w = self.rx.recv() => match w { Some(w) => w, None => return },
             };
+            if !self.config.max_batch_wait.is_zero() {
+                tokio::time::sleep(self.config.max_batch_wait).await;
+            }
             let mut batch = vec![first];
             while batch.len() < self.config.max_batch_size.max(1) {
                 match self.rx.try_recv() {

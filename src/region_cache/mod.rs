@@ -452,9 +452,16 @@ impl RegionLocator for RegionCache {
         true
     }
 
+    /// client-go `InvalidateCachedRegionWithReason`; on `StoreNotMatch` the leader's
+    /// store address is also re-resolved (client-go `onStoreNotMatch` + `markNeedCheck`).
     fn invalidate_region(&self, region: RegionVerId, reason: InvalidReason) {
         tracing::debug!(region = region.id, ?reason, "invalidate cached region");
-        self.inner.regions.write().remove(&region);
+        let removed = self.inner.regions.write().remove(&region);
+        if reason == InvalidReason::StoreNotMatch {
+            if let Some(leader) = removed.and_then(|r| r.leader()) {
+                self.inner.stores.mark_needs_resolve(leader.store_id);
+            }
+        }
     }
 
     /// client-go `OnSendFail`: the store's address is re-resolved on next use and the

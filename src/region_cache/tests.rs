@@ -250,3 +250,15 @@ async fn txn_codec_bounds_in_request_key_space() {
     assert_eq!(cache.locate_key(b"h").await.unwrap().region.id, 3);
     assert_eq!(cache.locate_key(b"k").await.unwrap().start_key(), b"k");
 }
+
+#[tokio::test(start_paused = true)]
+async fn store_not_match_re_resolves_the_leader_store() {
+    let (pd, cache) = setup(three_regions(), RegionCacheConfig::default()).await;
+    let r = cache.locate_key(b"a").await.unwrap();
+    let store_id = r.leader.unwrap().store_id;
+    cache.store(store_id).await.unwrap();
+    cache.invalidate_region(r.ver_id(), InvalidReason::StoreNotMatch);
+    cache.store(store_id).await.unwrap();
+    assert_eq!(pd.calls("get_store"), 2);
+    assert_eq!(cache.region_count(), 0, "the region was dropped");
+}
