@@ -331,10 +331,14 @@ impl PdClient {
         let result =
             tokio::time::timeout(self.inner.config.rpc_timeout, f(&*leader, self.header())).await;
         let err = match result {
-            Ok(Ok(resp)) => {
-                self.inner.check_header(resp.header())?;
-                return Ok(resp);
-            }
+            Ok(Ok(resp)) => match self.inner.check_header(resp.header()) {
+                Ok(()) => return Ok(resp),
+                Err(PdError::NotLeader { message, .. }) => PdError::NotLeader {
+                    url: url.clone(),
+                    message,
+                },
+                Err(e) => return Err(e),
+            },
             Ok(Err(status)) => PdError::from_status(&url, &status),
             Err(_) => PdError::Grpc {
                 url: url.clone(),
