@@ -221,6 +221,13 @@ impl Arena {
         &buf[h - len..h]
     }
 
+    /// The header bytes of the record at `addr` (for prefetching).
+    #[inline]
+    pub(crate) fn value_header_bytes(&self, addr: Addr) -> &[u8] {
+        let (b, h) = Self::hdr_start(addr);
+        &self.blocks[b].buf[h..h + VLOG_HDR]
+    }
+
     /// The value stored at `addr`, writable in place.
     #[inline]
     pub(crate) fn value_mut(&mut self, addr: Addr) -> &mut [u8] {

@@ -358,15 +358,16 @@ impl Tree {
     }
 
     /// The record at `pos`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn rec_at(&self, pos: Pos) -> Addr {
         self.leaves.get(pos.leaf).recs[pos.idx as usize]
     }
 
-    /// The head at `pos`.
+    /// The record slots of `leaf` and its neighbours `(slots, prev, next)`.
     #[inline]
-    pub(crate) fn head_at(&self, pos: Pos) -> u64 {
-        self.leaves.get(pos.leaf).heads[pos.idx as usize]
+    pub(crate) fn leaf(&self, leaf: u32) -> (&[Addr], u32, u32) {
+        let l = self.leaves.get(leaf);
+        (&l.recs[..l.len as usize], l.prev, l.next)
     }
 
     /// The first position, if any.
@@ -386,7 +387,7 @@ impl Tree {
     }
 
     /// The position after `pos`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn next(&self, pos: Pos) -> Option<Pos> {
         let leaf = self.leaves.get(pos.leaf);
         if pos.idx + 1 < leaf.len {
@@ -460,12 +461,6 @@ impl Tree {
     pub(crate) fn reset(&mut self) {
         *self = Tree::new();
     }
-}
-
-/// Compares the key at a slot with `key`, using the head first.
-#[inline]
-pub(crate) fn cmp_at(tree: &Tree, keys: &Arena, pos: Pos, key: &[u8], kh: u64) -> Ordering {
-    cmp_slot(keys, tree.head_at(pos), tree.rec_at(pos), key, kh)
 }
 
 #[cfg(test)]
