@@ -262,3 +262,119 @@ async fn deadlock_edges_expire_after_wait_for_lock_timeout() {
     tokio::time::advance(Duration::from_millis(1001)).await;
     assert!(d.detect(2, 1, b"y", b"").is_none(), "the 1→2 edge expired");
 }
+
+/// Pessimistic counter transactions on real threads: each task increments
+/// two counters (in task-dependent order, so deadlocks happen) by locking
+/// them with `return_values`, then prewriting and committing. Write
+/// conflicts retry the key; deadlocks and lock-wait timeouts roll back and
+/// retry the transaction. No increment may
+/// be lost and every wait must end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pessimistic_counters_lose_no_update_under_contention() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let h = Arc::new(H::new());
+    let tso = Arc::new(AtomicU64::new(1));
+    let tasks = 8u64;
+    let per_task = 30u64;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (h, tso) = (h.clone(), tso.clone());
+        handles.push(tokio::spawn(async move {
+            let keys: [&[u8]; 2] = if t % 2 == 0 {
+                [b"c1", b"c2"]
+            } else {
+                [b"c2", b"c1"]
+            };
+            let mut done = 0;
+            let mut retries = 0u64;
+            while done < per_task {
+                let start = tso.fetch_add(1, Ordering::SeqCst);
+                let mut values = Vec::new();
+                let mut ok = true;
+                'keys: for (i, k) in keys.iter().enumerate() {
+                    // As client-go: a write conflict retries this key with a
+                    // newer for_update_ts; a deadlock or a lock-wait timeout
+                    // aborts the attempt.
+                    loop {
+                        let for_update = tso.fetch_add(1, Ordering::SeqCst);
+                        let mut req = lock_req(&[k], keys[0], start, for_update);
+                        req.return_values = true;
+                        req.wait_timeout = 200;
+                        req.is_first_lock = i == 0;
+                        let r = h.e.pessimistic_lock(&h.cm, &req, ALL).await;
+                        if let Some(e) = r.errors.first() {
+                            assert!(
+                                e.conflict.is_some() || e.deadlock.is_some() || e.locked.is_some(),
+                                "unexpected {e:?}"
+                            );
+                            if e.conflict.is_some() {
+                                retries += 1;
+                                continue;
+                            }
+                            ok = false;
+                            break 'keys;
+                        }
+                        let v = &r.values[0];
+                        let n: u64 = if r.not_founds[0] {
+                            0
+                        } else {
+                            String::from_utf8_lossy(v).parse().expect("counter")
+                        };
+                        values.push((k.to_vec(), n, for_update));
+                        break;
+                    }
+                }
+                if !ok {
+                    h.rollback(&keys, start);
+                    retries += 1;
+                    // Back off a little (jittered), as a client does: legacy
+                    // wake-ups make every waiter retry at once.
+                    let jitter = (start * 7 + t * 13) % 8;
+                    tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+                    continue;
+                }
+                let for_update = values.iter().map(|v| v.2).max().unwrap_or(start);
+                let mut p = prewrite_req(
+                    values
+                        .iter()
+                        .map(|(k, n, _)| put(k, (n + 1).to_string().as_bytes()))
+                        .collect(),
+                    keys[0],
+                    start,
+                );
+                p.for_update_ts = for_update;
+                p.pessimistic_actions = vec![
+                    kvrpcpb::prewrite_request::PessimisticAction::DoPessimisticCheck
+                        as i32;
+                    2
+                ];
+                let r = h.prewrite(p);
+                assert!(
+                    r.errors.is_empty(),
+                    "prewrite of locked keys failed: {:?}",
+                    r.errors
+                );
+                let commit = tso.fetch_add(1, Ordering::SeqCst);
+                h.must_commit(&[keys[0]], start, commit);
+                h.must_commit(&[keys[1]], start, commit);
+                done += 1;
+            }
+            retries
+        }));
+    }
+    let mut retries = 0;
+    for j in handles {
+        retries += tokio::time::timeout(Duration::from_secs(60), j)
+            .await
+            .expect("no task hangs")
+            .expect("task");
+    }
+    let ts = tso.fetch_add(1, Ordering::SeqCst);
+    for k in [&b"c1"[..], b"c2"] {
+        let v = h.must_get(k, ts).expect("counter");
+        assert_eq!(String::from_utf8_lossy(&v), (tasks * per_task).to_string());
+    }
+    println!("retries: {retries}");
+}
