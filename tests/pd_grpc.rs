@@ -56,6 +56,7 @@ async fn pd_and_tso_over_grpc() {
     all.dedup();
     assert_eq!(all.len(), 500);
     let rpcs = oracle.tso_client().request_count();
+    eprintln!("500 concurrent timestamps: {rpcs} TSO RPCs");
     assert!(rpcs < 20, "500 timestamps took {rpcs} TSO RPCs");
     assert_eq!(oracle.tso_client().stream_count(), 1);
     served.shutdown().await;

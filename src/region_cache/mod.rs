@@ -176,7 +176,7 @@ impl RegionCache {
         }
     }
 
-    /// Drops every cached region and store.
+    /// Drops every cached region (stores stay cached).
     pub fn clear(&self) {
         *self.inner.regions.write() = RegionMap::default();
     }
