@@ -339,7 +339,7 @@ fn three_level_trees_in_every_order() {
         }
         // Finish innermost first; bit i set = cleanup level 3 - i.
         let mut expect_base = b'3';
-        let mut live = vec![true; 3];
+        let mut live = [true; 3];
         for i in 0..3 {
             let lvl = 3 - i;
             let h = hs.pop().unwrap();

@@ -81,7 +81,7 @@ impl<T> Pages<T> {
         }
     }
     fn push(&mut self, t: T) -> u32 {
-        if self.len % PAGE == 0 {
+        if self.len & (PAGE - 1) == 0 {
             self.pages.push(Vec::with_capacity(PAGE));
         }
         let id = self.len as u32;
@@ -338,7 +338,7 @@ impl Tree {
         cs[..ci + 1].copy_from_slice(&p.children[..ci + 1]);
         cs[ci + 1] = right;
         cs[ci + 2..].copy_from_slice(&p.children[ci + 1..]);
-        let m = (INNER_CAP + 1) / 2;
+        let m = INNER_CAP.div_ceil(2);
         p.len = m as u32;
         p.heads[..m].copy_from_slice(&hs[..m]);
         p.recs[..m].copy_from_slice(&rs[..m]);
