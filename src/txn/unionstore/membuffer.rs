@@ -12,6 +12,10 @@ use super::tree::{Tree, REC_FLAGS, REC_KEY, REC_KLEN, REC_VALUE};
 /// Longest key the buffer accepts (client-go `art.MaxKeyLen`).
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
 
+/// Largest entry the value log can hold whatever the configured limit (its lengths are
+/// `u32`; arena offsets are 32-bit too).
+const MAX_VALUE_LEN: u64 = (u32::MAX as u64) >> 1;
+
 /// client-go's default entry size limit (TiDB `TxnEntrySizeLimit`): 6 MiB.
 pub const DEFAULT_ENTRY_SIZE_LIMIT: u64 = 6 << 20;
 
@@ -423,11 +427,10 @@ impl MemBuffer {
         }
         if let Some(v) = value {
             let size = (key.len() + v.len()) as u64;
-            if size > self.limits.entry {
-                return Err(MemBufferError::EntryTooLarge {
-                    size,
-                    limit: self.limits.entry,
-                });
+            // Whatever the configured limit, a value's length must fit the value log's u32.
+            let limit = self.limits.entry.min(MAX_VALUE_LEN);
+            if size > limit {
+                return Err(MemBufferError::EntryTooLarge { size, limit });
             }
         }
         if self.stages.is_empty() {
