@@ -24,6 +24,7 @@
 //! # let _ = transport;
 //! ```
 
+pub mod batch;
 pub mod client;
 mod dispatch;
 #[cfg(feature = "embedded")]
@@ -31,13 +32,14 @@ pub mod inproc;
 pub mod options;
 mod service;
 
+pub use batch::{BatchConnector, BatchStoreClient};
 pub use client::{status_to_error, GrpcConnector, GrpcStoreClient, StoreClient, StoreConnector};
 #[cfg(feature = "embedded")]
 pub use inproc::{InProcConnector, InProcStoreClient};
 pub use options::{EndpointError, GrpcOptions, TlsConfig};
 #[cfg(feature = "embedded")]
 pub use service::InProcTransport;
-pub use service::{GrpcTransport, ResponseFuture, Transport};
+pub use service::{BatchTransport, GrpcTransport, ResponseFuture, Transport};
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,9 @@ pub struct Transport<C: StoreConnector> {
 /// The gRPC transport.
 pub type GrpcTransport = Transport<GrpcConnector>;
 
+/// The gRPC transport over BatchCommands streams.
+pub type BatchTransport = Transport<super::batch::BatchConnector>;
+
 /// The in-process transport over mockstore.
 #[cfg(feature = "embedded")]
 pub type InProcTransport = Transport<super::inproc::InProcConnector>;
@@ -56,6 +59,14 @@ impl GrpcTransport {
     /// A gRPC transport with `options` (pool size, keep-alive, TLS, message sizes).
     pub fn grpc(options: GrpcOptions) -> Self {
         Transport::new(GrpcConnector::new(options))
+    }
+}
+
+impl BatchTransport {
+    /// A BatchCommands transport (at most `max_batch_size` requests per frame; unary-only
+    /// kinds use a unary channel pool).
+    pub fn batch(options: GrpcOptions, max_batch_size: usize) -> Self {
+        Transport::new(super::batch::BatchConnector::new(options, max_batch_size))
     }
 }
 
