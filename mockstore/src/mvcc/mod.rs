@@ -30,6 +30,19 @@
 //!
 //! The rules are TiKV's (`src/storage/txn/{actions,commands}`); each function
 //! names the TiKV function it mirrors.
+//!
+//! # Known departures from TiKV
+//! - Values live in the lock / record (no CF_DEFAULT); invisible to clients.
+//! - Shared locks (`Op::SharedLock`, `Op::SharedPessimisticLock`) are
+//!   rejected with `abort`.
+//! - No `MaxTimestampNotSynced`, no `InvalidMaxTsUpdate` jump check, no
+//!   `last_change_ts`, no old values for CDC.
+//! - TiKV's automatic `skip_constraint_check` for large prewrites on empty
+//!   ranges is not modelled (it never changes an outcome).
+//! - `KvBufferBatchGet` does not raise `max_ts` (its signature takes no
+//!   concurrency manager).
+//! - Deadlock detection is local to the engine (one detector for the whole
+//!   cluster, as if every store were the detector leader).
 
 pub mod check_txn_status;
 pub mod commit;
