@@ -1,7 +1,7 @@
 //! `KvPrewrite` and `KvFlush` (TiKV `src/storage/txn/actions/prewrite.rs`,
 //! `src/storage/txn/commands/{prewrite,flush}.rs`).
 //!
-//! Per mutation ([`prewrite_key`], TiKV `prewrite_with_generation`): check
+//! Per mutation (`prewrite_key`, TiKV `prewrite_with_generation`): check
 //! the present lock (another txn's → `KeyIsLocked`, or
 //! `PessimisticLockNotFound` under `DO_PESSIMISTIC_CHECK`; our own
 //! pessimistic lock is upgraded; our own prewrite lock is a duplicate),
