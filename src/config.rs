@@ -42,6 +42,16 @@
 //! assert_eq!(cfg.tikv_client.grpc_connection_count, 8);
 //! assert_eq!(cfg.pd_client.pd_server_timeout.as_secs(), 3);
 //! ```
+//!
+//! # client-go parity (`config` package)
+//!
+//! `Config`, `TiKVClient`, `PDClient`, `Security` (+`NewSecurity`), `TxnLocalLatches`,
+//! `AsyncCommit`, `DefaultConfig`/`DefaultTiKVClient`/`DefaultPDClient` (the `Default`
+//! impls), `*.Valid` (`validate`), `ParsePath` ([`Config::parse_path`]), `BatchPolicy*`
+//! ([`BatchPolicy`]) map one to one. `GetGlobalConfig` / `StoreGlobalConfig` /
+//! `UpdateGlobal` have no counterpart (no global state by design). Coprocessor cache,
+//! TiFlash and RU knobs are out of scope for now; `config/retry` (`Bo*`, `Backoffer`) lives
+//! in `tikv_tower_layers::retry`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

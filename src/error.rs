@@ -16,6 +16,20 @@
 //! Bad user input is rejected before anything is sent, with a typed error
 //! ([`Error::EmptyKey`], [`Error::InvalidRange`], [`Error::EntryTooLarge`],
 //! [`Error::MaxScanLimitExceeded`], ...) — never a panic.
+//!
+//! # client-go parity (`error` package)
+//!
+//! | client-go | here |
+//! |---|---|
+//! | `ErrBodyMissing` | [`Error::UnexpectedResponse`] |
+//! | `ErrTiKVServerBusy`, `ErrRegionUnavailable`, `ErrResultUndetermined` | [`Error::ServerBusy`], [`Error::RegionUnavailable`], [`Error::Undetermined`] (`is_server_busy`, `is_region_unavailable`, `is_undetermined` = `IsErrorUndetermined`) |
+//! | `ErrTiKVServerTimeout`, `ErrPDServerTimeout` | [`Error::Timeout`], [`Error::Pd`] (`is_timeout`) |
+//! | `ErrTiKVStaleCommand`, `ErrTiKVMaxTimestampNotSynced`, `ErrTiKVDiskFull`, `ErrRegionDataNotReady`, `ErrRegionNotInitialized`, `ErrRegionRecoveryInProgress`, `ErrRegionFlashback*`, `ErrIsWitness` | retried by the layers with their backoff kind; when the budget runs out: [`Error::BackoffExhausted`] naming the kinds; otherwise [`Error::RegionError`] / [`Error::RegionUnavailable`] |
+//! | `ErrWriteConflict` (+`IsErrWriteConflict`), `ErrKeyExist` (+`IsErrKeyExist`), `ErrDeadlock`, `ErrAssertionFailed`, `ErrRetryable`, `ExtractKeyErr` | [`Error::WriteConflict`], [`Error::KeyExists`], [`Error::Deadlock`], [`Error::AssertionFailed`], [`Error::Retryable`], [`Error::from_key_error`] |
+//! | `ErrEntryTooLarge`, `ErrKeyTooLarge` | [`Error::EntryTooLarge`], [`Error::KeyTooLarge`] |
+//! | `PDError`, `MismatchClusterID` | [`Error::Pd`] (`PdError::ClusterIdMismatch`) |
+//! | `ErrTxnTooLarge`, `ErrGCTooEarly`, `ErrTxnAbortedByGC`, `ErrLockWaitTimeout`, `ErrLockOnlyIfExists*`, `ErrWriteConflictInLatch`, `ErrCommitTSLag` | transaction errors: added with the transaction client |
+//! | `ErrTiFlash*`, `ErrQueryInterrupted*`, `ErrTiDBShuttingDown`, `Log`, `ExtractDebugInfoStrFromKeyErr` | none: TiFlash / TiDB-only or Go logging plumbing |
 
 use tikv_tower_layers::call::TransportError;
 use tikv_tower_layers::locate::LocateError;

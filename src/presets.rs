@@ -166,8 +166,8 @@ impl RawClientBuilder {
 
     /// The traced production preset: operation and RPC spans (exported to
     /// OpenTelemetry with the `otel` feature and a `tracing-opentelemetry` subscriber),
-    /// request source `rawkv-tikv-tower`, and a per-store concurrency guard derived from
-    /// `tikv-client.store-limit` when set.
+    /// request source `rawkv-tikv-tower` unless set, and at most
+    /// `tikv-client.store-limit` logical operations in flight when that knob is non-zero.
     pub fn production(mut self) -> Self {
         self.production = true;
         if self.tags.request_source.is_none() {

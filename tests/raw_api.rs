@@ -400,3 +400,54 @@ async fn key_range_forms() {
     assert_eq!(n(("a"..="c").into()).await, 3);
     assert_eq!(n((.."b").into()).await, 1);
 }
+
+#[tokio::test]
+async fn builder_user_layer_interceptor_and_tags() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let c = cluster(ApiVersion::V1Ttl, 3, split_keys());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let client = tikv_tower::RawClient::builder()
+        .config(Config::default().with_api_version(ApiVersion::V1Ttl))
+        .mock_cluster(c.clone())
+        .production()
+        .request_source("raw-test")
+        .layer(tower::layer::layer_fn(move |inner| {
+            let counter = counter.clone();
+            tower::util::MapRequest::new(inner, move |req: tikv_tower_layers::Request| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                req
+            })
+        }))
+        .interceptor(tikv_tower_layers::intercept::before_fn(
+            "no-forbidden",
+            |req| match &req.inner {
+                tikv_tower_proto::rpc::StoreRequest::RawPut(p)
+                    if p.key.starts_with(b"forbidden") =>
+                {
+                    Err("forbidden prefix".into())
+                }
+                _ => Ok(()),
+            },
+        ))
+        .build()
+        .await
+        .unwrap();
+
+    client.put("ok", "1").await.unwrap();
+    client.batch_get(spread_keys(50)).await.unwrap();
+    let err = client.put("forbidden-key", "x").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Intercepted { ref name, .. } if name == "no-forbidden"),
+        "{err:?}"
+    );
+    assert_eq!(
+        client.get("forbidden-key").await.unwrap(),
+        None,
+        "refused before sending"
+    );
+    // One logical operation = one pass through the user layer, whatever the region count.
+    assert_eq!(calls.load(Ordering::Relaxed), 4);
+}

@@ -17,6 +17,25 @@
 //!   anything is sent.
 //! - Under API V2 scan bounds are clamped to the keyspace, so an unbounded scan never
 //!   reads another tenant's keys; returned keys have the prefix stripped.
+//!
+//! # client-go parity (`rawkv` package)
+//!
+//! | client-go | tikv-tower |
+//! |---|---|
+//! | `NewClient`, `NewClientWithOpts` | [`RawClient::connect`], [`RawClient::connect_with_config`], [`RawClient::builder`] |
+//! | `ClientOpt`: `WithAPIVersion`, `WithKeyspace`, `WithSecurity` | [`crate::Config`]: `api_version`, `keyspace_name` (`with_keyspace`), `security` |
+//! | `WithPDOptions`, `WithGRPCDialOptions` | `Config.pd_client`, `Config.tikv_client` (typed knobs instead of Go option funcs) |
+//! | `Client.Close`, `Client.ClusterID` | [`RawClient::close`], [`RawClient::cluster_id`] |
+//! | `Client.Get`, `BatchGet` | [`RawClient::get`], [`RawClient::batch_get`] (absent ≠ empty) |
+//! | `Client.Put`, `PutWithTTL`, `BatchPut`, `BatchPutWithTTL` | [`RawClient::put`], [`RawClient::put_with_ttl`], [`RawClient::batch_put`], [`RawClient::batch_put_with_ttl`] |
+//! | `Client.Delete`, `BatchDelete`, `DeleteRange` | [`RawClient::delete`], [`RawClient::batch_delete`], [`RawClient::delete_range`] |
+//! | `Client.Scan`, `ReverseScan` (+ `ScanKeyOnly`) | [`RawClient::scan`], [`RawClient::reverse_scan`], [`RawClient::scan_keys`], [`RawClient::reverse_scan_keys`] |
+//! | `Client.GetKeyTTL` | [`RawClient::get_key_ttl`] |
+//! | `Client.CompareAndSwap`, `SetAtomicForCAS` | [`RawClient::compare_and_swap`], [`RawClient::with_atomic_for_cas`]; plus [`RawClient::compare_and_delete`] |
+//! | `Client.Checksum`, `RawChecksum{Crc64Xor,TotalKvs,TotalBytes}` | [`RawClient::checksum`], [`RawChecksum`] |
+//! | `Client.SetColumnFamily`, `RawOption`, `SetColumnFamily`, `ScanKeyOnly` | [`RawClient::with_cf`], [`RawOptions`] (`set_column_family`, `scan_key_only`), [`RawClient::with_options`] |
+//! | `MaxRawKVScanLimit`, `ErrMaxScanLimitExceeded` | `Config.raw.max_scan_limit` (10240), [`crate::Error::MaxScanLimitExceeded`] |
+//! | `Client.GetPDClient` | none: the PD client lives inside the stack; build one with `crate::pd::PdClient` when needed |
 
 mod keyspace;
 mod options;
