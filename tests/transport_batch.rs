@@ -77,6 +77,10 @@ async fn concurrent_requests_share_the_stream() {
     for t in tasks {
         t.await.unwrap();
     }
+    let stats = transport.connector().stats();
+    eprintln!("400 batched requests in {} frames", stats.frames());
+    assert_eq!(stats.requests(), 400);
+    assert!(stats.frames() <= 400);
     // A unary-only kind goes over the unary pool.
     let ttl = StoreRequest::RawGetKeyTtl(kvrpcpb::RawGetKeyTtlRequest {
         key: b"k001".to_vec(),

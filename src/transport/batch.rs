@@ -10,7 +10,7 @@
 //! reopened for the next batch. Unary-only kinds go over the unary client.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,25 @@ type Pending = Arc<Mutex<HashMap<u64, Reply>>>;
 pub struct BatchConnector {
     unary: GrpcConnector,
     max_batch_size: usize,
+    stats: Arc<BatchStats>,
+}
+
+/// Counters of a [`BatchConnector`] (shared by every store it connects).
+#[derive(Debug, Default)]
+pub struct BatchStats {
+    frames: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl BatchStats {
+    /// `BatchCommandsRequest` frames sent.
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+    /// Requests sent inside those frames.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
 }
 
 impl BatchConnector {
@@ -44,7 +63,13 @@ impl BatchConnector {
         BatchConnector {
             unary: GrpcConnector::new(options),
             max_batch_size: max_batch_size.max(1),
+            stats: Arc::new(BatchStats::default()),
         }
+    }
+
+    /// Frame and request counters.
+    pub fn stats(&self) -> Arc<BatchStats> {
+        self.stats.clone()
     }
 }
 
@@ -61,6 +86,7 @@ impl StoreConnector for BatchConnector {
             max_batch_size: self.max_batch_size,
             stream: None,
             next_id: 0,
+            stats: self.stats.clone(),
         };
         tokio::spawn(sender.run());
         Ok(BatchStoreClient { unary, tx })
@@ -106,6 +132,7 @@ struct SendLoop {
     max_batch_size: usize,
     stream: Option<Stream>,
     next_id: u64,
+    stats: Arc<BatchStats>,
 }
 
 fn unavailable(addr: &Arc<str>, message: String) -> TransportError {
@@ -163,6 +190,10 @@ impl SendLoop {
                         .push(batch_commands_request::Request { cmd: Some(cmd) });
                 }
             }
+            self.stats.frames.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .requests
+                .fetch_add(frame.request_ids.len() as u64, Ordering::Relaxed);
             if stream.requests.send(frame).await.is_err() {
                 stream.broken.store(true, Ordering::Release);
                 fail_pending(&stream.pending, &self.addr, "batch stream closed (send)");

@@ -11,6 +11,8 @@
 //!   [`StoreRequest`](tikv_tower_proto::rpc::StoreRequest) variant goes to its unary
 //!   `tikvpb.Tikv` method. A channel that fails with `Unavailable` is rebuilt on next use,
 //!   re-reading the TLS files.
+//! * BatchCommands ([`BatchConnector`], client-go `client_batch.go`): one bidirectional
+//!   stream per store carrying many requests per frame; unary-only kinds use the pool.
 //! * in-process (feature `embedded`): `MockCluster::store_by_addr(addr)` then
 //!   `MockStore::handle(req)`, no sockets.
 //!
@@ -32,7 +34,7 @@ pub mod inproc;
 pub mod options;
 mod service;
 
-pub use batch::{BatchConnector, BatchStoreClient};
+pub use batch::{BatchConnector, BatchStats, BatchStoreClient};
 pub use client::{status_to_error, GrpcConnector, GrpcStoreClient, StoreClient, StoreConnector};
 #[cfg(feature = "embedded")]
 pub use inproc::{InProcConnector, InProcStoreClient};

@@ -94,6 +94,11 @@ impl<C: StoreConnector> Transport<C> {
         self
     }
 
+    /// The connector.
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
     /// Drops the cached client of `addr` (its connections close when in-flight calls end).
     pub fn forget(&self, addr: &str) {
         self.clients.write().remove(addr);
