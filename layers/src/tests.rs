@@ -1214,3 +1214,64 @@ async fn leader_learned_from_a_successful_leader_read_at_a_follower() {
     let updates = c.0.lock().leader_updates.clone();
     assert_eq!(updates.last(), Some(&(1, Some(2))), "{updates:?}");
 }
+
+/// Per-request overhead of the raw stack over an instant transport (run in release:
+/// `cargo test --release -p tikv-tower-layers --lib overhead -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn overhead() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = split_cluster();
+    let instant = tower::service_fn(|call: StoreCall| {
+        futures::future::ready(Ok::<_, TransportError>(StoreResponse::default_for(
+            call.request.kind(),
+        )))
+    });
+    let n = 200_000u32;
+    rt.block_on(async {
+        let direct = instant;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let call = StoreCall {
+                store_id: 1,
+                addr: Arc::from("store-1"),
+                request: kvrpcpb::RawGetRequest { key: b"a".to_vec(), ..Default::default() }.into(),
+                timeout: None,
+            };
+            direct.clone().oneshot(call).await.unwrap();
+        }
+        let base = start.elapsed() / n;
+        let stack = crate::stack::raw(direct, Arc::new(c.clone()), Default::default());
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            stack.clone().oneshot(raw_get("a")).await.unwrap();
+        }
+        let full = start.elapsed() / n;
+        let route_only = ServiceBuilder::new()
+            .layer(RouteLayer::new(Arc::new(c.clone()), RouteConfig::default()))
+            .service(direct);
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            route_only.clone().oneshot(raw_get("a")).await.unwrap();
+        }
+        let routed = start.elapsed() / n;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = raw_get("a");
+        }
+        let build = start.elapsed() / n;
+        println!("Request::new {build:?}/op, route layer alone {routed:?}/op");
+        let keys: Vec<String> = (0..64).map(|i| format!("{}{i}", (b'a' + (i % 8) as u8) as char)).collect();
+        let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+        let m = n / 20;
+        let start = std::time::Instant::now();
+        for _ in 0..m {
+            stack.clone().oneshot(raw_batch_get(&refs)).await.unwrap();
+        }
+        let batch = start.elapsed() / m;
+        println!("direct {base:?}/op, raw stack RawGet {full:?}/op, 64-key RawBatchGet over 3 regions {batch:?}/op");
+    });
+}
