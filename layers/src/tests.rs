@@ -1241,7 +1241,7 @@ fn overhead() {
                 request: kvrpcpb::RawGetRequest { key: b"a".to_vec(), ..Default::default() }.into(),
                 timeout: None,
             };
-            direct.clone().oneshot(call).await.unwrap();
+            direct.oneshot(call).await.unwrap();
         }
         let base = start.elapsed() / n;
         let stack = crate::stack::raw(direct, Arc::new(c.clone()), Default::default());
