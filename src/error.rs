@@ -454,7 +454,8 @@ mod tests {
             ..Default::default()
         };
         assert!(Error::from_key_error(conflict).is_write_conflict());
-        let cases: Vec<(kvrpcpb::KeyError, fn(&Error) -> bool)> = vec![
+        type Case = (kvrpcpb::KeyError, fn(&Error) -> bool);
+        let cases: Vec<Case> = vec![
             (
                 kvrpcpb::KeyError {
                     retryable: "r".into(),

@@ -254,14 +254,11 @@ async fn compare_and_swap_and_delete_in_atomic_mode() {
     // Writes in atomic mode go through the CAS path and stay visible to CAS.
     atomic.put("cas2", "x").await.unwrap();
     atomic.batch_put([("cas3", "y")]).await.unwrap();
-    assert_eq!(
-        atomic
-            .compare_and_swap("cas2", Some(b"x".to_vec()), "z")
-            .await
-            .unwrap()
-            .1,
-        true
-    );
+    let (_, swapped) = atomic
+        .compare_and_swap("cas2", Some(b"x".to_vec()), "z")
+        .await
+        .unwrap();
+    assert!(swapped);
     atomic.delete("cas2").await.unwrap();
     atomic.batch_delete(["cas3"]).await.unwrap();
     assert_eq!(

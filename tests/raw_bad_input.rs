@@ -194,8 +194,10 @@ async fn bad_configuration_is_typed() {
         .await
         .unwrap_err();
     assert!(err.is_invalid_argument(), "{err:?}");
-    let mut bad = Config::default();
-    bad.keyspace_name = Some("x".into());
+    let bad = Config {
+        keyspace_name: Some("x".into()),
+        ..Config::default()
+    };
     let err = tikv_tower::RawClient::with_mock_cluster(c, bad)
         .await
         .unwrap_err();

@@ -151,7 +151,8 @@ mod tests {
 
     #[test]
     fn ranges_from_rust_syntax() {
-        let table: Vec<(KeyRange, &[u8], Option<&[u8]>)> = vec![
+        type Row = (KeyRange, &'static [u8], Option<&'static [u8]>);
+        let table: Vec<Row> = vec![
             (("a".."c").into(), b"a", Some(b"c")),
             (("a"..).into(), b"a", None),
             ((.."c").into(), b"", Some(b"c")),
