@@ -48,8 +48,8 @@ const USAGE: &str = "usage: tikv-tower-peer-bench [--tasks N] [--ops N] [--cap S
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         tasks: 64,
-        ops: 60_000,
-        cap_secs: 5.0,
+        ops: 15_000,
+        cap_secs: 10.0,
         keys: 10_000,
         value_size: 128,
         warmup: 5_000,
