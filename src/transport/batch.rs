@@ -89,7 +89,11 @@ impl StoreConnector for BatchConnector {
             stats: self.stats.clone(),
         };
         tokio::spawn(sender.run());
-        Ok(BatchStoreClient { unary, tx })
+        Ok(BatchStoreClient {
+            unary,
+            tx,
+            addr: addr.clone(),
+        })
     }
 }
 
@@ -98,6 +102,7 @@ impl StoreConnector for BatchConnector {
 pub struct BatchStoreClient {
     unary: GrpcStoreClient,
     tx: mpsc::UnboundedSender<(ReqCmd, Reply)>,
+    addr: Arc<str>,
 }
 
 impl StoreClient for BatchStoreClient {
@@ -110,11 +115,20 @@ impl StoreClient for BatchStoreClient {
         };
         let (reply, rx) = oneshot::channel();
         let sent = self.tx.send((cmd, reply));
+        let addr = self.addr.clone();
+        // A reply that never comes back means the stream (or its send loop) went away
+        // with the request in flight: a send failure, retried like any unreachable store,
+        // not a cancellation by the caller.
         Box::pin(async move {
             if sent.is_err() {
-                return Err(TransportError::Canceled);
+                return Err(unavailable(&addr, "batch send loop stopped".into()));
             }
-            rx.await.unwrap_or(Err(TransportError::Canceled))
+            rx.await.unwrap_or_else(|_| {
+                Err(unavailable(
+                    &addr,
+                    "batch stream closed before the reply".into(),
+                ))
+            })
         })
     }
 }
@@ -157,12 +171,10 @@ impl SendLoop {
             if batch.is_empty() {
                 continue;
             }
-            if self
-                .stream
-                .as_ref()
-                .is_some_and(|s| s.broken.load(Ordering::Acquire))
-            {
-                self.stream = None;
+            if let Some(old) = self.stream.take_if(|s| s.broken.load(Ordering::Acquire)) {
+                // Requests registered after the receive loop drained the map would
+                // otherwise wait for a reply that cannot come.
+                fail_pending(&old.pending, &self.addr, "batch stream broken");
             }
             if self.stream.is_none() {
                 match self.open().await {
