@@ -98,6 +98,9 @@ enum Side {
     Peer(peer::Peer),
     #[cfg(feature = "ours")]
     Ours(ours::Ours),
+    /// tikv-tower with one gRPC connection per store, like the peer and bare sides.
+    #[cfg(feature = "ours")]
+    Ours1(ours::Ours),
 }
 
 impl Side {
@@ -107,6 +110,8 @@ impl Side {
             Side::Peer(_) => "peer",
             #[cfg(feature = "ours")]
             Side::Ours(_) => "ours",
+            #[cfg(feature = "ours")]
+            Side::Ours1(_) => "ours1",
         }
     }
 
@@ -115,7 +120,7 @@ impl Side {
             Side::Bare(c) => c.get(k).await,
             Side::Peer(c) => c.get(k).await,
             #[cfg(feature = "ours")]
-            Side::Ours(c) => c.get(k).await,
+            Side::Ours(c) | Side::Ours1(c) => c.get(k).await,
         }
     }
 
@@ -124,7 +129,7 @@ impl Side {
             Side::Bare(c) => c.put(k, v).await,
             Side::Peer(c) => c.put(k, v).await,
             #[cfg(feature = "ours")]
-            Side::Ours(c) => c.put(k, v).await,
+            Side::Ours(c) | Side::Ours1(c) => c.put(k, v).await,
         }
     }
 }
@@ -157,17 +162,31 @@ async fn connect_sides(args: &Args, pd: &str) -> Vec<Side> {
     }
     if want("peer") {
         match tokio::time::timeout(Duration::from_secs(30), peer::Peer::connect(pd)).await {
-            Ok(Ok(c)) => sides.push(Side::Peer(c)),
+            Ok(Ok(c)) => {
+                match tokio::time::timeout(Duration::from_secs(10), peer::Peer::check_tso(pd)).await
+                {
+                    Ok(Ok((physical, logical))) => {
+                        println!("peer: Tso stream ok (physical {physical} ms, logical {logical})")
+                    }
+                    Ok(Err(e)) => println!("peer: Tso check FAILED: {e}"),
+                    Err(_) => println!("peer: Tso check timed out after 10 s"),
+                }
+                sides.push(Side::Peer(c))
+            }
             Ok(Err(e)) => eprintln!("peer: cannot connect: {e}"),
             Err(_) => eprintln!("peer: connect timed out after 30 s"),
         }
     }
     #[cfg(feature = "ours")]
-    if want("ours") {
-        match tokio::time::timeout(Duration::from_secs(30), ours::Ours::connect(pd)).await {
+    for (name, conns) in [("ours", None), ("ours1", Some(1))] {
+        if !want(name) {
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_secs(30), ours::Ours::connect(pd, conns)).await {
+            Ok(Ok(c)) if conns.is_some() => sides.push(Side::Ours1(c)),
             Ok(Ok(c)) => sides.push(Side::Ours(c)),
-            Ok(Err(e)) => eprintln!("ours: cannot connect: {e}"),
-            Err(_) => eprintln!("ours: connect timed out after 30 s"),
+            Ok(Err(e)) => eprintln!("{name}: cannot connect: {e}"),
+            Err(_) => eprintln!("{name}: connect timed out after 30 s"),
         }
     }
     #[cfg(not(feature = "ours"))]
@@ -282,15 +301,19 @@ async fn run(args: Args, pd: String) -> Result<(), String> {
     println!();
     println!("== ratios (throughput: higher is better; CPU/op: lower is better) ==");
     for op in ["get", "put"] {
-        let ours = agg.get(&("ours", op));
-        for other in ["peer", "bare"] {
-            match (ours, agg.get(&(other, op))) {
+        for (mine, other) in [
+            ("ours", "peer"),
+            ("ours", "bare"),
+            ("ours1", "peer"),
+            ("ours1", "bare"),
+        ] {
+            match (agg.get(&(mine, op)), agg.get(&(other, op))) {
                 (Some(a), Some(b)) => println!(
-                    "{op}: ours/{other}  throughput {:.2}x   client CPU/op {:.2}x",
+                    "{op}: {mine}/{other}  throughput {:.2}x   client CPU/op {:.2}x",
                     a.throughput() / b.throughput().max(1e-9),
                     a.client_us_per_op() / b.client_us_per_op().max(1e-9)
                 ),
-                _ => println!("{op}: ours/{other}  n/a (a side is missing)"),
+                _ => println!("{op}: {mine}/{other}  n/a (a side is missing)"),
             }
         }
         if let (Some(p), Some(b)) = (agg.get(&("peer", op)), agg.get(&("bare", op))) {

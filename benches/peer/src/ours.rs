@@ -7,9 +7,14 @@ pub struct Ours {
 }
 
 impl Ours {
-    /// Connects through PD (`host:port`).
-    pub async fn connect(pd: &str) -> Result<Self, String> {
-        let client = tikv_tower::RawClient::connect(vec![pd.to_string()])
+    /// Connects through PD (`host:port`) with the default configuration, or with
+    /// `connections` gRPC connections per store (default 4, as client-go).
+    pub async fn connect(pd: &str, connections: Option<usize>) -> Result<Self, String> {
+        let mut config = tikv_tower::Config::default();
+        if let Some(n) = connections {
+            config.tikv_client.grpc_connection_count = n;
+        }
+        let client = tikv_tower::RawClient::connect_with_config(vec![pd.to_string()], config)
             .await
             .map_err(|e| format!("tikv-tower connect: {e}"))?;
         Ok(Ours { client })

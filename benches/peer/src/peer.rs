@@ -18,6 +18,27 @@ impl Peer {
         Ok(Peer { client })
     }
 
+    /// Fidelity check of the mock PD's Tso stream as the peer uses it: two
+    /// timestamps from `tikv_client::TransactionClient::current_timestamp`, which
+    /// must increase.
+    pub async fn check_tso(pd: &str) -> Result<(i64, i64), String> {
+        let client = tikv_client::TransactionClient::new(vec![pd.to_string()])
+            .await
+            .map_err(|e| format!("tikv-client txn connect: {e:?}"))?;
+        let a = client
+            .current_timestamp()
+            .await
+            .map_err(|e| format!("tikv-client current_timestamp: {e:?}"))?;
+        let b = client
+            .current_timestamp()
+            .await
+            .map_err(|e| format!("tikv-client current_timestamp: {e:?}"))?;
+        if (b.physical, b.logical) <= (a.physical, a.logical) {
+            return Err(format!("TSO went backwards or stalled: {a:?} then {b:?}"));
+        }
+        Ok((a.physical, a.logical))
+    }
+
     /// Raw get; a missing key is an error (the bench reads keys it wrote).
     pub async fn get(&self, key: Vec<u8>) -> Result<(), String> {
         match self.client.get(key).await {
