@@ -216,9 +216,18 @@ impl RawClientBuilder {
         let opts = grpc_options(&self.config);
         let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::GrpcPdConnector::new(opts.clone()));
-        let transport = crate::transport::GrpcTransport::grpc(opts);
         let endpoints = self.pd_endpoints.clone();
-        self.assemble(connector, endpoints, transport, None).await
+        // client-go sends through the BatchCommands stream unless `max-batch-size` is 0.
+        match self.config.tikv_client.max_batch_size {
+            0 => {
+                let transport = crate::transport::GrpcTransport::grpc(opts);
+                self.assemble(connector, endpoints, transport, None).await
+            }
+            max => {
+                let transport = crate::transport::BatchTransport::batch(opts, max);
+                self.assemble(connector, endpoints, transport, None).await
+            }
+        }
     }
 
     #[cfg(feature = "embedded")]
