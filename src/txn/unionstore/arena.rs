@@ -12,6 +12,8 @@
 //! checkpoint `cp`" is `addr > cp`, the version chain is followed through `prev`, and the log is
 //! walked backwards from the tail to undo a stage (client-go `RevertToCheckpoint`).
 
+use super::tree::prefetch_ptr;
+
 /// An address in an arena. For the value log it is the end position of a record; `0` is null.
 pub(crate) type Addr = u64;
 
@@ -221,11 +223,33 @@ impl Arena {
         &buf[h - len..h]
     }
 
-    /// The header bytes of the record at `addr` (for prefetching).
+    /// Hints the CPU to load the record at `addr`: its header and the line before it, which
+    /// holds the start of a value of up to 64 bytes (the length is not known yet).
     #[inline]
-    pub(crate) fn value_header_bytes(&self, addr: Addr) -> &[u8] {
+    pub(crate) fn prefetch_value(&self, addr: Addr) {
         let (b, h) = Self::hdr_start(addr);
-        &self.blocks[b].buf[h..h + VLOG_HDR]
+        let Some(block) = self.blocks.get(b) else {
+            return;
+        };
+        let base = block.buf.as_ptr();
+        prefetch_ptr(base.wrapping_add(h));
+        prefetch_ptr(base.wrapping_add(h.saturating_sub(64)));
+    }
+
+    /// The bytes from `start` to the end of its block.
+    #[inline]
+    pub(crate) fn bytes_from(&self, start: Addr) -> &[u8] {
+        let (b, o) = split(start);
+        &self.blocks[b].buf[o..]
+    }
+
+    /// Hints the CPU to load the line holding `start`.
+    #[inline]
+    pub(crate) fn prefetch(&self, start: Addr) {
+        let (b, o) = split(start);
+        if let Some(block) = self.blocks.get(b) {
+            prefetch_ptr(block.buf.as_ptr().wrapping_add(o));
+        }
     }
 
     /// The value stored at `addr`, writable in place.

@@ -26,19 +26,6 @@ pub const DEFAULT_TOTAL_SIZE_LIMIT: u64 = 100 << 20;
 /// `deleteFlag`, set by `markDelete`).
 const ABSENT: u16 = 1 << 15;
 
-#[inline]
-fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `sse` is part of the x86_64 baseline, and a prefetch only hints the cache:
-        // it never faults and reads nothing (the pointer is to a live slice anyway).
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
-
 /// Per-entry and total size limits (client-go `SetEntrySizeLimit`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SizeLimits {
@@ -240,21 +227,22 @@ impl MemBuffer {
         self.rec_raw_flags(rec) & ABSENT == 0
     }
 
-    /// The record header at `rec`: `(value address, key length, raw flags)`, in one read.
+    /// The record at `rec`: `(value address, raw flags, key)`, with one arena lookup.
     #[inline]
-    fn rec_header(&self, rec: Addr) -> (Addr, usize, u16) {
-        let h = self.keys.bytes(rec, REC_KEY as usize);
+    fn rec_parts(&self, rec: Addr) -> (Addr, u16, &[u8]) {
+        let b = self.keys.bytes_from(rec);
+        let (h, rest) = b.split_at(REC_KEY as usize);
         let mut v = [0u8; 8];
         v.copy_from_slice(&h[..8]);
         let klen = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
         let flags = u16::from_le_bytes([h[12], h[13]]);
-        (u64::from_le_bytes(v), klen, flags)
+        (u64::from_le_bytes(v), flags, &rest[..klen])
     }
 
     /// The entry at `rec` as an iterator yields it, or `None` if `mode` skips it.
     #[inline]
     pub(crate) fn rec_entry_for(&self, rec: Addr, mode: IterMode) -> Option<BufferEntry<'_>> {
-        let (v, klen, raw) = self.rec_header(rec);
+        let (v, raw, key) = self.rec_parts(rec);
         let v = match mode {
             IterMode::Values if raw & ABSENT != 0 || v == NULL => return None,
             IterMode::WithFlags if raw & ABSENT != 0 => return None,
@@ -265,7 +253,7 @@ impl MemBuffer {
             _ => v,
         };
         Some(BufferEntry {
-            key: self.keys.bytes(rec + REC_KEY, klen),
+            key,
             value: (v != NULL).then(|| self.vlog.value(v)),
             flags: KeyFlags::from_bits(raw),
         })
@@ -274,7 +262,7 @@ impl MemBuffer {
     /// Hints the CPU to load the record at `rec`.
     #[inline]
     pub(crate) fn prefetch_record(&self, rec: Addr) {
-        prefetch(self.keys.bytes(rec, 1));
+        self.keys.prefetch(rec);
     }
 
     /// Hints the CPU to load the current value of the record at `rec`.
@@ -282,16 +270,16 @@ impl MemBuffer {
     pub(crate) fn prefetch_value(&self, rec: Addr) {
         let v = self.keys.u64_at(rec + REC_VALUE);
         if v != NULL {
-            prefetch(self.vlog.value_header_bytes(v));
+            self.vlog.prefetch_value(v);
         }
     }
 
     /// The entry at `rec`: key, current value (`None` when flags-only), flags.
     #[inline]
     pub(crate) fn rec_entry(&self, rec: Addr) -> BufferEntry<'_> {
-        let (v, klen, raw) = self.rec_header(rec);
+        let (v, raw, key) = self.rec_parts(rec);
         BufferEntry {
-            key: self.keys.bytes(rec + REC_KEY, klen),
+            key,
             value: (v != NULL).then(|| self.vlog.value(v)),
             flags: KeyFlags::from_bits(raw),
         }
