@@ -44,10 +44,12 @@ pub(crate) enum IterMode {
 ///
 /// A scan chases two dependent loads per entry (slot -> key record -> value version) and the
 /// per-entry path is too long for the CPU to overlap many of them on its own. So when the walk
-/// enters a leaf it prefetches, in tight loops, the values of the next leaf (whose records
-/// were prefetched one leaf earlier), the records of the leaf after that, and the node of the
-/// one after that: a pipeline one to three leaves deep. It never runs past the leaf holding
-/// the stop position, so a short range scan prefetches little.
+/// enters a leaf it prefetches, in tight loops, the values of the leaf two ahead (whose
+/// records were prefetched one leaf earlier), the records of the leaf three ahead and the node
+/// of the one after that: a pipeline two to four leaves deep (creating the iterator primes
+/// it). It never runs past the leaf holding the stop position, so a short bounded scan
+/// prefetches little; an unbounded one that is dropped early wastes a few leaves of
+/// prefetches.
 pub struct Iter<'a> {
     buf: &'a MemBuffer,
     tree: &'a Tree,
@@ -117,13 +119,17 @@ impl<'a> Iter<'a> {
         };
         if let (false, Some(p)) = (empty, start) {
             if Some(p) != stop {
-                // Prime the pipeline: records of this leaf and the next, the node after them.
+                // Prime the pipeline: records of this leaf and the next two, the nodes after.
                 it.prefetch_records(p.leaf);
                 let f = it.after(p.leaf);
                 it.prefetch_records(f);
+                it.prefetch_values(p.leaf);
                 let g = it.after(f);
-                if g != NIL {
-                    tree.prefetch_leaf(g);
+                it.prefetch_records(g);
+                it.prefetch_values(f);
+                let h = it.after(g);
+                if h != NIL {
+                    tree.prefetch_leaf(h);
                 }
                 it.enter(p.leaf, Some(p.idx as usize));
             }
@@ -180,7 +186,8 @@ impl<'a> Iter<'a> {
             self.end = stop_idx.map_or(n, |i| i.min(n));
         }
         self.follow = self.after(leaf);
-        let f = self.follow;
+        // `f`: two leaves ahead, `g`: three, `h`: four.
+        let f = self.after(self.follow);
         if f != NIL {
             self.prefetch_values(f);
             let g = self.after(f);
