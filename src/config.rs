@@ -559,7 +559,9 @@ pub struct RawConfig {
     pub batch_pair_count: usize,
     /// Bytes per RawBatchPut RPC (client-go `rawBatchPutSize`, 16 KiB).
     pub batch_put_size: usize,
-    /// Backoff budget of one raw operation (client-go `rawkvMaxBackoff`, 20000 ms).
+    /// Nominal backoff budget of one raw operation (client-go `rawkvMaxBackoff`, 20000 ms);
+    /// like client-go, the client stretches it by the backoff weight (2), so an operation
+    /// sleeps at most 40 s in all.
     #[serde(with = "millis")]
     pub max_backoff: Duration,
     /// Largest key+value entry accepted (TiKV `raft-entry-max-size`, 8 MiB); larger entries

@@ -220,7 +220,10 @@ impl RawClient {
     }
 
     fn op(&self) -> Arc<OpState> {
-        let mut b = OpState::builder().max_backoff(self.inner.config.max_backoff);
+        let mut b = OpState::builder().max_backoff(
+            self.inner.config.max_backoff
+                * tikv_tower_layers::retry::backoff::DEFAULT_BACKOFF_WEIGHT,
+        );
         if let Some(t) = self.timeout {
             b = b.timeout(t);
         }

@@ -248,6 +248,14 @@ struct KindState {
 /// How many recent errors a backoffer remembers for its exhaustion report.
 const KEPT_ERRORS: usize = 5;
 
+/// `BoTxnLockFast`'s effective base in milliseconds unless set otherwise (client-go
+/// `kv.DefBackoffLockFast`, which `createBackoffFn` puts in place of the config's 2 ms).
+pub const DEFAULT_BACKOFF_LOCK_FAST_MS: u64 = 10;
+
+/// How much client-go stretches an operation's nominal budget (`kv.DefBackOffWeight`:
+/// `NewBackofferWithVars` multiplies `maxSleep` by it, so rawkv's 20 s budget is 40 s).
+pub const DEFAULT_BACKOFF_WEIGHT: u32 = 2;
+
 /// client-go's `Backoffer`: per-kind exponential state plus one total sleep budget.
 ///
 /// It computes sleeps; the caller sleeps ([`OpState::backoff`](crate::OpState::backoff)
@@ -271,7 +279,7 @@ impl Backoffer {
             excluded_sleep: Duration::ZERO,
             kinds: Vec::new(),
             errors: VecDeque::new(),
-            txn_lock_fast_base_ms: BackoffKind::TxnLockFast.config().base_ms,
+            txn_lock_fast_base_ms: DEFAULT_BACKOFF_LOCK_FAST_MS,
         }
     }
 
@@ -427,6 +435,22 @@ fn compute_sleep(jitter: Jitter, base: u64, cap: u64, attempts: u32, last: u64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn txn_lock_fast_starts_from_client_go_default_base() {
+        // Equal jitter: the first sleep is in [base/2, base]; with client-go's
+        // DefBackoffLockFast (10 ms) that is at least 5 ms, never the config's 2 ms.
+        for _ in 0..50 {
+            let mut bo = Backoffer::new(Duration::from_secs(10));
+            let first = bo
+                .next_sleep(BackoffKind::TxnLockFast, None, &"lock")
+                .expect("budget left");
+            assert!(
+                first >= Duration::from_millis(5) && first <= Duration::from_millis(10),
+                "{first:?}"
+            );
+        }
+    }
 
     #[test]
     fn configs_match_client_go() {
