@@ -223,8 +223,8 @@ impl Arena {
         &buf[h - len..h]
     }
 
-    /// Hints the CPU to load the record at `addr`: its header and the line before it, which
-    /// holds the start of a value of up to 64 bytes (the length is not known yet).
+    /// Hints the CPU to load the header of the record at `addr` and the line before it,
+    /// which holds the start of a value of up to 64 bytes (the length is not known yet).
     #[inline]
     pub(crate) fn prefetch_value(&self, addr: Addr) {
         let (b, h) = Self::hdr_start(addr);
@@ -234,6 +234,21 @@ impl Arena {
         let base = block.buf.as_ptr();
         prefetch_ptr(base.wrapping_add(h));
         prefetch_ptr(base.wrapping_add(h.saturating_sub(64)));
+    }
+
+    /// Hints the CPU to load the first bytes of the value at `addr`; reads its header, so
+    /// call it once [`prefetch_value`](Self::prefetch_value) has had time to bring that in.
+    #[inline]
+    pub(crate) fn prefetch_value_start(&self, addr: Addr) {
+        let (b, h) = Self::hdr_start(addr);
+        if let Some(block) = self.blocks.get(b) {
+            if let Some(len) = block.buf.get(h..h + 4) {
+                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if len > 64 {
+                    prefetch_ptr(block.buf.as_ptr().wrapping_add(h.wrapping_sub(len)));
+                }
+            }
+        }
     }
 
     /// The bytes from `start` to the end of its block.

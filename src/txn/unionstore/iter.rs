@@ -44,8 +44,9 @@ pub(crate) enum IterMode {
 ///
 /// A scan chases two dependent loads per entry (slot -> key record -> value version) and the
 /// per-entry path is too long for the CPU to overlap many of them on its own. So when the walk
-/// enters a leaf it prefetches, in tight loops, the values of the leaf two ahead (whose
-/// records were prefetched one leaf earlier), the records of the leaf three ahead and the node
+/// enters a leaf it prefetches, in tight loops, the starts of long values of the next leaf
+/// (whose value headers were prefetched one leaf earlier), the value headers of the leaf two
+/// ahead (whose records were prefetched one leaf earlier), the records of the leaf three ahead and the node
 /// of the one after that: a pipeline two to four leaves deep (creating the iterator primes
 /// it). It never runs past the leaf holding the stop position, so a short bounded scan
 /// prefetches little; an unbounded one that is dropped early wastes a few leaves of
@@ -186,7 +187,13 @@ impl<'a> Iter<'a> {
             self.end = stop_idx.map_or(n, |i| i.min(n));
         }
         self.follow = self.after(leaf);
-        // `f`: two leaves ahead, `g`: three, `h`: four.
+        // The value starts of the next leaf (headers prefetched a leaf ago); `f`: two leaves
+        // ahead, `g`: three, `h`: four.
+        if self.follow != NIL {
+            for &rec in self.tree.leaf(self.follow).0 {
+                self.buf.prefetch_value_start(rec);
+            }
+        }
         let f = self.after(self.follow);
         if f != NIL {
             self.prefetch_values(f);

@@ -274,6 +274,16 @@ impl MemBuffer {
         }
     }
 
+    /// Hints the CPU to load the start of a long current value of the record at `rec` (the
+    /// record and the value's header should be cached by now).
+    #[inline]
+    pub(crate) fn prefetch_value_start(&self, rec: Addr) {
+        let v = self.keys.u64_at(rec + REC_VALUE);
+        if v != NULL {
+            self.vlog.prefetch_value_start(v);
+        }
+    }
+
     /// The entry at `rec`: key, current value (`None` when flags-only), flags.
     #[inline]
     pub(crate) fn rec_entry(&self, rec: Addr) -> BufferEntry<'_> {
