@@ -13,11 +13,7 @@
 //!   big-endian keyspace id.
 
 use thiserror::Error;
-
-/// Size of one memcomparable group.
-const ENC_GROUP_SIZE: usize = 8;
-/// The marker of a full group.
-const ENC_MARKER: u8 = 0xFF;
+use tikv_tower_proto::memcomparable::{self, DecodeError};
 
 /// Mode byte of API-V2 transactional keys.
 pub const TXN_MODE_PREFIX: u8 = b'x';
@@ -58,54 +54,24 @@ pub enum CodecError {
 }
 
 /// Encodes `raw` in the memcomparable format (TiKV `encode_bytes`).
-pub fn encode_bytes(raw: &[u8]) -> Vec<u8> {
-    let groups = raw.len() / ENC_GROUP_SIZE + 1;
-    let mut out = Vec::with_capacity(groups * (ENC_GROUP_SIZE + 1));
-    let mut chunks = raw.chunks_exact(ENC_GROUP_SIZE);
-    for chunk in chunks.by_ref() {
-        out.extend_from_slice(chunk);
-        out.push(ENC_MARKER);
+pub use tikv_tower_proto::memcomparable::encode_bytes;
+
+impl From<DecodeError> for CodecError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Truncated { offset } => CodecError::Truncated { offset },
+            DecodeError::InvalidMarker { marker, offset } => {
+                CodecError::InvalidMarker { marker, offset }
+            }
+            DecodeError::InvalidPadding { offset } => CodecError::InvalidPadding { offset },
+        }
     }
-    let rest = chunks.remainder();
-    let pad = ENC_GROUP_SIZE - rest.len();
-    out.extend_from_slice(rest);
-    out.extend(std::iter::repeat_n(0u8, pad));
-    // pad <= 8, so the cast cannot truncate.
-    out.push(ENC_MARKER - pad as u8);
-    out
 }
 
-/// Decodes a memcomparable prefix of `enc`; returns the raw key and the number
-/// of input bytes it used (TiKV `decode_bytes`).
+/// Decodes a memcomparable prefix of `enc`; returns the raw key and the number of input
+/// bytes it used (TiKV `decode_bytes`).
 pub fn decode_bytes_prefix(enc: &[u8]) -> Result<(Vec<u8>, usize), CodecError> {
-    let mut out = Vec::with_capacity(enc.len() / (ENC_GROUP_SIZE + 1) * ENC_GROUP_SIZE);
-    let mut offset = 0;
-    loop {
-        let end = offset + ENC_GROUP_SIZE + 1;
-        let group = enc
-            .get(offset..end)
-            .ok_or(CodecError::Truncated { offset })?;
-        let (data, marker) = group.split_at(ENC_GROUP_SIZE);
-        let marker = marker[0];
-        let pad = usize::from(ENC_MARKER - marker);
-        if pad == 0 {
-            out.extend_from_slice(data);
-            offset = end;
-            continue;
-        }
-        if pad > ENC_GROUP_SIZE {
-            return Err(CodecError::InvalidMarker {
-                marker,
-                offset: offset + ENC_GROUP_SIZE,
-            });
-        }
-        let real = ENC_GROUP_SIZE - pad;
-        if data[real..].iter().any(|b| *b != 0) {
-            return Err(CodecError::InvalidPadding { offset });
-        }
-        out.extend_from_slice(&data[..real]);
-        return Ok((out, end));
-    }
+    Ok(memcomparable::decode_bytes_prefix(enc)?)
 }
 
 /// Decodes `enc`, which must be exactly one memcomparable-encoded key.

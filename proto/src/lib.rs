@@ -50,4 +50,5 @@ generated!(
     keyspacepb,
 );
 
+pub mod memcomparable;
 pub mod rpc;

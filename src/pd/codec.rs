@@ -16,13 +16,6 @@
 
 use tikv_tower_proto::metapb;
 
-/// Size of one memcomparable group.
-const ENC_GROUP_SIZE: usize = 8;
-/// The marker byte of a full group.
-const ENC_MARKER: u8 = 0xFF;
-/// Padding byte.
-const ENC_PAD: u8 = 0x00;
-
 /// Errors of decoding a key or region boundary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
@@ -42,54 +35,19 @@ pub enum CodecError {
     },
 }
 
-/// Memcomparable-encodes `key`: 8-byte groups, each followed by `0xFF - padding`; the last
-/// group is zero-padded (client-go `codec.EncodeBytes`).
-pub fn encode_bytes(key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity((key.len() / ENC_GROUP_SIZE + 1) * (ENC_GROUP_SIZE + 1));
-    encode_bytes_into(key, &mut out);
-    out
-}
-
-/// [`encode_bytes`] appending to `out`.
-pub fn encode_bytes_into(key: &[u8], out: &mut Vec<u8>) {
-    let mut chunks = key.chunks_exact(ENC_GROUP_SIZE);
-    for group in &mut chunks {
-        out.extend_from_slice(group);
-        out.push(ENC_MARKER);
-    }
-    let rest = chunks.remainder();
-    let pad = ENC_GROUP_SIZE - rest.len();
-    out.extend_from_slice(rest);
-    out.extend(std::iter::repeat_n(ENC_PAD, pad));
-    // pad <= 8, so this never underflows.
-    out.push(ENC_MARKER - pad as u8);
-}
+pub use tikv_tower_proto::memcomparable::{encode_bytes, encode_bytes_into};
 
 /// Decodes a memcomparable-encoded key, returning the key and the number of input bytes
 /// consumed; trailing bytes (e.g. a timestamp suffix) are left alone, as client-go's
 /// `codec.DecodeBytes` does.
 pub fn decode_bytes(data: &[u8]) -> Result<(Vec<u8>, usize), CodecError> {
-    let mut out = Vec::with_capacity(data.len() / (ENC_GROUP_SIZE + 1) * ENC_GROUP_SIZE);
-    let mut pos = 0;
-    loop {
-        let Some(group) = data.get(pos..pos + ENC_GROUP_SIZE + 1) else {
-            return Err(CodecError::Truncated(pos));
-        };
-        let marker = group[ENC_GROUP_SIZE];
-        let pad = usize::from(ENC_MARKER - marker);
-        if pad > ENC_GROUP_SIZE {
-            return Err(CodecError::InvalidMarker(pos + ENC_GROUP_SIZE));
-        }
-        let real = ENC_GROUP_SIZE - pad;
-        out.extend_from_slice(&group[..real]);
-        pos += ENC_GROUP_SIZE + 1;
-        if pad != 0 {
-            if group[real..ENC_GROUP_SIZE].iter().any(|b| *b != ENC_PAD) {
-                return Err(CodecError::InvalidMarker(pos - 1));
-            }
-            return Ok((out, pos));
-        }
-    }
+    use tikv_tower_proto::memcomparable::{decode_bytes_prefix, DecodeError};
+    decode_bytes_prefix(data).map_err(|e| match e {
+        DecodeError::Truncated { offset } => CodecError::Truncated(offset),
+        DecodeError::InvalidMarker { offset, .. } => CodecError::InvalidMarker(offset),
+        // Reported at the group's marker byte, like a bad marker.
+        DecodeError::InvalidPadding { offset } => CodecError::InvalidMarker(offset + 8),
+    })
 }
 
 /// Which key mode a client speaks: raw or transactional (client-go `apicodec.Mode`).
