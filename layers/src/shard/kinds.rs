@@ -109,11 +109,15 @@ fn scatter<T: Clone + Default>(parts: &[(Vec<usize>, Vec<T>)], total: usize) -> 
     out
 }
 
+/// A request sharded by one list field: of keys, or of items whose `.key` is the key.
 macro_rules! keyed_request {
     ($ty:ty, $field:ident) => {
+        keyed_request!($ty, $field, |k| k.as_slice());
+    };
+    ($ty:ty, $field:ident, |$item:ident| $key:expr) => {
         impl Shardable for $ty {
             fn keys(&self) -> Option<Vec<&[u8]>> {
-                Some(self.$field.iter().map(|k| k.as_slice()).collect())
+                Some(self.$field.iter().map(|$item| $key).collect())
             }
             fn select(&self, idx: &[usize]) -> Option<Self> {
                 let mut part = self.clone();
@@ -133,6 +137,10 @@ keyed_request!(kvrpcpb::CheckSecondaryLocksRequest, keys);
 keyed_request!(kvrpcpb::ResolveLockRequest, keys);
 keyed_request!(kvrpcpb::RawBatchGetRequest, keys);
 keyed_request!(kvrpcpb::RawBatchDeleteRequest, keys);
+keyed_request!(kvrpcpb::PessimisticLockRequest, mutations, |m| m
+    .key
+    .as_slice());
+keyed_request!(kvrpcpb::FlushRequest, mutations, |m| m.key.as_slice());
 
 impl Shardable for kvrpcpb::PrewriteRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
@@ -156,28 +164,6 @@ impl Shardable for kvrpcpb::PrewriteRequest {
                 })
             })
             .collect();
-        Some(part)
-    }
-}
-
-impl Shardable for kvrpcpb::PessimisticLockRequest {
-    fn keys(&self) -> Option<Vec<&[u8]>> {
-        Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
-    }
-    fn select(&self, idx: &[usize]) -> Option<Self> {
-        let mut part = self.clone();
-        part.mutations = pick(&self.mutations, idx);
-        Some(part)
-    }
-}
-
-impl Shardable for kvrpcpb::FlushRequest {
-    fn keys(&self) -> Option<Vec<&[u8]>> {
-        Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
-    }
-    fn select(&self, idx: &[usize]) -> Option<Self> {
-        let mut part = self.clone();
-        part.mutations = pick(&self.mutations, idx);
         Some(part)
     }
 }
