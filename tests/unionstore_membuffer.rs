@@ -619,17 +619,23 @@ fn footprint_hook_reports_growth_and_shrink() {
         after_first,
         "no growth, no call"
     );
-    let h = b.staging();
     for i in 0..5000u32 {
         b.set(&i.to_be_bytes(), &[0u8; 100]).unwrap();
     }
+    let before = last.load(Ordering::SeqCst);
+    assert!(before > 500_000, "5000 keys with their first values");
+    let h = b.staging();
+    for i in 0..5000u32 {
+        b.set(&i.to_be_bytes(), &[1u8; 101]).unwrap();
+    }
     let grown = last.load(Ordering::SeqCst);
-    assert!(grown > 500_000);
+    assert!(grown > before + 500_000, "overwrites go to the value log");
     b.cleanup(h).unwrap();
     assert!(
         last.load(Ordering::SeqCst) < grown,
         "cleanup frees value-log blocks"
     );
+    assert_eq!(b.get(&7u32.to_be_bytes()), Some(&[0u8; 100][..]));
     assert_eq!(last.load(Ordering::SeqCst), b.mem());
     b.reset();
     assert_eq!(b.len(), 0);

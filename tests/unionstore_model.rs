@@ -69,6 +69,10 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (key.clone(), proptest::collection::vec(any::<u8>(), 1..5), ops.clone())
             .prop_map(|(k, v, o)| Op::Set(k, v, o)),
+        // Values around the inline limit (256 bytes): a key's first value is stored with the
+        // key up to it and in the value log past it.
+        1 => (key.clone(), 255usize..259, any::<u8>(), ops.clone())
+            .prop_map(|(k, n, b, o)| Op::Set(k, vec![b; n], o)),
         2 => (key.clone(), ops.clone()).prop_map(|(k, o)| Op::Delete(k, o)),
         2 => (key.clone(), ops).prop_map(|(k, o)| Op::UpdateFlags(k, o)),
         2 => Just(Op::Staging),

@@ -1,4 +1,4 @@
-//! Append-only byte arenas: one for key records, one for the value log.
+//! The value log: an append-only byte arena of value versions.
 //!
 //! Mirrors client-go's `internal/unionstore/arena` (`MemdbArena`, `MemdbVlog`): memory comes
 //! in blocks that start small (4 KiB) and double up to a cap, so a small transaction stays
@@ -7,11 +7,14 @@
 //! grows while writing, positions compare like time, which is what staging checkpoints and
 //! snapshot reads are made of.
 //!
-//! The value log stores each value version as `[value][len: u32][entry: u64][prev: u64]`; its
+//! The value log stores each value version as `[value][len: u32][entry: u32][prev: u64]` (the
+//! entry is a key-record address, `prev` a [`Ver`]: the previous version, possibly the record's
+//! inline value); its
 //! address is the position just after the record, so "was this version written after
 //! checkpoint `cp`" is `addr > cp`, the version chain is followed through `prev`, and the log is
 //! walked backwards from the tail to undo a stage (client-go `RevertToCheckpoint`).
 
+use super::records::{RecAddr, Ver};
 use super::tree::prefetch_ptr;
 
 /// An address in an arena. For the value log it is the end position of a record; `0` is null.
@@ -24,7 +27,7 @@ const INIT_BLOCK: usize = 4 << 10;
 const MAX_BLOCK: usize = 1 << 20;
 
 /// Bytes of a value-log record header.
-pub(crate) const VLOG_HDR: usize = 4 + 8 + 8;
+pub(crate) const VLOG_HDR: usize = 4 + 4 + 8;
 
 struct Block {
     buf: Box<[u8]>,
@@ -95,48 +98,14 @@ impl Arena {
     }
 
     #[inline]
-    pub(crate) fn bytes(&self, start: Addr, len: usize) -> &[u8] {
-        let (b, o) = split(start);
-        &self.blocks[b].buf[o..o + len]
-    }
-
-    #[inline]
     pub(crate) fn bytes_mut(&mut self, start: Addr, len: usize) -> &mut [u8] {
         let (b, o) = split(start);
         &mut self.blocks[b].buf[o..o + len]
     }
 
-    #[inline]
-    pub(crate) fn u64_at(&self, start: Addr) -> u64 {
-        let (b, o) = split(start);
-        read_u64(&self.blocks[b].buf, o)
-    }
-
-    #[inline]
-    pub(crate) fn u32_at(&self, start: Addr) -> u32 {
-        let (b, o) = split(start);
-        read_u32(&self.blocks[b].buf, o)
-    }
-
-    #[inline]
-    pub(crate) fn u16_at(&self, start: Addr) -> u16 {
-        let (b, o) = split(start);
-        u16::from_le_bytes([self.blocks[b].buf[o], self.blocks[b].buf[o + 1]])
-    }
-
-    #[inline]
-    pub(crate) fn put_u64(&mut self, start: Addr, v: u64) {
-        self.bytes_mut(start, 8).copy_from_slice(&v.to_le_bytes());
-    }
-
-    #[inline]
-    pub(crate) fn put_u32(&mut self, start: Addr, v: u32) {
-        self.bytes_mut(start, 4).copy_from_slice(&v.to_le_bytes());
-    }
-
-    #[inline]
-    pub(crate) fn put_u16(&mut self, start: Addr, v: u16) {
-        self.bytes_mut(start, 2).copy_from_slice(&v.to_le_bytes());
+    /// Blocks allocated.
+    pub(crate) fn block_count(&self) -> usize {
+        self.blocks.len()
     }
 
     /// The current end position (client-go `Checkpoint`).
@@ -182,15 +151,15 @@ impl Arena {
 
     /// Appends a value version for entry `node` whose previous version is `prev` (client-go
     /// `AppendValue`); returns its address and whether a block was allocated.
-    pub(crate) fn append_value(&mut self, node: Addr, prev: Addr, value: &[u8]) -> (Addr, bool) {
+    pub(crate) fn append_value(&mut self, node: RecAddr, prev: Ver, value: &[u8]) -> (Addr, bool) {
         let size = value.len() + VLOG_HDR;
         let (start, grew) = self.alloc(size);
         let buf = self.bytes_mut(start, size);
         let n = value.len();
         buf[..n].copy_from_slice(value);
         buf[n..n + 4].copy_from_slice(&(n as u32).to_le_bytes());
-        buf[n + 4..n + 12].copy_from_slice(&node.to_le_bytes());
-        buf[n + 12..n + 20].copy_from_slice(&prev.to_le_bytes());
+        buf[n + 4..n + 8].copy_from_slice(&node.to_le_bytes());
+        buf[n + 8..n + 16].copy_from_slice(&prev.to_le_bytes());
         // end position: (block index + 1) << 32 | end offset
         let (b, o) = split(start);
         ((((b + 1) as u64) << 32) | (o + size) as u64, grew)
@@ -204,13 +173,13 @@ impl Arena {
 
     /// The record header at `addr`: `(value length, entry, previous version)`.
     #[inline]
-    pub(crate) fn vlog_header(&self, addr: Addr) -> (usize, Addr, Addr) {
+    pub(crate) fn vlog_header(&self, addr: Addr) -> (usize, RecAddr, Ver) {
         let (b, h) = Self::hdr_start(addr);
         let buf = &self.blocks[b].buf;
         (
             read_u32(buf, h) as usize,
-            read_u64(buf, h + 4),
-            read_u64(buf, h + 12),
+            read_u32(buf, h + 4),
+            read_u64(buf, h + 8),
         )
     }
 
@@ -251,22 +220,6 @@ impl Arena {
         }
     }
 
-    /// The bytes from `start` to the end of its block.
-    #[inline]
-    pub(crate) fn bytes_from(&self, start: Addr) -> &[u8] {
-        let (b, o) = split(start);
-        &self.blocks[b].buf[o..]
-    }
-
-    /// Hints the CPU to load the line holding `start`.
-    #[inline]
-    pub(crate) fn prefetch(&self, start: Addr) {
-        let (b, o) = split(start);
-        if let Some(block) = self.blocks.get(b) {
-            prefetch_ptr(block.buf.as_ptr().wrapping_add(o));
-        }
-    }
-
     /// The value stored at `addr`, writable in place.
     #[inline]
     pub(crate) fn value_mut(&mut self, addr: Addr) -> &mut [u8] {
@@ -291,13 +244,15 @@ impl Arena {
         }
     }
 
-    /// The newest version at or before `pos` in the chain starting at `addr` (client-go
-    /// `GetSnapshotValue` / `SelectValueHistory`).
-    pub(crate) fn version_at(&self, mut addr: Addr, pos: Addr) -> Addr {
-        while addr != NULL && addr > pos {
-            addr = self.vlog_header(addr).2;
+    /// Follows the version chain from `ver` back past every log version written after `pos`
+    /// (client-go `GetSnapshotValue` / `SelectValueHistory`). Stops at the first log version
+    /// at or before `pos`, or at a version that is not in the log ([`NONE`](super::records::NONE)
+    /// or [`INLINE`](super::records::INLINE)), which the caller judges.
+    pub(crate) fn version_at(&self, mut ver: Ver, pos: Addr) -> Ver {
+        while ver > super::records::INLINE && ver > pos {
+            ver = self.vlog_header(ver).2;
         }
-        addr
+        ver
     }
 }
 

@@ -35,6 +35,11 @@ pub enum MemBufferError {
         /// The configured limit.
         limit: u64,
     },
+    /// The buffer's arenas are at their address limit (about 4 GiB of keys and short values,
+    /// or 64 Ki blocks of value log): far past any size TiKV accepts in one transaction.
+    /// Nothing was written.
+    #[error("write buffer arena full")]
+    ArenaFull,
     /// `release` was given a handle that is not the innermost open stage, or `cleanup` one
     /// that has open stages above it.
     #[error("staging handle {handle} is not the innermost stage ({depth} open)")]

@@ -1,9 +1,9 @@
 //! Range iterators over a [`MemBuffer`](super::MemBuffer), forward and reverse (client-go
 //! `art.Iterator`, `art.SnapIter`).
 
-use super::arena::Addr;
 use super::flags::KeyFlags;
-use super::membuffer::MemBuffer;
+use super::membuffer::{Mark, MemBuffer};
+use super::records::RecAddr;
 use super::tree::{Pos, Tree, NIL};
 
 /// One buffered entry as seen by an iterator.
@@ -31,7 +31,7 @@ pub(crate) enum IterMode {
     /// All present entries (client-go `IterWithFlags`).
     WithFlags,
     /// Entries with a version at or before the position (client-go `SnapIter`).
-    Snapshot(Addr),
+    Snapshot(Mark),
 }
 
 /// An iterator over `[lower, upper)` of a buffer, ascending or descending. Created by
@@ -55,7 +55,7 @@ pub struct Iter<'a> {
     buf: &'a MemBuffer,
     tree: &'a Tree,
     /// Slots of the current leaf.
-    slots: &'a [Addr],
+    slots: &'a [RecAddr],
     /// Forward: the index of the next slot to yield. Reverse: one past it.
     idx: usize,
     /// Forward: the index to stop at in this leaf. Reverse: the lowest `idx` to go down to.

@@ -7,7 +7,10 @@ use super::arena::{Addr, Arena, NULL};
 use super::error::MemBufferError;
 use super::flags::{FlagsOp, KeyFlags, VISIBLE_MASK};
 use super::iter::{BufferEntry, Iter, IterMode};
-use super::tree::{Tree, REC_FLAGS, REC_KEY, REC_KLEN, REC_VALUE};
+use super::records::{
+    make_word, word_flags, word_ver, KeyArena, RecAddr, Record, Ver, INLINE, INLINE_MAX, NONE,
+};
+use super::tree::Tree;
 
 /// Longest key the buffer accepts (client-go `art.MaxKeyLen`).
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
@@ -25,6 +28,37 @@ pub const DEFAULT_TOTAL_SIZE_LIMIT: u64 = 100 << 20;
 /// Bit 15 of the packed flags: the entry is in the tree but not in the buffer (client-go
 /// `deleteFlag`, set by `markDelete`).
 const ABSENT: u16 = 1 << 15;
+
+/// Value-log blocks a version pointer can address (48-bit pointers, block index in the high
+/// 16 bits).
+const MAX_VLOG_BLOCKS: usize = (1 << 16) - 2;
+
+/// A point in the buffer's history: the value-log tail and the key-arena tail (log versions
+/// after `vlog` and inline versions of records created at or after `keys` were written later),
+/// and the clock: how many value versions existed then (value-log versions plus inline ones,
+/// client-go's value-log position). Reverting to a mark sets the clock back to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark {
+    vlog: Addr,
+    keys: u64,
+    clock: u64,
+}
+
+impl Mark {
+    const ZERO: Mark = Mark {
+        vlog: NULL,
+        keys: 0,
+        clock: 0,
+    };
+
+    fn min(self, o: Mark) -> Mark {
+        Mark {
+            vlog: self.vlog.min(o.vlog),
+            keys: self.keys.min(o.keys),
+            clock: self.clock.min(o.clock),
+        }
+    }
+}
 
 /// Per-entry and total size limits (client-go `SetEntrySizeLimit`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +110,7 @@ impl StagingHandle {
 /// A position in the buffer's history to revert to (client-go `MemDBCheckpoint`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
-    pos: Addr,
+    pos: Mark,
     epoch: usize,
 }
 
@@ -98,15 +132,17 @@ pub type FootprintHook = Box<dyn Fn(u64) + Send + Sync>;
 /// none.
 pub struct MemBuffer {
     tree: Tree,
-    keys: Arena,
+    keys: KeyArena,
     vlog: Arena,
-    stages: Vec<Addr>,
-    /// Versions at or before this position may not be overwritten in place (a stage or a
+    stages: Vec<Mark>,
+    /// Versions written before this point may not be overwritten in place (a stage or a
     /// checkpoint needs them).
-    pinned: Addr,
-    /// Positions the value log was truncated to, in order; checkpoints taken before a
-    /// truncation below them are stale.
-    truncations: Vec<Addr>,
+    pinned: Mark,
+    /// Clocks the buffer was reverted to, in order; checkpoints taken before a revert below
+    /// them are stale.
+    truncations: Vec<u64>,
+    /// Value versions written and not reverted (see [`Mark`]).
+    clock: u64,
     len: usize,
     size: u64,
     dirty: bool,
@@ -143,11 +179,12 @@ impl MemBuffer {
     pub fn with_limits(limits: SizeLimits) -> MemBuffer {
         MemBuffer {
             tree: Tree::new(),
-            keys: Arena::new(),
+            keys: KeyArena::new(),
             vlog: Arena::new(),
             stages: Vec::new(),
-            pinned: NULL,
+            pinned: Mark::ZERO,
             truncations: Vec::new(),
+            clock: 0,
             len: 0,
             size: 0,
             dirty: false,
@@ -207,91 +244,80 @@ impl MemBuffer {
 
     // ---- key records ----
 
-    #[inline]
-    fn rec_value(&self, rec: Addr) -> Addr {
-        self.keys.u64_at(rec + REC_VALUE)
+    /// The current history point.
+    fn mark(&self) -> Mark {
+        Mark {
+            vlog: self.vlog.tail(),
+            keys: self.keys.tail(),
+            clock: self.clock,
+        }
     }
 
+    /// The bytes of version `ver` of the record `r` (`ver` is not [`NONE`]).
     #[inline]
-    fn rec_raw_flags(&self, rec: Addr) -> u16 {
-        self.keys.u16_at(rec + REC_FLAGS)
+    fn version_value<'a>(&'a self, r: &Record<'a>, ver: Ver) -> &'a [u8] {
+        if ver == INLINE {
+            r.inline
+        } else {
+            self.vlog.value(ver)
+        }
     }
 
+    /// The newest version of record `rec` (current version `ver`) written before `m`.
     #[inline]
-    fn rec_klen(&self, rec: Addr) -> u64 {
-        self.keys.u32_at(rec + REC_KLEN) as u64
-    }
-
-    #[inline]
-    pub(crate) fn rec_present(&self, rec: Addr) -> bool {
-        self.rec_raw_flags(rec) & ABSENT == 0
-    }
-
-    /// The record at `rec`: `(value address, raw flags, key)`, with one arena lookup.
-    #[inline]
-    fn rec_parts(&self, rec: Addr) -> (Addr, u16, &[u8]) {
-        let b = self.keys.bytes_from(rec);
-        let (h, rest) = b.split_at(REC_KEY as usize);
-        let mut v = [0u8; 8];
-        v.copy_from_slice(&h[..8]);
-        let klen = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-        let flags = u16::from_le_bytes([h[12], h[13]]);
-        (u64::from_le_bytes(v), flags, &rest[..klen])
+    fn version_at(&self, rec: RecAddr, ver: Ver, m: Mark) -> Ver {
+        match self.vlog.version_at(ver, m.vlog) {
+            INLINE if rec as u64 >= m.keys => NONE,
+            v => v,
+        }
     }
 
     /// The entry at `rec` as an iterator yields it, or `None` if `mode` skips it.
     #[inline]
-    pub(crate) fn rec_entry_for(&self, rec: Addr, mode: IterMode) -> Option<BufferEntry<'_>> {
-        let (v, raw, key) = self.rec_parts(rec);
-        let v = match mode {
-            IterMode::Values if raw & ABSENT != 0 || v == NULL => return None,
+    pub(crate) fn rec_entry_for(&self, rec: RecAddr, mode: IterMode) -> Option<BufferEntry<'_>> {
+        let r = self.keys.get(rec);
+        let raw = word_flags(r.word);
+        let ver = word_ver(r.word);
+        let ver = match mode {
+            IterMode::Values if raw & ABSENT != 0 || ver == NONE => return None,
             IterMode::WithFlags if raw & ABSENT != 0 => return None,
-            IterMode::Snapshot(at) => match self.vlog.version_at(v, at) {
-                NULL => return None,
+            IterMode::Snapshot(at) => match self.version_at(rec, ver, at) {
+                NONE => return None,
                 old => old,
             },
-            _ => v,
+            _ => ver,
         };
         Some(BufferEntry {
-            key,
-            value: (v != NULL).then(|| self.vlog.value(v)),
+            key: r.key,
+            value: (ver != NONE).then(|| self.version_value(&r, ver)),
             flags: KeyFlags::from_bits(raw),
         })
     }
 
     /// Hints the CPU to load the record at `rec`.
     #[inline]
-    pub(crate) fn prefetch_record(&self, rec: Addr) {
+    pub(crate) fn prefetch_record(&self, rec: RecAddr) {
         self.keys.prefetch(rec);
     }
 
-    /// Hints the CPU to load the current value of the record at `rec`.
+    /// Hints the CPU to load the rest of the entry at `rec` once its record is cached: the
+    /// tail of a long record, or the header of a value-log version.
     #[inline]
-    pub(crate) fn prefetch_value(&self, rec: Addr) {
-        let v = self.keys.u64_at(rec + REC_VALUE);
-        if v != NULL {
-            self.vlog.prefetch_value(v);
+    pub(crate) fn prefetch_value(&self, rec: RecAddr) {
+        match word_ver(self.keys.word(rec)) {
+            NONE => {}
+            INLINE => self.keys.prefetch_tail(rec),
+            v => self.vlog.prefetch_value(v),
         }
     }
 
-    /// Hints the CPU to load the start of a long current value of the record at `rec` (the
+    /// Hints the CPU to load the start of a long value-log value of the record at `rec` (the
     /// record and the value's header should be cached by now).
     #[inline]
-    pub(crate) fn prefetch_value_start(&self, rec: Addr) {
-        let v = self.keys.u64_at(rec + REC_VALUE);
-        if v != NULL {
+    pub(crate) fn prefetch_value_start(&self, rec: RecAddr) {
+        let v = word_ver(self.keys.word(rec));
+        if v > INLINE {
             self.vlog.prefetch_value_start(v);
-        }
-    }
-
-    /// The entry at `rec`: key, current value (`None` when flags-only), flags.
-    #[inline]
-    pub(crate) fn rec_entry(&self, rec: Addr) -> BufferEntry<'_> {
-        let (v, raw, key) = self.rec_parts(rec);
-        BufferEntry {
-            key,
-            value: (v != NULL).then(|| self.vlog.value(v)),
-            flags: KeyFlags::from_bits(raw),
         }
     }
 
@@ -299,7 +325,7 @@ impl MemBuffer {
         &self.tree
     }
 
-    pub(crate) fn keys(&self) -> &Arena {
+    pub(crate) fn keys(&self) -> &KeyArena {
         &self.keys
     }
 
@@ -309,15 +335,16 @@ impl MemBuffer {
     /// the tombstone too and leaves hiding it to the union store).
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let rec = self.tree.find(&self.keys, key)?;
-        let v = self.rec_value(rec);
-        (v != NULL).then(|| self.vlog.value(v))
+        let r = self.keys.get(rec);
+        let ver = word_ver(r.word);
+        (ver != NONE).then(|| self.version_value(&r, ver))
     }
 
     /// The flags of `key`, if the key is in the buffer (client-go `GetFlags`).
     pub fn get_flags(&self, key: &[u8]) -> Option<KeyFlags> {
         let rec = self.tree.find(&self.keys, key)?;
-        self.rec_present(rec)
-            .then(|| KeyFlags::from_bits(self.rec_raw_flags(rec)))
+        let raw = word_flags(self.keys.word(rec));
+        (raw & ABSENT == 0).then(|| KeyFlags::from_bits(raw))
     }
 
     /// Entries with a value (tombstones included) in `[lower, upper)`, ascending (client-go
@@ -387,30 +414,21 @@ impl MemBuffer {
         let Some(rec) = self.tree.find(&self.keys, key) else {
             return;
         };
-        if !self.rec_present(rec) {
+        let r = self.keys.get(rec);
+        if word_flags(r.word) & ABSENT != 0 {
             return;
         }
-        let v = self.rec_value(rec);
-        if v != NULL {
-            self.size -= self.vlog.value(v).len() as u64;
+        let ver = word_ver(r.word);
+        if ver != NONE {
+            self.size -= self.version_value(&r, ver).len() as u64;
         }
-        self.size -= self.rec_klen(rec);
+        self.size -= r.key.len() as u64;
         self.len -= 1;
-        self.keys.put_u64(rec + REC_VALUE, NULL);
-        self.keys.put_u16(rec + REC_FLAGS, ABSENT);
+        self.keys.set_word(rec, make_word(ABSENT, NONE));
     }
 
-    fn new_record(keys: &mut Arena, key: &[u8]) -> Addr {
-        let (rec, _) = keys.alloc(REC_KEY as usize + key.len());
-        keys.put_u64(rec + REC_VALUE, NULL);
-        keys.put_u32(rec + REC_KLEN, key.len() as u32);
-        keys.put_u16(rec + REC_FLAGS, ABSENT);
-        keys.bytes_mut(rec + REC_KEY, key.len())
-            .copy_from_slice(key);
-        rec
-    }
-
-    /// client-go `ART.Set` + `setValue` + `trySwapValue`.
+    /// client-go `ART.Set` + `setValue` + `trySwapValue`. A key first written with a short
+    /// value gets it inline in its new record; other versions go to the value log.
     fn write(
         &mut self,
         key: &[u8],
@@ -430,14 +448,24 @@ impl MemBuffer {
             if size > limit {
                 return Err(MemBufferError::EntryTooLarge { size, limit });
             }
+            if self.vlog.block_count() >= MAX_VLOG_BLOCKS {
+                return Err(MemBufferError::ArenaFull);
+            }
         }
+        let inline = value.filter(|v| v.len() <= INLINE_MAX);
+        let (rec, inserted) = self
+            .tree
+            .find_or_insert(&mut self.keys, key, |keys| {
+                let ver = if inline.is_some() { INLINE } else { NONE };
+                keys.push(make_word(ABSENT, ver), key, inline.unwrap_or_default())
+            })
+            .map_err(|_| MemBufferError::ArenaFull)?;
         if self.stages.is_empty() {
             self.dirty = true;
         }
-        let (rec, _) = self
-            .tree
-            .find_or_insert(&mut self.keys, key, |a| Self::new_record(a, key));
-        let mut raw = self.rec_raw_flags(rec);
+        let r = self.keys.get(rec);
+        let mut raw = word_flags(r.word);
+        let mut ver = word_ver(r.word);
         if raw & ABSENT != 0 {
             self.len += 1;
             self.size += key.len() as u64;
@@ -451,23 +479,32 @@ impl MemBuffer {
         if !flags.and_persistent().is_empty() {
             self.dirty = true;
         }
-        self.keys
-            .put_u16(rec + REC_FLAGS, flags.bits() & VISIBLE_MASK);
         if let Some(v) = value {
-            let cur = self.rec_value(rec);
-            let old_len = if cur == NULL {
-                0
+            if inserted && inline.is_some() {
+                // The first version went inline with the new record.
+                self.clock += 1;
+                self.size += v.len() as u64;
             } else {
-                self.vlog.value(cur).len()
-            };
-            if cur > self.pinned && old_len == v.len() && old_len > 0 {
-                self.vlog.value_mut(cur).copy_from_slice(v);
-            } else {
-                self.size = self.size + v.len() as u64 - old_len as u64;
-                let (addr, _) = self.vlog.append_value(rec, cur, v);
-                self.keys.put_u64(rec + REC_VALUE, addr);
+                let (old_len, swappable) = match ver {
+                    NONE => (0, false),
+                    INLINE => (r.inline.len(), rec as u64 >= self.pinned.keys),
+                    log => (self.vlog.value(log).len(), log > self.pinned.vlog),
+                };
+                if swappable && old_len == v.len() && old_len > 0 {
+                    if ver == INLINE {
+                        self.keys.inline_mut(rec).copy_from_slice(v);
+                    } else {
+                        self.vlog.value_mut(ver).copy_from_slice(v);
+                    }
+                } else {
+                    self.clock += 1;
+                    self.size = self.size + v.len() as u64 - old_len as u64;
+                    ver = self.vlog.append_value(rec, ver, v).0;
+                }
             }
         }
+        self.keys
+            .set_word(rec, make_word(flags.bits() & VISIBLE_MASK, ver));
         self.notify_mem();
         if self.size > self.limits.total {
             return Err(MemBufferError::TxnTooLarge {
@@ -480,7 +517,7 @@ impl MemBuffer {
 
     fn notify_mem(&mut self) {
         if let Some(hook) = &self.hook {
-            let mem = self.keys.capacity() + self.vlog.capacity() + self.tree.capacity();
+            let mem = self.mem();
             if mem != self.last_mem {
                 self.last_mem = mem;
                 hook(mem);
@@ -492,9 +529,9 @@ impl MemBuffer {
 
     /// Opens a stage nested in the current one (client-go `Staging`).
     pub fn staging(&mut self) -> StagingHandle {
-        let tail = self.vlog.tail();
-        self.stages.push(tail);
-        self.pinned = tail;
+        let mark = self.mark();
+        self.stages.push(mark);
+        self.pinned = mark;
         StagingHandle(NonZeroUsize::MIN.saturating_add(self.stages.len() - 1))
     }
 
@@ -516,7 +553,7 @@ impl MemBuffer {
                 depth: self.stages.len(),
             });
         }
-        if h.depth() == 1 && self.stages[0] != self.vlog.tail() {
+        if h.depth() == 1 && self.stages[0].clock != self.clock {
             self.dirty = true;
         }
         self.stages.pop();
@@ -526,6 +563,10 @@ impl MemBuffer {
     /// Discards the innermost stage `h` and every value change made in it (client-go
     /// `Cleanup`). A handle deeper than the open stages was already discarded with its parent
     /// and is ignored.
+    ///
+    /// The value-log versions written in the stage are freed. Keys first written in the stage
+    /// keep their records, as client-go keeps their ART leaves, and with them their inline
+    /// first values (up to 256 bytes each) until [`reset`](Self::reset).
     pub fn cleanup(&mut self, h: StagingHandle) -> Result<(), MemBufferError> {
         if h.depth() > self.stages.len() {
             return Ok(());
@@ -536,8 +577,8 @@ impl MemBuffer {
                 depth: self.stages.len(),
             });
         }
-        let cp = self.stages[h.depth() - 1];
-        self.revert_to(cp);
+        let mark = self.stages[h.depth() - 1];
+        self.revert_to(mark);
         self.stages.pop();
         self.notify_mem();
         Ok(())
@@ -546,7 +587,7 @@ impl MemBuffer {
     /// A position to return to with [`revert_to_checkpoint`](Self::revert_to_checkpoint)
     /// (client-go `Checkpoint`).
     pub fn checkpoint(&mut self) -> Checkpoint {
-        let pos = self.vlog.tail();
+        let pos = self.mark();
         self.pinned = pos;
         Checkpoint {
             pos,
@@ -558,12 +599,12 @@ impl MemBuffer {
     /// checkpoint must lie inside the innermost stage and its writes must not have been
     /// discarded meanwhile.
     pub fn revert_to_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), MemBufferError> {
-        let floor = self.stages.last().copied().unwrap_or(NULL);
+        let floor = self.stages.last().map_or(0, |s| s.clock);
         let stale = self
             .truncations
             .get(cp.epoch..)
-            .is_none_or(|t| t.iter().any(|&p| p < cp.pos));
-        if cp.pos > self.vlog.tail() || cp.pos < floor || stale {
+            .is_none_or(|t| t.iter().any(|&c| c < cp.pos.clock));
+        if cp.pos.clock > self.clock || cp.pos.clock < floor || stale {
             return Err(MemBufferError::InvalidCheckpoint);
         }
         self.revert_to(cp.pos);
@@ -571,53 +612,88 @@ impl MemBuffer {
         Ok(())
     }
 
-    /// Walks the value log back to `pos`, restoring each entry's previous version (client-go
-    /// `MemdbVlog.RevertToCheckpoint` + `ART.RevertVAddr`), then truncates it.
-    fn revert_to(&mut self, pos: Addr) {
-        let mut cur = self.vlog.tail();
-        if cur <= pos {
-            return;
+    /// Sets record `rec` (word `word`, value `size` bytes) back to version `prev`, keeping only
+    /// its persistent flags (or dropping the entry) when `prev` is "never written".
+    fn restore(&mut self, rec: RecAddr, word: u64, prev: Ver) {
+        let flags = word_flags(word);
+        if prev == NONE {
+            let kept = KeyFlags::from_bits(flags).and_persistent();
+            if kept.is_empty() {
+                self.keys.set_word(rec, make_word(ABSENT, NONE));
+                self.len -= 1;
+                self.size -= self.keys.key(rec).len() as u64;
+            } else {
+                self.keys.set_word(rec, make_word(kept.bits(), NONE));
+            }
+        } else {
+            let r = self.keys.get(rec);
+            self.size += self.version_value(&r, prev).len() as u64;
+            self.keys.set_word(rec, make_word(flags, prev));
         }
-        while cur > pos {
+    }
+
+    /// Undoes every value written after `m` (client-go `MemdbVlog.RevertToCheckpoint` +
+    /// `ART.RevertVAddr`): walks the value log back to `m.vlog` restoring each entry's previous
+    /// version and truncates it, then drops the inline versions of records created since
+    /// `m.keys` (the records stay: the index never loses a key).
+    fn revert_to(&mut self, m: Mark) {
+        let mut changed = false;
+        let mut cur = self.vlog.tail();
+        while cur > m.vlog {
+            changed = true;
             let (vlen, rec, prev) = self.vlog.vlog_header(cur);
-            if self.rec_value(rec) == cur {
-                self.keys.put_u64(rec + REC_VALUE, prev);
+            let word = self.keys.word(rec);
+            if word_ver(word) == cur {
                 self.size -= vlen as u64;
-                if prev == NULL {
-                    let kept = KeyFlags::from_bits(self.rec_raw_flags(rec)).and_persistent();
-                    if kept.is_empty() {
-                        self.keys.put_u16(rec + REC_FLAGS, ABSENT);
-                        self.len -= 1;
-                        self.size -= self.rec_klen(rec);
-                    } else {
-                        self.keys.put_u16(rec + REC_FLAGS, kept.bits());
-                    }
-                } else {
-                    self.size += self.vlog.value(prev).len() as u64;
-                }
+                self.restore(rec, word, prev);
             }
             cur = self.vlog.previous_record(cur);
         }
-        self.vlog.truncate(pos);
-        self.truncations.push(pos);
-        self.pinned = self.pinned.min(pos);
+        let mut undo = Vec::new();
+        self.keys.for_each_from(m.keys, |rec, r| {
+            if word_ver(r.word) == INLINE {
+                undo.push((rec, r.word, r.inline.len()));
+            }
+        });
+        for (rec, word, ilen) in undo {
+            changed = true;
+            self.size -= ilen as u64;
+            self.restore(rec, word, NONE);
+        }
+        if changed {
+            self.vlog.truncate(m.vlog);
+            self.truncations.push(m.clock);
+        }
+        self.clock = m.clock;
+        self.pinned = self.pinned.min(m);
     }
 
     /// Calls `f(key, flags, value)` for each key whose latest version was written in stage `h`
-    /// or later, newest write first (client-go `InspectStage`).
+    /// or later (client-go `InspectStage`): first those whose latest version is in the value
+    /// log, newest write first, then keys first written in the stage whose latest version is
+    /// that first one, in the order they were first written.
     pub fn inspect_stage(&self, h: StagingHandle, mut f: impl FnMut(&[u8], KeyFlags, &[u8])) {
-        let Some(&head) = self.stages.get(h.depth() - 1) else {
+        let Some(stage) = self.stages.get(h.depth() - 1) else {
             return;
         };
         let mut cur = self.vlog.tail();
-        while cur > head {
+        while cur > stage.vlog {
             let (_, rec, _) = self.vlog.vlog_header(cur);
-            if self.rec_value(rec) == cur {
-                let e = self.rec_entry(rec);
-                f(e.key, e.flags, self.vlog.value(cur));
+            let r = self.keys.get(rec);
+            if word_ver(r.word) == cur {
+                f(
+                    r.key,
+                    KeyFlags::from_bits(word_flags(r.word)),
+                    self.vlog.value(cur),
+                );
             }
             cur = self.vlog.previous_record(cur);
         }
+        self.keys.for_each_from(stage.keys, |_, r| {
+            if word_ver(r.word) == INLINE {
+                f(r.key, KeyFlags::from_bits(word_flags(r.word)), r.inline);
+            }
+        });
     }
 
     /// The newest version of `key`'s value that satisfies `predicate` (client-go
@@ -630,16 +706,21 @@ impl MemBuffer {
         mut predicate: impl FnMut(&[u8]) -> bool,
     ) -> Result<Option<&[u8]>, ()> {
         let rec = self.tree.find(&self.keys, key).ok_or(())?;
-        let mut v = self.rec_value(rec);
-        if v == NULL {
+        let r = self.keys.get(rec);
+        let mut v = word_ver(r.word);
+        if v == NONE {
             return Err(());
         }
-        while v != NULL {
-            let val = self.vlog.value(v);
+        while v != NONE {
+            let val = self.version_value(&r, v);
             if predicate(val) {
                 return Ok(Some(val));
             }
-            v = self.vlog.vlog_header(v).2;
+            v = if v == INLINE {
+                NONE
+            } else {
+                self.vlog.vlog_header(v).2
+            };
         }
         Ok(None)
     }
@@ -651,7 +732,8 @@ impl MemBuffer {
         self.vlog.reset();
         self.stages.clear();
         self.truncations.clear();
-        self.pinned = NULL;
+        self.pinned = Mark::ZERO;
+        self.clock = 0;
         self.len = 0;
         self.size = 0;
         self.dirty = false;
@@ -665,11 +747,7 @@ impl MemBuffer {
     pub fn snapshot(&self) -> SnapshotView<'_> {
         SnapshotView {
             buf: self,
-            pos: self
-                .stages
-                .first()
-                .copied()
-                .unwrap_or_else(|| self.vlog.tail()),
+            pos: self.stages.first().copied().unwrap_or_else(|| self.mark()),
         }
     }
 
@@ -703,15 +781,16 @@ impl MemBuffer {
 #[derive(Clone, Copy)]
 pub struct SnapshotView<'a> {
     buf: &'a MemBuffer,
-    pos: Addr,
+    pos: Mark,
 }
 
 impl<'a> SnapshotView<'a> {
     /// The value of `key` as of the boundary; `Some(&[])` is a tombstone.
     pub fn get(&self, key: &[u8]) -> Option<&'a [u8]> {
         let rec = self.buf.tree.find(&self.buf.keys, key)?;
-        let v = self.buf.vlog.version_at(self.buf.rec_value(rec), self.pos);
-        (v != NULL).then(|| self.buf.vlog.value(v))
+        let r = self.buf.keys.get(rec);
+        let v = self.buf.version_at(rec, word_ver(r.word), self.pos);
+        (v != NONE).then(|| self.buf.version_value(&r, v))
     }
 
     /// Entries with a value as of the boundary in `[lower, upper)`, ascending.

@@ -79,6 +79,7 @@ mod flags;
 mod iter;
 mod membuffer;
 mod mutations;
+mod records;
 mod tree;
 mod union;
 
