@@ -80,6 +80,7 @@ mod iter;
 mod membuffer;
 mod mutations;
 mod records;
+mod slots;
 mod tree;
 mod union;
 

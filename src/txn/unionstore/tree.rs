@@ -6,9 +6,9 @@
 //! - A transaction buffer never removes a key while it lives (client-go marks a discarded key
 //!   deleted in place and keeps the node), so the tree only needs search, insert and ordered
 //!   walks: no rebalancing on delete, which makes a B+ tree small and simple.
-//! - Each slot is 8 bytes: the record's `u32` address and the first 4 key bytes as a big-endian
-//!   integer (the "head"). Binary search compares heads, which sit in the node's own cache
-//!   lines, and reads the key bytes in the arena only when heads tie. A red-black tree pays a
+//! - Each slot is 8 bytes: the record's `u32` address and 4 key bytes taken after the prefix
+//!   the node's keys share (`slots.rs`). Binary search compares those, in the node's own cache
+//!   lines, and reads the key bytes in the arena only when they tie. A red-black tree pays a
 //!   pointer chase per comparison and ~40 bytes per key; an ART is fast but complex and its
 //!   iteration (both directions, bounds) is a large amount of code to get right.
 //! - A full leaf first lends slots to a sibling under the same parent that has room, and splits
@@ -20,12 +20,9 @@
 //!
 //! Key records live in the key arena (`records.rs`).
 
-use std::cmp::Ordering;
-
 use super::records::{KeyArena, RecAddr};
+use super::slots::{Slots, CAP};
 
-const LEAF_CAP: usize = 32;
-const INNER_CAP: usize = 32;
 const PAGE: usize = 256;
 const MAX_HEIGHT: usize = 24;
 pub(crate) const NIL: u32 = u32::MAX;
@@ -45,31 +42,17 @@ pub(crate) fn prefetch_ptr(p: *const u8) {
     let _ = p;
 }
 
-/// The first 4 bytes of `key` as a big-endian integer, zero padded. Different heads order like
-/// the keys; equal heads need a full comparison.
-#[inline]
-pub(crate) fn head(key: &[u8]) -> u32 {
-    let mut b = [0u8; 4];
-    let n = key.len().min(4);
-    b[..n].copy_from_slice(&key[..n]);
-    u32::from_be_bytes(b)
-}
-
 #[derive(Clone)]
 struct Leaf {
-    len: u32,
+    s: Slots,
     prev: u32,
     next: u32,
-    heads: [u32; LEAF_CAP],
-    recs: [RecAddr; LEAF_CAP],
 }
 
 #[derive(Clone)]
 struct Inner {
-    len: u32,
-    heads: [u32; INNER_CAP],
-    recs: [RecAddr; INNER_CAP],
-    children: [u32; INNER_CAP + 1],
+    s: Slots,
+    children: [u32; CAP + 1],
 }
 
 struct Pages<T> {
@@ -125,35 +108,6 @@ pub(crate) struct Tree {
     last: u32,
 }
 
-#[inline]
-fn cmp_slot(keys: &KeyArena, sh: u32, srec: RecAddr, key: &[u8], kh: u32) -> Ordering {
-    match sh.cmp(&kh) {
-        Ordering::Equal => keys.key(srec).cmp(key),
-        o => o,
-    }
-}
-
-/// First slot whose key is `>= key`, and whether it is equal.
-#[inline]
-fn lower_bound(
-    keys: &KeyArena,
-    heads: &[u32],
-    recs: &[RecAddr],
-    key: &[u8],
-    kh: u32,
-) -> (usize, bool) {
-    let (mut lo, mut hi) = (0usize, heads.len());
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        match cmp_slot(keys, heads[mid], recs[mid], key, kh) {
-            Ordering::Less => lo = mid + 1,
-            Ordering::Equal => return (mid, true),
-            Ordering::Greater => hi = mid,
-        }
-    }
-    (lo, false)
-}
-
 impl Tree {
     pub(crate) fn new() -> Tree {
         Tree {
@@ -173,11 +127,16 @@ impl Tree {
             + (self.leaves.pages.capacity() + self.inners.pages.capacity()) as u64 * 24
     }
 
+    /// The leaf where `key` is or belongs.
     #[inline]
-    fn child_for(&self, inner: &Inner, keys: &KeyArena, key: &[u8], kh: u32) -> u32 {
-        let n = inner.len as usize;
-        let (i, eq) = lower_bound(keys, &inner.heads[..n], &inner.recs[..n], key, kh);
-        inner.children[i + eq as usize]
+    fn leaf_for(&self, keys: &KeyArena, key: &[u8]) -> u32 {
+        let mut node = self.root;
+        for _ in 0..self.height {
+            let inner = self.inners.get(node);
+            let (i, eq) = inner.s.search(keys, key);
+            node = inner.children[i + eq as usize];
+        }
+        node
     }
 
     /// The record of `key`, if present.
@@ -185,15 +144,9 @@ impl Tree {
         if self.root == NIL {
             return None;
         }
-        let kh = head(key);
-        let mut node = self.root;
-        for _ in 0..self.height {
-            node = self.child_for(self.inners.get(node), keys, key, kh);
-        }
-        let leaf = self.leaves.get(node);
-        let n = leaf.len as usize;
-        match lower_bound(keys, &leaf.heads[..n], &leaf.recs[..n], key, kh) {
-            (i, true) => Some(leaf.recs[i]),
+        let leaf = self.leaves.get(self.leaf_for(keys, key));
+        match leaf.s.search(keys, key) {
+            (i, true) => Some(leaf.s.rec(i)),
             _ => None,
         }
     }
@@ -206,19 +159,13 @@ impl Tree {
         key: &[u8],
         make: impl FnOnce(&mut KeyArena) -> Result<RecAddr, E>,
     ) -> Result<(RecAddr, bool), E> {
-        let kh = head(key);
         if self.root == NIL {
             let rec = make(keys)?;
-            let mut leaf = Leaf {
-                len: 1,
+            let id = self.leaves.push(Leaf {
+                s: Slots::first(key, rec),
                 prev: NIL,
                 next: NIL,
-                heads: [0; LEAF_CAP],
-                recs: [0; LEAF_CAP],
-            };
-            leaf.heads[0] = kh;
-            leaf.recs[0] = rec;
-            let id = self.leaves.push(leaf);
+            });
             self.root = id;
             self.first = id;
             self.last = id;
@@ -228,82 +175,65 @@ impl Tree {
         let mut node = self.root;
         for p in path.iter_mut().take(self.height as usize) {
             let inner = self.inners.get(node);
-            let n = inner.len as usize;
-            let (i, eq) = lower_bound(keys, &inner.heads[..n], &inner.recs[..n], key, kh);
+            let (i, eq) = inner.s.search(keys, key);
             let ci = i + eq as usize;
             *p = (node, ci);
             node = inner.children[ci];
         }
         let leaf = self.leaves.get(node);
-        let n = leaf.len as usize;
-        let (pos, found) = lower_bound(keys, &leaf.heads[..n], &leaf.recs[..n], key, kh);
+        let (pos, found) = leaf.s.search(keys, key);
         if found {
-            return Ok((leaf.recs[pos], false));
+            return Ok((leaf.s.rec(pos), false));
         }
         let rec = make(keys)?;
-        self.insert_in_leaf(node, pos, kh, rec, &path[..self.height as usize]);
+        self.insert_in_leaf(keys, node, pos, key, rec, &path[..self.height as usize]);
         Ok((rec, true))
     }
 
     fn insert_in_leaf(
         &mut self,
+        keys: &KeyArena,
         id: u32,
         pos: usize,
-        kh: u32,
+        key: &[u8],
         rec: RecAddr,
         path: &[(u32, usize)],
     ) {
         let leaf = self.leaves.get_mut(id);
-        let n = leaf.len as usize;
-        if n < LEAF_CAP {
-            leaf.heads.copy_within(pos..n, pos + 1);
-            leaf.recs.copy_within(pos..n, pos + 1);
-            leaf.heads[pos] = kh;
-            leaf.recs[pos] = rec;
-            leaf.len += 1;
+        let kh = leaf.s.admit(key);
+        if leaf.s.len() < CAP {
+            leaf.s.insert(pos, kh, rec);
             return;
         }
-        let append = pos == LEAF_CAP && leaf.next == NIL;
+        let append = pos == CAP && leaf.next == NIL;
         if !append {
             if let Some(&parent) = path.last() {
-                if self.lend(id, pos, kh, rec, parent) {
+                if self.lend(keys, id, pos, kh, rec, parent) {
                     return;
                 }
             }
         }
         let leaf = self.leaves.get_mut(id);
         let mut right = Leaf {
-            len: 0,
+            s: leaf.s.sibling(),
             prev: id,
             next: leaf.next,
-            heads: [0; LEAF_CAP],
-            recs: [0; LEAF_CAP],
         };
         if append {
             // Appending past the rightmost leaf: keep the full leaf full (ascending loads).
-            right.heads[0] = kh;
-            right.recs[0] = rec;
-            right.len = 1;
+            right.s.insert(0, kh, rec);
         } else {
-            let mid = LEAF_CAP / 2;
-            let moved = LEAF_CAP - mid;
-            right.heads[..moved].copy_from_slice(&leaf.heads[mid..]);
-            right.recs[..moved].copy_from_slice(&leaf.recs[mid..]);
-            right.len = moved as u32;
-            leaf.len = mid as u32;
-            let (target, at) = if pos <= mid {
-                (&mut *leaf, pos)
+            let mid = CAP / 2;
+            let (hs, rs) = leaf.s.parts();
+            right.s.assign(&hs[mid..], &rs[mid..]);
+            leaf.s.truncate(mid);
+            if pos <= mid {
+                leaf.s.insert(pos, kh, rec);
             } else {
-                (&mut right, pos - mid)
-            };
-            let tn = target.len as usize;
-            target.heads.copy_within(at..tn, at + 1);
-            target.recs.copy_within(at..tn, at + 1);
-            target.heads[at] = kh;
-            target.recs[at] = rec;
-            target.len += 1;
+                right.s.insert(pos - mid, kh, rec);
+            }
         }
-        let (sep_h, sep_rec, old_next) = (right.heads[0], right.recs[0], right.next);
+        let (sep, old_next) = (right.s.rec(0), right.next);
         let rid = self.leaves.push(right);
         self.leaves.get_mut(id).next = rid;
         if old_next == NIL {
@@ -311,161 +241,152 @@ impl Tree {
         } else {
             self.leaves.get_mut(old_next).prev = rid;
         }
-        self.insert_separator(path, sep_h, sep_rec, id, rid);
+        self.insert_separator(keys, path, sep, id, rid);
     }
 
     /// Inserts slot `(kh, rec)` at `pos` of the full leaf `id` by moving slots to a sibling
     /// under the same parent `(parent, child index)`: the right one if it has two free slots,
     /// else the left one. Half the sibling's free room is filled and the parent's separator
     /// between the two is updated. Returns false, changing nothing, when neither has room.
-    fn lend(&mut self, id: u32, pos: usize, kh: u32, rec: RecAddr, parent: (u32, usize)) -> bool {
+    fn lend(
+        &mut self,
+        keys: &KeyArena,
+        id: u32,
+        pos: usize,
+        kh: u32,
+        rec: RecAddr,
+        parent: (u32, usize),
+    ) -> bool {
         let (pid, ci) = parent;
         let p = self.inners.get(pid);
-        let pn = p.len as usize;
-        let right = (ci < pn).then(|| p.children[ci + 1]);
-        let left = (ci > 0).then(|| p.children[ci - 1]);
-        let room =
-            |sib: Option<u32>| sib.filter(|&s| self.leaves.get(s).len as usize + 2 <= LEAF_CAP);
-        let (right, left) = (room(right), room(left));
+        let pn = p.s.len();
+        let room = |sib: u32| self.leaves.get(sib).s.len() + 2 <= CAP;
+        let right = (ci < pn).then(|| p.children[ci + 1]).filter(|&s| room(s));
+        let left = (ci > 0).then(|| p.children[ci - 1]).filter(|&s| room(s));
         if right.is_none() && left.is_none() {
             return false;
         }
-        // The leaf's slots with the new one in place: LEAF_CAP + 1 of them.
-        let leaf = self.leaves.get(id);
-        let mut hs = [0u32; LEAF_CAP + 1];
-        let mut rs = [0u32; LEAF_CAP + 1];
-        hs[..pos].copy_from_slice(&leaf.heads[..pos]);
-        rs[..pos].copy_from_slice(&leaf.recs[..pos]);
+        // The leaf's slots with the new one in place: CAP + 1 of them.
+        let leaf = &self.leaves.get(id).s;
+        let src = leaf.prefix();
+        let (lh, lr) = leaf.parts();
+        let mut hs = [0u32; CAP + 1];
+        let mut rs = [0u32; CAP + 1];
+        hs[..pos].copy_from_slice(&lh[..pos]);
+        rs[..pos].copy_from_slice(&lr[..pos]);
         hs[pos] = kh;
         rs[pos] = rec;
-        hs[pos + 1..].copy_from_slice(&leaf.heads[pos..]);
-        rs[pos + 1..].copy_from_slice(&leaf.recs[pos..]);
-        if let Some(rid) = right {
-            let r = self.leaves.get_mut(rid);
-            let rn = r.len as usize;
-            let k = (LEAF_CAP + 1 - rn) / 2;
-            let keep = LEAF_CAP + 1 - k;
-            r.heads.copy_within(0..rn, k);
-            r.recs.copy_within(0..rn, k);
-            r.heads[..k].copy_from_slice(&hs[keep..]);
-            r.recs[..k].copy_from_slice(&rs[keep..]);
-            r.len = (rn + k) as u32;
-            let l = self.leaves.get_mut(id);
-            l.heads[..keep].copy_from_slice(&hs[..keep]);
-            l.recs[..keep].copy_from_slice(&rs[..keep]);
-            l.len = keep as u32;
-            let p = self.inners.get_mut(pid);
-            p.heads[ci] = hs[keep];
-            p.recs[ci] = rs[keep];
+        hs[pos + 1..].copy_from_slice(&lh[pos..]);
+        rs[pos + 1..].copy_from_slice(&lr[pos..]);
+        let mut moved = [0u32; CAP];
+        let (sep_idx, sep) = if let Some(rid) = right {
+            let r = &mut self.leaves.get_mut(rid).s;
+            let k = (CAP + 1 - r.len()) / 2;
+            let keep = CAP + 1 - k;
+            let np = r.meet(&src);
+            for (m, &h) in moved.iter_mut().zip(&hs[keep..]) {
+                *m = src.rebase(np, h);
+            }
+            r.prepend(&moved[..k], &rs[keep..]);
+            self.leaves.get_mut(id).s.assign(&hs[..keep], &rs[..keep]);
+            (ci, rs[keep])
         } else if let Some(lid) = left {
-            let l = self.leaves.get_mut(lid);
-            let ln = l.len as usize;
-            let k = (LEAF_CAP + 1 - ln) / 2;
-            l.heads[ln..ln + k].copy_from_slice(&hs[..k]);
-            l.recs[ln..ln + k].copy_from_slice(&rs[..k]);
-            l.len = (ln + k) as u32;
-            let keep = LEAF_CAP + 1 - k;
-            let me = self.leaves.get_mut(id);
-            me.heads[..keep].copy_from_slice(&hs[k..]);
-            me.recs[..keep].copy_from_slice(&rs[k..]);
-            me.len = keep as u32;
-            let p = self.inners.get_mut(pid);
-            p.heads[ci - 1] = hs[k];
-            p.recs[ci - 1] = rs[k];
-        }
+            let l = &mut self.leaves.get_mut(lid).s;
+            let k = (CAP + 1 - l.len()) / 2;
+            let np = l.meet(&src);
+            for (m, &h) in moved.iter_mut().zip(&hs[..k]) {
+                *m = src.rebase(np, h);
+            }
+            l.append(&moved[..k], &rs[..k]);
+            self.leaves.get_mut(id).s.assign(&hs[k..], &rs[k..]);
+            (ci - 1, rs[k])
+        } else {
+            return false;
+        };
+        let p = &mut self.inners.get_mut(pid).s;
+        let h = p.admit(keys.key(sep));
+        p.set(sep_idx, h, sep);
         true
     }
 
-    /// Inserts separator `(h, rec)` with right child `right` after `left` into the parent on
-    /// `path`, splitting upwards as needed.
+    /// Inserts the separator `sep` (a record: the first key of `right`) with right child
+    /// `right` after `left` into the parent on `path`, splitting upwards as needed.
     fn insert_separator(
         &mut self,
+        keys: &KeyArena,
         path: &[(u32, usize)],
-        h: u32,
-        rec: RecAddr,
+        sep: RecAddr,
         left: u32,
         right: u32,
     ) {
+        let key = keys.key(sep);
         let Some((&(pid, ci), rest)) = path.split_last() else {
-            let mut root = Inner {
-                len: 1,
-                heads: [0; INNER_CAP],
-                recs: [0; INNER_CAP],
-                children: [NIL; INNER_CAP + 1],
-            };
-            root.heads[0] = h;
-            root.recs[0] = rec;
-            root.children[0] = left;
-            root.children[1] = right;
-            self.root = self.inners.push(root);
+            let mut children = [NIL; CAP + 1];
+            children[0] = left;
+            children[1] = right;
+            self.root = self.inners.push(Inner {
+                s: Slots::first(key, sep),
+                children,
+            });
             self.height += 1;
             return;
         };
         let p = self.inners.get_mut(pid);
-        let n = p.len as usize;
-        if n < INNER_CAP {
-            p.heads.copy_within(ci..n, ci + 1);
-            p.recs.copy_within(ci..n, ci + 1);
+        let h = p.s.admit(key);
+        let n = p.s.len();
+        if n < CAP {
+            p.s.insert(ci, h, sep);
             p.children.copy_within(ci + 1..n + 1, ci + 2);
-            p.heads[ci] = h;
-            p.recs[ci] = rec;
             p.children[ci + 1] = right;
-            p.len += 1;
             return;
         }
-        // Split a full inner node: INNER_CAP + 1 separators, INNER_CAP + 2 children.
-        let mut hs = [0u32; INNER_CAP + 1];
-        let mut rs = [0u32; INNER_CAP + 1];
-        let mut cs = [NIL; INNER_CAP + 2];
-        hs[..ci].copy_from_slice(&p.heads[..ci]);
-        rs[..ci].copy_from_slice(&p.recs[..ci]);
+        // Split a full inner node: CAP + 1 separators, CAP + 2 children.
+        let (ph, pr) = p.s.parts();
+        let mut hs = [0u32; CAP + 1];
+        let mut rs = [0u32; CAP + 1];
+        let mut cs = [NIL; CAP + 2];
+        hs[..ci].copy_from_slice(&ph[..ci]);
+        rs[..ci].copy_from_slice(&pr[..ci]);
         hs[ci] = h;
-        rs[ci] = rec;
-        hs[ci + 1..].copy_from_slice(&p.heads[ci..]);
-        rs[ci + 1..].copy_from_slice(&p.recs[ci..]);
+        rs[ci] = sep;
+        hs[ci + 1..].copy_from_slice(&ph[ci..]);
+        rs[ci + 1..].copy_from_slice(&pr[ci..]);
         cs[..ci + 1].copy_from_slice(&p.children[..ci + 1]);
         cs[ci + 1] = right;
         cs[ci + 2..].copy_from_slice(&p.children[ci + 1..]);
-        let m = INNER_CAP.div_ceil(2);
-        p.len = m as u32;
-        p.heads[..m].copy_from_slice(&hs[..m]);
-        p.recs[..m].copy_from_slice(&rs[..m]);
+        let m = CAP.div_ceil(2);
+        p.s.assign(&hs[..m], &rs[..m]);
         p.children[..m + 1].copy_from_slice(&cs[..m + 1]);
         let mut r = Inner {
-            len: (INNER_CAP - m) as u32,
-            heads: [0; INNER_CAP],
-            recs: [0; INNER_CAP],
-            children: [NIL; INNER_CAP + 1],
+            s: p.s.sibling(),
+            children: [NIL; CAP + 1],
         };
-        let rn = INNER_CAP - m;
-        r.heads[..rn].copy_from_slice(&hs[m + 1..]);
-        r.recs[..rn].copy_from_slice(&rs[m + 1..]);
-        r.children[..rn + 1].copy_from_slice(&cs[m + 1..]);
+        r.s.assign(&hs[m + 1..], &rs[m + 1..]);
+        r.children[..CAP - m + 1].copy_from_slice(&cs[m + 1..]);
         let rid = self.inners.push(r);
-        self.insert_separator(rest, hs[m], rs[m], pid, rid);
+        self.insert_separator(keys, rest, rs[m], pid, rid);
     }
 
     /// The record at `pos`.
     #[cfg(test)]
     pub(crate) fn rec_at(&self, pos: Pos) -> RecAddr {
-        self.leaves.get(pos.leaf).recs[pos.idx as usize]
+        self.leaves.get(pos.leaf).s.rec(pos.idx as usize)
     }
 
     /// The record slots of `leaf` and its neighbours `(slots, prev, next)`.
     #[inline]
     pub(crate) fn leaf(&self, leaf: u32) -> (&[RecAddr], u32, u32) {
         let l = self.leaves.get(leaf);
-        (&l.recs[..l.len as usize], l.prev, l.next)
+        (l.s.recs(), l.prev, l.next)
     }
 
-    /// Hints the CPU to load the header and record slots of `leaf` (a scan is about to reach
-    /// it; leaves of a randomly filled tree are scattered over the node pages).
+    /// Hints the CPU to load `leaf` (a scan is about to reach it; leaves of a randomly filled
+    /// tree are scattered over the node pages).
     #[inline]
     pub(crate) fn prefetch_leaf(&self, leaf: u32) {
-        let l = self.leaves.get(leaf);
-        prefetch_ptr(std::ptr::from_ref(&l.len).cast());
-        for chunk in l.recs.chunks(16) {
-            prefetch_ptr(chunk.as_ptr().cast());
+        let p: *const u8 = std::ptr::from_ref(self.leaves.get(leaf)).cast();
+        for off in (0..std::mem::size_of::<Leaf>()).step_by(64) {
+            prefetch_ptr(p.wrapping_add(off));
         }
     }
 
@@ -481,7 +402,7 @@ impl Tree {
     pub(crate) fn last(&self) -> Option<Pos> {
         (self.last != NIL).then(|| Pos {
             leaf: self.last,
-            idx: self.leaves.get(self.last).len - 1,
+            idx: self.leaves.get(self.last).s.len() as u32 - 1,
         })
     }
 
@@ -489,7 +410,7 @@ impl Tree {
     #[cfg(test)]
     pub(crate) fn next(&self, pos: Pos) -> Option<Pos> {
         let leaf = self.leaves.get(pos.leaf);
-        if pos.idx + 1 < leaf.len {
+        if (pos.idx as usize) + 1 < leaf.s.len() {
             Some(Pos {
                 leaf: pos.leaf,
                 idx: pos.idx + 1,
@@ -516,7 +437,7 @@ impl Tree {
         let p = self.leaves.get(pos.leaf).prev;
         (p != NIL).then(|| Pos {
             leaf: p,
-            idx: self.leaves.get(p).len - 1,
+            idx: self.leaves.get(p).s.len() as u32 - 1,
         })
     }
 
@@ -525,15 +446,10 @@ impl Tree {
         if self.root == NIL {
             return None;
         }
-        let kh = head(key);
-        let mut node = self.root;
-        for _ in 0..self.height {
-            node = self.child_for(self.inners.get(node), keys, key, kh);
-        }
+        let node = self.leaf_for(keys, key);
         let leaf = self.leaves.get(node);
-        let n = leaf.len as usize;
-        let (i, _) = lower_bound(keys, &leaf.heads[..n], &leaf.recs[..n], key, kh);
-        if i < n {
+        let (i, _) = leaf.s.search(keys, key);
+        if i < leaf.s.len() {
             Some(Pos {
                 leaf: node,
                 idx: i as u32,
@@ -630,7 +546,7 @@ mod tests {
                 .expect("room");
             assert_eq!(ins, model.insert(k));
         }
-        let fill = model.len() as f64 / (t.leaves.len * LEAF_CAP) as f64;
+        let fill = model.len() as f64 / (t.leaves.len * CAP) as f64;
         assert!(fill > 0.75, "leaf fill {fill:.3}");
         let mut fwd = Vec::new();
         let mut p = t.first();
@@ -639,6 +555,71 @@ mod tests {
             p = t.next(x);
         }
         assert_eq!(fwd, model.into_iter().collect::<Vec<_>>());
+    }
+
+    /// Keys from several shared prefixes of different lengths (TiDB-like row and index keys,
+    /// short ones, long ones past the stored prefix), with short suffixes from a tiny alphabet
+    /// so that heads tie, prefixes shrink and nodes lend across prefixes.
+    #[test]
+    fn mixed_prefixes_match_a_btreeset() {
+        let prefixes: [&[u8]; 6] = [
+            b"",
+            b"t",
+            b"t\x80\0\0\0\0\0\0\x2a_r",
+            b"t\x80\0\0\0\0\0\0\x2a_i\x80\0\0\0\0\0\0\x01",
+            b"t\x80\0\0\0\0\0\0\x2a_i\x80\0\0\0\0\0\0\x01\x03\x80\0\0\0\0\0",
+            b"u\xff",
+        ];
+        let mut t = Tree::new();
+        let mut keys = KeyArena::new();
+        let mut model = std::collections::BTreeSet::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..60_000 {
+            let mut k = prefixes[(rnd() % 6) as usize].to_vec();
+            for _ in 0..rnd() % 7 {
+                k.push(b"\0\x01ab\xff"[(rnd() % 5) as usize]);
+            }
+            let (rec, ins) = t
+                .find_or_insert(&mut keys, &k, |a| make(a, &k))
+                .expect("room");
+            assert_eq!(keys.key(rec), &k[..]);
+            assert_eq!(ins, model.insert(k));
+        }
+        for k in &model {
+            assert_eq!(t.find(&keys, k).map(|r| keys.key(r)), Some(&k[..]));
+        }
+        let mut fwd = Vec::new();
+        let mut p = t.first();
+        while let Some(x) = p {
+            fwd.push(keys.key(t.rec_at(x)).to_vec());
+            p = t.next(x);
+        }
+        assert_eq!(fwd, model.iter().cloned().collect::<Vec<_>>());
+        for _ in 0..5_000 {
+            let mut probe = prefixes[(rnd() % 6) as usize].to_vec();
+            for _ in 0..rnd() % 8 {
+                probe.push(b"\0\x01abc\xff"[(rnd() % 6) as usize]);
+            }
+            assert_eq!(t.find(&keys, &probe).is_some(), model.contains(&probe));
+            let ge = t
+                .seek_ge(&keys, &probe)
+                .map(|p| keys.key(t.rec_at(p)).to_vec());
+            assert_eq!(
+                ge,
+                model.range(probe.clone()..).next().cloned(),
+                "{probe:?}"
+            );
+            let lt = t
+                .seek_lt(&keys, &probe)
+                .map(|p| keys.key(t.rec_at(p)).to_vec());
+            assert_eq!(lt, model.range(..probe.clone()).next_back().cloned());
+        }
     }
 
     #[test]
