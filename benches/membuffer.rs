@@ -3,6 +3,9 @@
 //! Workloads, each timed for both structures with the same pre-generated keys:
 //! - 1M random-key sets, then 1M gets in another random order;
 //! - a full forward and a full reverse scan;
+//! - the same after every key was written a second time with a value of another length, so
+//!   that current values live in the value log rather than inline with their keys (the
+//!   membuffer's slower path; not one of the workloads, reported to show its cost);
 //! - 20 statements of 10k sets each (half overwrites, half new keys) on a 100k-key buffer,
 //!   each in a stage, alternately released and cleaned up. The baseline is the map plus a
 //!   hand-written undo log, which is what a `BTreeMap` user would write.
@@ -365,6 +368,72 @@ fn bench_staging(rows: &mut Vec<Row>) {
     });
 }
 
+/// Every key written twice, the second value one byte longer: the membuffer keeps the first
+/// inline and the current one in the value log; the map just holds the current one.
+fn bench_rewritten(n: usize, rows: &mut Vec<Row>) {
+    let mut rng = Rng(0x853c_49e6_748f_ea9b);
+    let keys = random_keys(n, Shape::Random16, &mut rng);
+    let (v1, v2) = (vec![0x5au8; 32], vec![0xa5u8; 33]);
+    let label = "Random16 key, 32 B value rewritten as 33 B";
+    let build_ours = || {
+        let mut b = MemBuffer::with_limits(SizeLimits::UNLIMITED);
+        for i in 0..keys.count() {
+            b.set(keys.get(i), &v1).expect("set");
+        }
+        for i in 0..keys.count() {
+            b.set(keys.get(i), &v2).expect("set");
+        }
+        b
+    };
+    let build_base = || {
+        let mut m: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for i in 0..keys.count() {
+            m.insert(keys.get(i).to_vec(), v1.clone());
+        }
+        for i in 0..keys.count() {
+            m.insert(keys.get(i).to_vec(), v2.clone());
+        }
+        m
+    };
+    let (t_ours, t_base) = race(|| build_ours().len(), || build_base().len());
+    rows.push(Row {
+        name: format!("{label}: {n} + {n} sets"),
+        ours: t_ours,
+        base: t_base,
+    });
+    let (buf, map) = (build_ours(), build_base());
+    let (t_ours, t_base) = race(
+        || {
+            (0..keys.count())
+                .map(|i| buf.get(keys.get(i)).map_or(0, |v| v.len()))
+                .sum::<usize>()
+        },
+        || {
+            (0..keys.count())
+                .map(|i| map.get(keys.get(i)).map_or(0, |v| v.len()))
+                .sum::<usize>()
+        },
+    );
+    rows.push(Row {
+        name: format!("{label}: {n} gets"),
+        ours: t_ours,
+        base: t_base,
+    });
+    let (t_ours, t_base) = race(
+        || {
+            buf.iter(b"", b"")
+                .map(|e| touch(e.key, e.value.unwrap_or_default()))
+                .sum::<usize>()
+        },
+        || map.iter().map(|(k, v)| touch(k, v)).sum::<usize>(),
+    );
+    rows.push(Row {
+        name: format!("{label}: forward scan"),
+        ours: t_ours,
+        base: t_base,
+    });
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a `--quick` flag shrinks the run.
     let quick = std::env::args().any(|a| a == "--quick");
@@ -377,6 +446,7 @@ fn main() {
     ] {
         bench_shape(shape, vlen, n, &mut rows);
     }
+    bench_rewritten(n, &mut rows);
     bench_staging(&mut rows);
     println!();
     println!(

@@ -42,15 +42,15 @@ pub(crate) enum IterMode {
 /// leaf's slots at a time, up to an end index computed when the leaf is entered, with no key
 /// comparison and no per-entry position check.
 ///
-/// A scan chases two dependent loads per entry (slot -> key record -> value version) and the
-/// per-entry path is too long for the CPU to overlap many of them on its own. So when the walk
-/// enters a leaf it prefetches, in tight loops, the starts of long values of the next leaf
-/// (whose value headers were prefetched one leaf earlier), the value headers of the leaf two
-/// ahead (whose records were prefetched one leaf earlier), the records of the leaf three ahead and the node
-/// of the one after that: a pipeline two to four leaves deep (creating the iterator primes
-/// it). It never runs past the leaf holding the stop position, so a short bounded scan
-/// prefetches little; an unbounded one that is dropped early wastes a few leaves of
-/// prefetches.
+/// A scan chases a dependent load per entry (slot -> key record, which holds a first value
+/// inline), two for an entry whose current value is in the value log (record -> version), and
+/// the per-entry path is too long for the CPU to overlap many of them on its own. So when the
+/// walk enters a leaf it prefetches, in tight loops, the starts of long log values of the next
+/// leaf, the log-value headers and long-record tails of the leaf two ahead (whose records were
+/// prefetched one leaf earlier), the records of the leaf three ahead and the node of the one
+/// after that: a pipeline two to four leaves deep (creating the iterator primes it). It never
+/// runs past the leaf holding the stop position, so a short bounded scan prefetches little; an
+/// unbounded one that is dropped early wastes a few leaves of prefetches.
 pub struct Iter<'a> {
     buf: &'a MemBuffer,
     tree: &'a Tree,

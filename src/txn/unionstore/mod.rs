@@ -23,23 +23,34 @@
 //! predecessor. Staging is a position in the vlog: cleanup walks the log backwards restoring
 //! predecessors, release just forgets the position, snapshot reads follow a key's version chain
 //! back to the first version written before the position. This module keeps that value-log
-//! design (it makes staging O(changes) and snapshot reads free) and replaces the index:
+//! design (it makes staging O(changes) and snapshot reads free) and changes two things:
 //!
-//! - **keys** live once each in a key arena as a record `[value addr][key len][flags][key]`, so
-//!   flags cost no allocation and no side table;
+//! - **keys** live once each in a key arena as a record `[flags + current version][lengths]
+//!   [key][first value]` (`records.rs`): flags cost no allocation and no side table, and a key
+//!   first written with a value of up to 256 bytes keeps that value *inline*, right after the
+//!   key. Reading or scanning such an entry touches one place instead of two, and it pays no
+//!   value-log header. Later versions go to the value log; the inline value is the oldest link
+//!   of the version chain. Record addresses are `u32`;
 //! - the **index** is an insert-only B+ tree (32 slots per node, nodes in pages addressed by
-//!   `u32`) whose slots hold the record address plus the first 8 key bytes. Binary search
-//!   compares those inline heads and touches the arena only on ties, so a lookup costs about
-//!   one cache miss per level; leaves are chained both ways for range scans in either
-//!   direction. Keys are never removed from the tree during a transaction (client-go marks
-//!   them deleted in place too), so no delete rebalancing is needed. See `tree.rs` for the
-//!   comparison with the ART and the red-black tree;
-//! - **values** go to the vlog as `[value][len][entry][prev]`. A version newer than every stage
-//!   and checkpoint is overwritten in place when the new value has the same length (client-go
-//!   `trySwapValue`).
+//!   `u32`) whose 8-byte slots hold the record address plus 4 key bytes taken after the prefix
+//!   the node's keys share (`slots.rs`, `tree.rs`). Binary search compares those in the node
+//!   and touches the arena only on ties, so a lookup costs about one cache miss per level, also
+//!   for TiDB keys that share 11–19 leading bytes. A full leaf lends slots to a sibling before
+//!   it splits, which keeps leaves about 80% full. Leaves are chained both ways for range scans
+//!   in either direction. Keys are never removed from the tree during a transaction (client-go
+//!   marks them deleted in place too), so no delete rebalancing is needed;
+//! - **values** after a key's first go to the vlog as `[value][len][entry][prev]`. A version
+//!   newer than every stage and checkpoint is overwritten in place when the new value has the
+//!   same length (client-go `trySwapValue`), inline or not.
 //!
-//! All memory comes in blocks that double from 4 KiB up to 1 MiB: no reallocation copies, no
-//! allocation per key, and a footprint of about 60 bytes per key plus the payload.
+//! A history point is then the pair (vlog tail, key-arena tail): an inline version was written
+//! after a point iff its record was created after it, because the key arena only grows.
+//! Cleanup walks the vlog back as client-go does, then the records created since the stage
+//! began, dropping their inline versions (the records stay, as client-go's leaves do).
+//!
+//! All memory comes in blocks that double from 4 KiB up to 1 MiB: no reallocation copies and no
+//! allocation per key. A key written once costs its key and value plus about 22 bytes (a
+//! 10-byte record header and ~12 bytes of tree).
 //!
 //! # Staging rules (client-go semantics)
 //!
