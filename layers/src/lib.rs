@@ -25,11 +25,55 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! use tikv_tower_layers::{stack, Request};
+//! ```
+//! # use std::sync::Arc;
+//! # use tikv_tower_layers::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
+//! # use tikv_tower_proto::metapb;
+//! # /// A fake region cache: one region holding every key, led by store 1.
+//! # struct OneRegion;
+//! # fn one_region() -> RegionRoute {
+//! #     let leader = metapb::Peer { id: 11, store_id: 1, ..Default::default() };
+//! #     let epoch = metapb::RegionEpoch { conf_ver: 1, version: 1 };
+//! #     let region = metapb::Region { id: 1, region_epoch: Some(epoch), peers: vec![leader.clone()], ..Default::default() };
+//! #     RegionRoute { region: Arc::new(region), leader: Some(leader) }
+//! # }
+//! # impl RegionLocator for OneRegion {
+//! #     async fn locate_key(&self, _: &[u8]) -> Result<RegionRoute, LocateError> { Ok(one_region()) }
+//! #     async fn locate_end_key(&self, _: &[u8]) -> Result<RegionRoute, LocateError> { Ok(one_region()) }
+//! #     async fn locate_region_id(&self, _: u64) -> Result<RegionRoute, LocateError> { Ok(one_region()) }
+//! #     async fn store(&self, id: u64) -> Result<StoreRoute, LocateError> {
+//! #         Ok(StoreRoute { id, addr: format!("store-{id}").into(), labels: Arc::from(vec![]) })
+//! #     }
+//! #     fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
+//! #     fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool { false }
+//! #     fn invalidate_region(&self, _: RegionVerId, _: InvalidReason) {}
+//! #     fn on_send_fail(&self, _: RegionVerId, _: u64) {}
+//! # }
+//! use tikv_tower_layers::{stack, Request, StoreCall, TransportError};
+//! use tikv_tower_proto::kvrpcpb::{RawGetRequest, RawGetResponse};
+//! use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tikv_tower_layers::Error> {
+//! // The innermost service takes region-addressed `StoreCall`s. In the client it is
+//! // `tikv_tower::transport`; here a fake store answers every call.
+//! let transport = tower::service_fn(|call: StoreCall| async move {
+//!     assert_eq!(call.request.context().map(|c| c.region_id), Some(1));
+//!     let reply = RawGetResponse { value: b"v".to_vec(), ..Default::default() };
+//!     Ok::<_, TransportError>(StoreResponse::RawGet(reply))
+//! });
+//! // The region cache (`tikv_tower`'s `RegionCache`; a one-region fake here).
+//! let region_cache = Arc::new(OneRegion);
+//!
 //! // RawKV: no lock resolution; transactions use `stack::standard(.., resolver, ..)`.
 //! let svc = stack::raw(transport, region_cache, stack::StackConfig::default());
-//! let resp = tower::ServiceExt::oneshot(svc, Request::new(store_request)).await?;
+//! let get = StoreRequest::RawGet(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let resp = svc.oneshot(Request::new(get)).await?;
+//! assert!(matches!(resp.inner, StoreResponse::RawGet(r) if r.value == b"v"));
+//! assert_eq!(resp.details.store_id, Some(1));
+//! # Ok(())
+//! # }
 //! ```
 #![deny(missing_docs)]
 
