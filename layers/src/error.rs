@@ -13,12 +13,27 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! match svc.call(req).await {
-//!     Err(e) if e.is_undetermined() => { /* commit outcome unknown: report, don't retry */ }
-//!     Err(e) if e.is_retryable() => { /* a fresh operation may succeed */ }
-//!     other => { /* ... */ }
+//! ```
+//! use tikv_tower_layers::{Error, RegionErrorKind, TransportError};
+//! use tikv_tower_proto::errorpb;
+//!
+//! fn what_next(result: Result<(), Error>) -> &'static str {
+//!     match result {
+//!         Ok(()) => "done",
+//!         Err(e) if e.is_undetermined() => "commit outcome unknown: report, don't retry",
+//!         Err(e) if e.is_retryable() => "a fresh operation may succeed",
+//!         Err(_) => "give up",
+//!     }
 //! }
+//! let refused = TransportError::Unavailable { addr: "store-1".into(), message: "connect: refused".into() };
+//! assert_eq!(what_next(Err(refused.into())), "a fresh operation may succeed");
+//! assert_eq!(what_next(Err(Error::Undetermined("commit".into()))), "commit outcome unknown: report, don't retry");
+//! assert_eq!(what_next(Err(Error::InvalidArgument("empty key".into()))), "give up");
+//!
+//! // Region errors are classified; stale routes are re-located (or re-split), not failed.
+//! let stale = errorpb::Error { epoch_not_match: Some(Default::default()), ..Default::default() };
+//! assert_eq!(RegionErrorKind::of(&stale), RegionErrorKind::EpochNotMatch);
+//! assert!(RegionErrorKind::of(&stale).is_stale_route());
 //! ```
 
 use std::time::Duration;

@@ -20,15 +20,22 @@
 //!
 //! # Example
 //!
-//! ```ignore
+//! ```
 //! use std::time::Duration;
-//! use tikv_tower_layers::{OpState, ReplicaRead, Request};
+//! use tikv_tower_layers::{OpState, ReplicaRead, Request, Target};
 //! use tikv_tower_proto::{kvrpcpb, rpc::StoreRequest};
 //!
 //! let op = OpState::builder().max_backoff(Duration::from_secs(20)).request_source("app").build();
 //! let get = StoreRequest::RawGet(kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() });
 //! // The target (`Target::Key(b"k")`) is inferred from the request kind.
 //! let req = Request::new(get).with_op(op).with_replica_read(ReplicaRead::Follower);
+//! assert_eq!(req.target, Target::Key(b"k".to_vec()));
+//! assert_eq!(req.op.tags().request_source.as_deref(), Some("app"));
+//!
+//! // A scan is addressed by its range and limit, visited region by region.
+//! let range = kvrpcpb::RawScanRequest { start_key: b"a".to_vec(), end_key: b"c".to_vec(), limit: 10, ..Default::default() };
+//! let scan = Request::new(StoreRequest::RawScan(range));
+//! assert!(matches!(scan.target, Target::Range(r) if r.start == b"a" && r.limit == Some(10)));
 //! ```
 
 use std::fmt;

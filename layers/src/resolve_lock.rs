@@ -17,9 +17,102 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! use tikv_tower_layers::resolve_lock::ResolveLockLayer;
-//! let layer = ResolveLockLayer::new(Arc::new(my_resolver));
+//! ```
+//! # use std::sync::Arc;
+//! # use tikv_tower_layers::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
+//! # use tikv_tower_proto::metapb;
+//! # /// A fake region cache: regions split at the given keys (ids 1, 2, ...), each with
+//! # /// peers on stores 1, 2, 3 and led by store 1. Feedback from replies is ignored.
+//! # struct FakeCache(Vec<RegionRoute>);
+//! # impl FakeCache {
+//! #     fn split_at(splits: &[&[u8]]) -> Arc<FakeCache> {
+//! #         let mut bounds = vec![vec![]];
+//! #         bounds.extend(splits.iter().map(|s| s.to_vec()));
+//! #         bounds.push(vec![]);
+//! #         let route = |(i, w): (usize, &[Vec<u8>])| {
+//! #             let id = i as u64 + 1;
+//! #             let peer = |s| metapb::Peer { id: id * 10 + s, store_id: s, ..Default::default() };
+//! #             let peers: Vec<_> = (1..=3).map(peer).collect();
+//! #             let epoch = Some(metapb::RegionEpoch { conf_ver: 1, version: 1 });
+//! #             let (start_key, end_key) = (w[0].clone(), w[1].clone());
+//! #             let region = metapb::Region { id, start_key, end_key, region_epoch: epoch, peers: peers.clone(), ..Default::default() };
+//! #             RegionRoute { region: Arc::new(region), leader: Some(peers[0]) }
+//! #         };
+//! #         Arc::new(FakeCache(bounds.windows(2).enumerate().map(route).collect()))
+//! #     }
+//! #     fn find(&self, f: impl Fn(&RegionRoute) -> bool) -> Result<RegionRoute, LocateError> {
+//! #         self.0.iter().find(|r| f(r)).cloned().ok_or_else(|| LocateError::RegionNotFound("fake".into()))
+//! #     }
+//! # }
+//! # impl RegionLocator for FakeCache {
+//! #     async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| r.contains(key))
+//! #     }
+//! #     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| match key.is_empty() {
+//! #             true => r.end_key().is_empty(),
+//! #             false => r.start_key() < key && (r.end_key().is_empty() || key <= r.end_key()),
+//! #         })
+//! #     }
+//! #     async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| r.region.id == id)
+//! #     }
+//! #     async fn store(&self, id: u64) -> Result<StoreRoute, LocateError> {
+//! #         Ok(StoreRoute { id, addr: format!("store-{id}").into(), labels: Arc::from(vec![]) })
+//! #     }
+//! #     fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
+//! #     fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool { false }
+//! #     fn invalidate_region(&self, _: RegionVerId, _: InvalidReason) {}
+//! #     fn on_send_fail(&self, _: RegionVerId, _: u64) {}
+//! # }
+//! use tikv_tower_layers::resolve_lock::{LockResolver, ResolveLockLayer, ResolveOutcome};
+//! use tikv_tower_layers::route::{RouteConfig, RouteLayer};
+//! use tikv_tower_layers::{Error, OpState, Request, StoreCall, TransportError};
+//! use tikv_tower_proto::kvrpcpb::{GetRequest, GetResponse, KeyError, LockInfo};
+//! use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+//! use tower::ServiceExt;
+//!
+//! /// Finds every lock's transaction rolled back (the transaction layer's resolver checks
+//! /// the primary's status and commits or rolls back instead).
+//! struct RolledBack;
+//! impl LockResolver for RolledBack {
+//!     async fn resolve(
+//!         &self,
+//!         locks: Vec<LockInfo>,
+//!         _caller_start_ts: u64,
+//!         _op: Arc<OpState>,
+//!     ) -> Result<ResolveOutcome, Error> {
+//!         let resolved = locks.iter().map(|l| l.lock_version).collect();
+//!         Ok(ResolveOutcome { resolved, ..Default::default() })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tikv_tower_layers::Error> {
+//! # let region_cache = FakeCache::split_at(&[]);
+//! // A store where "k" is locked by the transaction started at 5, until a read says
+//! // (in `Context.resolved_locks`) that this lock no longer blocks it.
+//! let transport = tower::service_fn(|call: StoreCall| async move {
+//!     let resolved = call.request.context().map(|c| c.resolved_locks.clone()).unwrap_or_default();
+//!     let reply = if resolved.contains(&5) {
+//!         GetResponse { value: b"v".to_vec(), ..Default::default() }
+//!     } else {
+//!         let lock = LockInfo { key: b"k".to_vec(), primary_lock: b"k".to_vec(), lock_version: 5, ..Default::default() };
+//!         GetResponse { error: Some(KeyError { locked: Some(lock), ..Default::default() }), ..Default::default() }
+//!     };
+//!     Ok::<_, TransportError>(StoreResponse::Get(reply))
+//! });
+//! let svc = tower::ServiceBuilder::new()
+//!     .layer(ResolveLockLayer::new(Arc::new(RolledBack)))
+//!     .layer(RouteLayer::new(region_cache, RouteConfig::default()))
+//!     .service(transport);
+//! let op = OpState::new();
+//! let get = StoreRequest::Get(GetRequest { key: b"k".to_vec(), version: 10, ..Default::default() });
+//! let resp = svc.oneshot(Request::new(get).with_op(op.clone())).await?;
+//! assert!(matches!(resp.inner, StoreResponse::Get(r) if r.value == b"v"));
+//! assert_eq!(op.resolved_locks(), [5]); // remembered for the operation's later reads
+//! # Ok(())
+//! # }
 //! ```
 
 use std::future::Future;

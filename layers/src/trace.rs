@@ -19,8 +19,30 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! let svc = tower::ServiceBuilder::new().layer(tikv_tower_layers::trace::TraceLayer::new()).service(inner);
+//! ```
+//! use tikv_tower_layers::trace::TraceLayer;
+//! use tikv_tower_layers::{Error, Request, Response};
+//! use tikv_tower_proto::kvrpcpb::RawGetRequest;
+//! use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tikv_tower_layers::Error> {
+//! // Spans are recorded under a subscriber (e.g. `otel::layer` with the `otel` feature).
+//! let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+//! // Below the trace layer (a stand-in for the rest of the stack here), every shard and
+//! // attempt runs inside the operation span kept in the request's `OpState`.
+//! let inner = tower::service_fn(|req: Request| async move {
+//!     assert_eq!(req.op.span().metadata().map(|m| m.name()), Some("tikv.op"));
+//!     assert_eq!(tracing::Span::current().id(), req.op.span().id());
+//!     let inner = StoreResponse::RawGet(Default::default());
+//!     Ok::<_, Error>(Response { inner, details: Default::default() })
+//! });
+//! let svc = tower::ServiceBuilder::new().layer(TraceLayer::new()).service(inner);
+//! let get = StoreRequest::RawGet(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! svc.oneshot(Request::new(get)).await?;
+//! # Ok(())
+//! # }
 //! ```
 
 use std::future::Future;

@@ -31,9 +31,30 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaPolicy};
+//! ```
+//! use std::sync::Arc;
+//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaFailure, ReplicaPolicy, ReplicaVerdict, SelectorState};
+//! use tikv_tower_layers::{RegionRoute, ReplicaRead};
+//! use tikv_tower_proto::metapb;
+//!
+//! // Region 1 with peers on stores 1, 2, 3; the cache believes store 1 leads.
+//! let peers: Vec<_> = (1..=3).map(|s| metapb::Peer { id: 10 + s, store_id: s, ..Default::default() }).collect();
+//! let region = metapb::Region { id: 1, peers: peers.clone(), ..Default::default() };
+//! let route = RegionRoute { region: Arc::new(region), leader: Some(peers[0]) };
 //! let policy = ClientGoSelector::default();
+//! let mut state = SelectorState::default();
+//!
+//! // A follower read goes to a follower, flagged `replica_read`.
+//! policy.init(&mut state, &route, ReplicaRead::Follower, true);
+//! let pick = policy.pick(&mut state).unwrap();
+//! assert!(pick.replica_read && pick.peer.store_id != 1);
+//!
+//! // A write (not read-only) goes to the leader; `NotLeader` naming store 2 moves it there.
+//! policy.init(&mut state, &route, ReplicaRead::Follower, false);
+//! assert_eq!(policy.pick(&mut state).unwrap().peer.store_id, 1);
+//! let verdict = policy.on_failure(&mut state, &ReplicaFailure::NotLeader(Some(peers[1])));
+//! assert_eq!(verdict, ReplicaVerdict::RetryNow);
+//! assert_eq!(policy.pick(&mut state).unwrap().peer.store_id, 2);
 //! // Custom policies implement ReplicaPolicy and are handed to RouteLayer::with_policy.
 //! ```
 

@@ -33,8 +33,86 @@
 //!
 //! # Example
 //!
-//! ```ignore
-//! let hint = matrix::on_region_error(&*locator, &*policy, &mut state, &attempt, &region_error)?;
+//! ```
+//! # use std::sync::Arc;
+//! # use tikv_tower_layers::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
+//! # use tikv_tower_proto::metapb;
+//! # /// A fake region cache: regions split at the given keys (ids 1, 2, ...), each with
+//! # /// peers on stores 1, 2, 3 and led by store 1. Feedback from replies is ignored.
+//! # struct FakeCache(Vec<RegionRoute>);
+//! # impl FakeCache {
+//! #     fn split_at(splits: &[&[u8]]) -> Arc<FakeCache> {
+//! #         let mut bounds = vec![vec![]];
+//! #         bounds.extend(splits.iter().map(|s| s.to_vec()));
+//! #         bounds.push(vec![]);
+//! #         let route = |(i, w): (usize, &[Vec<u8>])| {
+//! #             let id = i as u64 + 1;
+//! #             let peer = |s| metapb::Peer { id: id * 10 + s, store_id: s, ..Default::default() };
+//! #             let peers: Vec<_> = (1..=3).map(peer).collect();
+//! #             let epoch = Some(metapb::RegionEpoch { conf_ver: 1, version: 1 });
+//! #             let (start_key, end_key) = (w[0].clone(), w[1].clone());
+//! #             let region = metapb::Region { id, start_key, end_key, region_epoch: epoch, peers: peers.clone(), ..Default::default() };
+//! #             RegionRoute { region: Arc::new(region), leader: Some(peers[0]) }
+//! #         };
+//! #         Arc::new(FakeCache(bounds.windows(2).enumerate().map(route).collect()))
+//! #     }
+//! #     fn find(&self, f: impl Fn(&RegionRoute) -> bool) -> Result<RegionRoute, LocateError> {
+//! #         self.0.iter().find(|r| f(r)).cloned().ok_or_else(|| LocateError::RegionNotFound("fake".into()))
+//! #     }
+//! # }
+//! # impl RegionLocator for FakeCache {
+//! #     async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| r.contains(key))
+//! #     }
+//! #     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| match key.is_empty() {
+//! #             true => r.end_key().is_empty(),
+//! #             false => r.start_key() < key && (r.end_key().is_empty() || key <= r.end_key()),
+//! #         })
+//! #     }
+//! #     async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| r.region.id == id)
+//! #     }
+//! #     async fn store(&self, id: u64) -> Result<StoreRoute, LocateError> {
+//! #         Ok(StoreRoute { id, addr: format!("store-{id}").into(), labels: Arc::from(vec![]) })
+//! #     }
+//! #     fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
+//! #     fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool { false }
+//! #     fn invalidate_region(&self, _: RegionVerId, _: InvalidReason) {}
+//! #     fn on_send_fail(&self, _: RegionVerId, _: u64) {}
+//! # }
+//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaPolicy, SelectorState};
+//! use tikv_tower_layers::retry::matrix::{self, Attempt};
+//! use tikv_tower_layers::{BackoffKind, Error, ReplicaRead, RetryHint};
+//! use tikv_tower_proto::errorpb;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tikv_tower_layers::Error> {
+//! # let locator = FakeCache::split_at(&[]);
+//! // The route layer's view of one attempt: region 1, sent to its leader on store 1.
+//! let region = locator.locate_key(b"k").await?;
+//! let policy = ClientGoSelector::default();
+//! let mut state = SelectorState::default();
+//! policy.init(&mut state, &region, ReplicaRead::Leader, true);
+//! let leader = policy.pick(&mut state).unwrap().peer;
+//! let at = Attempt { region: region.ver_id(), store_id: leader.store_id, is_read: true, max_execution_duration_ms: 0 };
+//!
+//! // NotLeader naming the new leader: retry there at once.
+//! let not_leader = Some(errorpb::NotLeader { region_id: 1, leader: Some(region.region.peers[1]) });
+//! let err = errorpb::Error { not_leader, ..Default::default() };
+//! assert_eq!(matrix::on_region_error(&*locator, &policy, &mut state, &at, &err)?, RetryHint::Now);
+//!
+//! // EpochNotMatch the cache learns nothing from: back off RegionMiss, then re-locate.
+//! let err = errorpb::Error { epoch_not_match: Some(Default::default()), ..Default::default() };
+//! let hint = matrix::on_region_error(&*locator, &policy, &mut state, &at, &err)?;
+//! assert_eq!(hint, RetryHint::Relocate(Some(BackoffKind::RegionMiss)));
+//!
+//! // UndeterminedResult is terminal.
+//! let err = errorpb::Error { undetermined_result: Some(Default::default()), ..Default::default() };
+//! let result = matrix::on_region_error(&*locator, &policy, &mut state, &at, &err);
+//! assert!(matches!(result, Err(Error::Undetermined(_))));
+//! # Ok(())
+//! # }
 //! ```
 
 use tikv_tower_proto::errorpb;

@@ -25,13 +25,89 @@
 //!
 //! # Example
 //!
-//! ```ignore
+//! ```
+//! # use std::sync::Arc;
+//! # use tikv_tower_layers::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
+//! # use tikv_tower_proto::metapb;
+//! # /// A fake region cache: regions split at the given keys (ids 1, 2, ...), each with
+//! # /// peers on stores 1, 2, 3 and led by store 1. Feedback from replies is ignored.
+//! # struct FakeCache(Vec<RegionRoute>);
+//! # impl FakeCache {
+//! #     fn split_at(splits: &[&[u8]]) -> Arc<FakeCache> {
+//! #         let mut bounds = vec![vec![]];
+//! #         bounds.extend(splits.iter().map(|s| s.to_vec()));
+//! #         bounds.push(vec![]);
+//! #         let route = |(i, w): (usize, &[Vec<u8>])| {
+//! #             let id = i as u64 + 1;
+//! #             let peer = |s| metapb::Peer { id: id * 10 + s, store_id: s, ..Default::default() };
+//! #             let peers: Vec<_> = (1..=3).map(peer).collect();
+//! #             let epoch = Some(metapb::RegionEpoch { conf_ver: 1, version: 1 });
+//! #             let (start_key, end_key) = (w[0].clone(), w[1].clone());
+//! #             let region = metapb::Region { id, start_key, end_key, region_epoch: epoch, peers: peers.clone(), ..Default::default() };
+//! #             RegionRoute { region: Arc::new(region), leader: Some(peers[0]) }
+//! #         };
+//! #         Arc::new(FakeCache(bounds.windows(2).enumerate().map(route).collect()))
+//! #     }
+//! #     fn find(&self, f: impl Fn(&RegionRoute) -> bool) -> Result<RegionRoute, LocateError> {
+//! #         self.0.iter().find(|r| f(r)).cloned().ok_or_else(|| LocateError::RegionNotFound("fake".into()))
+//! #     }
+//! # }
+//! # impl RegionLocator for FakeCache {
+//! #     async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| r.contains(key))
+//! #     }
+//! #     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| match key.is_empty() {
+//! #             true => r.end_key().is_empty(),
+//! #             false => r.start_key() < key && (r.end_key().is_empty() || key <= r.end_key()),
+//! #         })
+//! #     }
+//! #     async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
+//! #         self.find(|r| r.region.id == id)
+//! #     }
+//! #     async fn store(&self, id: u64) -> Result<StoreRoute, LocateError> {
+//! #         Ok(StoreRoute { id, addr: format!("store-{id}").into(), labels: Arc::from(vec![]) })
+//! #     }
+//! #     fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
+//! #     fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool { false }
+//! #     fn invalidate_region(&self, _: RegionVerId, _: InvalidReason) {}
+//! #     fn on_send_fail(&self, _: RegionVerId, _: u64) {}
+//! # }
+//! use tikv_tower_layers::retry::RetryLayer;
+//! use tikv_tower_layers::route::{RouteConfig, RouteLayer};
 //! use tikv_tower_layers::shard::ShardLayer;
+//! use tikv_tower_layers::{Request, StoreCall, TransportError};
+//! use tikv_tower_proto::kvrpcpb::{KvPair, RawBatchGetRequest, RawBatchGetResponse};
+//! use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tikv_tower_layers::Error> {
+//! // Two regions: [, "m") is region 1, ["m", ) region 2.
+//! let region_cache = FakeCache::split_at(&[b"m"]);
+//! // A fake store: every part holds keys of one region; each key's value is its upper case.
+//! let transport = tower::service_fn(|call: StoreCall| async move {
+//!     let region_id = call.request.context().map_or(0, |c| c.region_id);
+//!     let StoreRequest::RawBatchGet(req) = call.request else { unreachable!() };
+//!     assert!(req.keys.iter().all(|k| (k.as_slice() < &b"m"[..]) == (region_id == 1)));
+//!     let pair = |k: &Vec<u8>| KvPair { key: k.clone(), value: k.to_ascii_uppercase(), ..Default::default() };
+//!     let pairs = req.keys.iter().map(pair).collect();
+//!     Ok::<_, TransportError>(StoreResponse::RawBatchGet(RawBatchGetResponse { pairs, ..Default::default() }))
+//! });
 //! let svc = tower::ServiceBuilder::new()
 //!     .layer(ShardLayer::new(region_cache.clone()))
-//!     .layer(retry_layer)
-//!     .layer(route_layer)
+//!     .layer(RetryLayer::new())
+//!     .layer(RouteLayer::new(region_cache.clone(), RouteConfig::default()))
 //!     .service(transport);
+//! let keys = vec![b"x".to_vec(), b"a".to_vec(), b"n".to_vec()];
+//! let get = StoreRequest::RawBatchGet(RawBatchGetRequest { keys, ..Default::default() });
+//! let resp = svc.oneshot(Request::new(get)).await?;
+//! assert_eq!(resp.details.shards, 2); // one part per region
+//! let StoreResponse::RawBatchGet(reply) = resp.inner else { unreachable!() };
+//! let values: Vec<&[u8]> = reply.pairs.iter().map(|p| p.value.as_slice()).collect();
+//! assert_eq!(values, [b"X", b"A", b"N"]); // merged back in request order
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod kinds;
