@@ -643,6 +643,18 @@ fn footprint_hook_reports_growth_and_shrink() {
 }
 
 #[test]
+fn a_small_buffer_stays_small() {
+    let mut b = MemBuffer::new();
+    assert_eq!(b.mem(), 0);
+    b.set(b"k", b"v").unwrap();
+    assert!(b.mem() <= 8 << 10, "one key reserves {} bytes", b.mem());
+    for i in 0..100u32 {
+        b.set(&i.to_be_bytes(), b"value").unwrap();
+    }
+    assert!(b.mem() <= 16 << 10, "100 keys reserve {} bytes", b.mem());
+}
+
+#[test]
 fn key_flags_debug_and_bits() {
     let f = KeyFlags::EMPTY.apply(&[FlagsOp::SetKeyLocked, FlagsOp::SetAssertUnknown]);
     assert!(f.has_assert_unknown());

@@ -55,6 +55,9 @@ struct Inner {
     children: [u32; CAP + 1],
 }
 
+/// Nodes addressed by `u32`: pages of [`PAGE`] nodes. The first page grows like a `Vec` (a
+/// small transaction's tree costs about a kilobyte, not a full page); later pages are
+/// allocated whole, so a large tree never copies its nodes.
 struct Pages<T> {
     pages: Vec<Vec<T>>,
     len: usize,
@@ -68,7 +71,9 @@ impl<T> Pages<T> {
         }
     }
     fn push(&mut self, t: T) -> u32 {
-        if self.len & (PAGE - 1) == 0 {
+        if self.len == 0 {
+            self.pages.push(Vec::new());
+        } else if self.len % PAGE == 0 {
             self.pages.push(Vec::with_capacity(PAGE));
         }
         let id = self.len as u32;
@@ -87,7 +92,8 @@ impl<T> Pages<T> {
         &mut self.pages[id as usize / PAGE][id as usize % PAGE]
     }
     fn bytes(&self) -> u64 {
-        (self.pages.len() * PAGE * std::mem::size_of::<T>()) as u64
+        let nodes: usize = self.pages.iter().map(Vec::capacity).sum();
+        (nodes * std::mem::size_of::<T>()) as u64
     }
 }
 
