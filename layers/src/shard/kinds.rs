@@ -16,11 +16,30 @@
 //! use tikv_tower_layers::shard::kinds::Shardable;
 //! use tikv_tower_proto::kvrpcpb::BatchGetRequest;
 //!
-//! let req = BatchGetRequest { keys: vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()], ..Default::default() };
+//! let mut req = BatchGetRequest {
+//!     keys: vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()],
+//!     version: 7,
+//!     ..Default::default()
+//! };
 //! assert_eq!(req.keys().unwrap(), vec![&b"c"[..], b"a", b"b"]);
-//! let part = req.select(&[1, 2]).unwrap();
+//! // The non-item fields once (the keys are not copied) ...
+//! let header = req.header().unwrap();
+//! assert!(header.keys.is_empty());
+//! // ... then each part: the header plus its own keys only.
+//! let part = req.select(&header, &[1, 2]).unwrap();
 //! assert_eq!(part.keys, vec![b"a".to_vec(), b"b".to_vec()]);
+//! assert_eq!(part.version, 7);
 //! ```
+//!
+//! # Cost of a split
+//!
+//! A batch of N items over R regions is split with O(N) copying plus one header per
+//! region: [`Shardable::header`] takes the item lists out of the request, clones what is
+//! left and puts the lists back, and [`Shardable::select`] clones that header and exactly
+//! the part's own items. (Cloning the whole request per part and then replacing its
+//! list would copy every key and value R times.) Each item is still copied once per part
+//! that carries it: the original request is kept whole until its reply is merged, since a
+//! part that went stale is re-split from it and the merge orders replies by its keys.
 
 use std::collections::HashMap;
 
@@ -36,8 +55,19 @@ pub trait Shardable: Sized {
     fn keys(&self) -> Option<Vec<&[u8]>> {
         None
     }
-    /// A copy holding only the items at `idx` (positions into [`keys`](Self::keys)).
-    fn select(&self, _idx: &[usize]) -> Option<Self> {
+    /// The request without its items: every field but the per-item lists (keys,
+    /// mutations, pairs and the lists aligned with them) is copied, the lists of the copy
+    /// are empty. The lists are taken out of `self` while cloning and put back, so their
+    /// contents are not copied. `None` for kinds not split by key.
+    fn header(&mut self) -> Option<Self> {
+        None
+    }
+    /// The part holding only the items at `idx` (positions into [`keys`](Self::keys)),
+    /// in `idx` order: a clone of `header` (from [`header`](Self::header)) with clones of
+    /// exactly those items. Lists aligned with the items (e.g. TTLs, pessimistic
+    /// actions) are picked alongside when they have one entry per item and carried whole
+    /// otherwise, as the unsplit request had them.
+    fn select(&self, _header: &Self, _idx: &[usize]) -> Option<Self> {
         None
     }
     /// The addressed range (range kinds).
@@ -62,8 +92,24 @@ pub trait Mergeable: Sized + Default {
     }
 }
 
+/// Clones of the items of `v` at `idx`, in `idx` order (out-of-range positions skipped).
 fn pick<T: Clone>(v: &[T], idx: &[usize]) -> Vec<T> {
-    idx.iter().filter_map(|&i| v.get(i).cloned()).collect()
+    let mut out = Vec::with_capacity(idx.len());
+    out.extend(idx.iter().filter_map(|&i| v.get(i).cloned()));
+    out
+}
+
+/// A copy of `req` with the lists `take` empties (and `put` restores) left out: the lists
+/// are moved out for the clone and moved back, so only the rest is copied.
+fn header_of<R: Clone, L>(
+    req: &mut R,
+    take: impl FnOnce(&mut R) -> L,
+    put: impl FnOnce(&mut R, L),
+) -> R {
+    let lists = take(req);
+    let header = req.clone();
+    put(req, lists);
+    header
 }
 
 fn first_some<T>(slot: &mut Option<T>, v: Option<T>) {
@@ -119,8 +165,15 @@ macro_rules! keyed_request {
             fn keys(&self) -> Option<Vec<&[u8]>> {
                 Some(self.$field.iter().map(|$item| $key).collect())
             }
-            fn select(&self, idx: &[usize]) -> Option<Self> {
-                let mut part = self.clone();
+            fn header(&mut self) -> Option<Self> {
+                Some(header_of(
+                    self,
+                    |r| std::mem::take(&mut r.$field),
+                    |r, items| r.$field = items,
+                ))
+            }
+            fn select(&self, header: &Self, idx: &[usize]) -> Option<Self> {
+                let mut part = header.clone();
                 part.$field = pick(&self.$field, idx);
                 Some(part)
             }
@@ -146,24 +199,50 @@ impl Shardable for kvrpcpb::PrewriteRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
         Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
     }
-    fn select(&self, idx: &[usize]) -> Option<Self> {
-        let mut part = self.clone();
+    fn header(&mut self) -> Option<Self> {
+        Some(header_of(
+            self,
+            |r| {
+                (
+                    std::mem::take(&mut r.mutations),
+                    std::mem::take(&mut r.pessimistic_actions),
+                    std::mem::take(&mut r.for_update_ts_constraints),
+                )
+            },
+            |r, (mutations, actions, constraints)| {
+                r.mutations = mutations;
+                r.pessimistic_actions = actions;
+                r.for_update_ts_constraints = constraints;
+            },
+        ))
+    }
+    fn select(&self, header: &Self, idx: &[usize]) -> Option<Self> {
+        let mut part = header.clone();
         part.mutations = pick(&self.mutations, idx);
-        if self.pessimistic_actions.len() == self.mutations.len() {
-            part.pessimistic_actions = pick(&self.pessimistic_actions, idx);
-        }
-        // Constraints refer to mutation positions: keep those in the part, renumbered.
-        part.for_update_ts_constraints = self
-            .for_update_ts_constraints
-            .iter()
-            .filter_map(|c| {
-                idx.iter().position(|&i| i == c.index as usize).map(|new| {
-                    let mut c = *c;
-                    c.index = new as u32;
-                    c
+        part.pessimistic_actions = if self.pessimistic_actions.len() == self.mutations.len() {
+            pick(&self.pessimistic_actions, idx)
+        } else {
+            self.pessimistic_actions.clone()
+        };
+        // Constraints refer to mutation positions: keep those in the part, renumbered to
+        // the first place the position takes in the part.
+        if !self.for_update_ts_constraints.is_empty() {
+            let mut new_pos: HashMap<usize, u32> = HashMap::with_capacity(idx.len());
+            for (new, &i) in idx.iter().enumerate() {
+                new_pos.entry(i).or_insert(new as u32);
+            }
+            part.for_update_ts_constraints = self
+                .for_update_ts_constraints
+                .iter()
+                .filter_map(|c| {
+                    new_pos.get(&(c.index as usize)).map(|&new| {
+                        let mut c = *c;
+                        c.index = new;
+                        c
+                    })
                 })
-            })
-            .collect();
+                .collect();
+        }
         Some(part)
     }
 }
@@ -172,12 +251,24 @@ impl Shardable for kvrpcpb::RawBatchPutRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
         Some(self.pairs.iter().map(|p| p.key.as_slice()).collect())
     }
-    fn select(&self, idx: &[usize]) -> Option<Self> {
-        let mut part = self.clone();
+    fn header(&mut self) -> Option<Self> {
+        Some(header_of(
+            self,
+            |r| (std::mem::take(&mut r.pairs), std::mem::take(&mut r.ttls)),
+            |r, (pairs, ttls)| {
+                r.pairs = pairs;
+                r.ttls = ttls;
+            },
+        ))
+    }
+    fn select(&self, header: &Self, idx: &[usize]) -> Option<Self> {
+        let mut part = header.clone();
         part.pairs = pick(&self.pairs, idx);
-        if self.ttls.len() == self.pairs.len() {
-            part.ttls = pick(&self.ttls, idx);
-        }
+        part.ttls = if self.ttls.len() == self.pairs.len() {
+            pick(&self.ttls, idx)
+        } else {
+            self.ttls.clone()
+        };
         Some(part)
     }
 }
@@ -512,10 +603,18 @@ macro_rules! dispatch {
                 _ => None,
             }
         }
-        /// The part of a batch request holding the items at `idx`.
-        pub fn select(req: &StoreRequest, idx: &[usize]) -> Option<StoreRequest> {
+        /// A batch request without its items (see [`Shardable::header`]).
+        pub fn header(req: &mut StoreRequest) -> Option<StoreRequest> {
             match req {
-                $(StoreRequest::$v(r) => r.select(idx).map(StoreRequest::$v),)*
+                $(StoreRequest::$v(r) => r.header().map(StoreRequest::$v),)*
+                _ => None,
+            }
+        }
+        /// The part of a batch request holding the items at `idx`, built on `header`
+        /// (from [`header`] of the same request; `None` when the kinds differ).
+        pub fn select(req: &StoreRequest, header: &StoreRequest, idx: &[usize]) -> Option<StoreRequest> {
+            match (req, header) {
+                $((StoreRequest::$v(r), StoreRequest::$v(h)) => r.select(h, idx).map(StoreRequest::$v),)*
                 _ => None,
             }
         }
@@ -675,7 +774,7 @@ mod tests {
 
     #[test]
     fn prewrite_select_renumbers_constraints() {
-        let req = kvrpcpb::PrewriteRequest {
+        let mut req = kvrpcpb::PrewriteRequest {
             mutations: ["a", "b", "c"]
                 .iter()
                 .map(|k| kvrpcpb::Mutation {
@@ -690,7 +789,8 @@ mod tests {
             }],
             ..Default::default()
         };
-        let part = req.select(&[2, 0]).unwrap();
+        let header = req.header().unwrap();
+        let part = req.select(&header, &[2, 0]).unwrap();
         assert_eq!(part.mutations[0].key, b"c");
         assert_eq!(part.pessimistic_actions, vec![0, 0]);
         assert_eq!(part.for_update_ts_constraints[0].index, 0);
@@ -736,12 +836,13 @@ mod tests {
 
     #[test]
     fn raw_batch_put_select_keeps_ttls_aligned() {
-        let req = kvrpcpb::RawBatchPutRequest {
+        let mut req = kvrpcpb::RawBatchPutRequest {
             pairs: vec![kv("a"), kv("b")],
             ttls: vec![1, 2],
             ..Default::default()
         };
-        let part = req.select(&[1]).unwrap();
+        let header = req.header().unwrap();
+        let part = req.select(&header, &[1]).unwrap();
         assert_eq!(part.pairs[0].key, b"b");
         assert_eq!(part.ttls, vec![2]);
     }
