@@ -163,6 +163,66 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
 
+/// Times gets of every key in `order`, then a full forward and a full reverse scan, for both
+/// structures, and adds a row for each.
+fn read_rows(
+    buf: &MemBuffer,
+    map: &BTreeMap<Vec<u8>, Vec<u8>>,
+    keys: &Keys,
+    order: &[u32],
+    label: &str,
+    rows: &mut Vec<Row>,
+) {
+    let (ours, base) = race(
+        || {
+            let mut s = 0usize;
+            for &i in order {
+                s += buf.get(keys.get(i as usize)).map_or(0, |v| v.len());
+            }
+            s
+        },
+        || {
+            let mut s = 0usize;
+            for &i in order {
+                s += map.get(keys.get(i as usize)).map_or(0, |v| v.len());
+            }
+            s
+        },
+    );
+    let n = order.len();
+    rows.push(Row {
+        name: format!("{label}: {n} gets"),
+        ours,
+        base,
+    });
+    let (ours, base) = race(
+        || {
+            buf.iter(b"", b"")
+                .map(|e| touch(e.key, e.value.unwrap_or_default()))
+                .sum::<usize>()
+        },
+        || map.iter().map(|(k, v)| touch(k, v)).sum::<usize>(),
+    );
+    rows.push(Row {
+        name: format!("{label}: forward scan"),
+        ours,
+        base,
+    });
+    let (ours, base) = race(
+        || {
+            buf.iter_reverse(b"", b"")
+                .map(|e| touch(e.key, e.value.unwrap_or_default()))
+                .sum::<usize>()
+        },
+        || map.iter().rev().map(|(k, v)| touch(k, v)).sum::<usize>(),
+    );
+    rows.push(Row {
+        name: format!("{label}: reverse scan"),
+        ours,
+        base,
+    });
+}
+
 fn bench_shape(shape: Shape, value_len: usize, n: usize, rows: &mut Vec<Row>) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let keys = random_keys(n, shape, &mut rng);
@@ -228,56 +288,7 @@ fn bench_shape(shape: Shape, value_len: usize, n: usize, rows: &mut Vec<Row>) {
         base: t_base_set,
     });
 
-    // ---- gets ----
-    let (t_ours_get, t_base_get) = race(
-        || {
-            let mut s = 0usize;
-            for &i in &order {
-                s += buf.get(keys.get(i as usize)).map_or(0, |v| v.len());
-            }
-            s
-        },
-        || {
-            let mut s = 0usize;
-            for &i in &order {
-                s += map.get(keys.get(i as usize)).map_or(0, |v| v.len());
-            }
-            s
-        },
-    );
-    rows.push(Row {
-        name: format!("{label}: {n} gets"),
-        ours: t_ours_get,
-        base: t_base_get,
-    });
-
-    // ---- scans ----
-    let (t_ours_fwd, t_base_fwd) = race(
-        || {
-            buf.iter(b"", b"")
-                .map(|e| touch(e.key, e.value.unwrap_or_default()))
-                .sum::<usize>()
-        },
-        || map.iter().map(|(k, v)| touch(k, v)).sum::<usize>(),
-    );
-    rows.push(Row {
-        name: format!("{label}: forward scan"),
-        ours: t_ours_fwd,
-        base: t_base_fwd,
-    });
-    let (t_ours_rev, t_base_rev) = race(
-        || {
-            buf.iter_reverse(b"", b"")
-                .map(|e| touch(e.key, e.value.unwrap_or_default()))
-                .sum::<usize>()
-        },
-        || map.iter().rev().map(|(k, v)| touch(k, v)).sum::<usize>(),
-    );
-    rows.push(Row {
-        name: format!("{label}: reverse scan"),
-        ours: t_ours_rev,
-        base: t_base_rev,
-    });
+    read_rows(&buf, &map, &keys, &order, &label, rows);
 
     println!(
         "memory  {label}: payload {:.1} MiB | membuffer live {:.1} MiB ({:.2}x payload), peak {:.1} MiB ({:.2}x) | BTreeMap live {:.1} MiB ({:.2}x payload), peak {:.1} MiB ({:.2}x) | membuffer/BTreeMap live {:.2}x",
@@ -369,7 +380,8 @@ fn bench_staging(rows: &mut Vec<Row>) {
 }
 
 /// Every key written twice, the second value one byte longer: the membuffer keeps the first
-/// inline and the current one in the value log; the map just holds the current one.
+/// inline and the current one in the value log; the map just holds the current one. Gets run
+/// in a random order, as in [`bench_shape`].
 fn bench_rewritten(n: usize, rows: &mut Vec<Row>) {
     let mut rng = Rng(0x853c_49e6_748f_ea9b);
     let keys = random_keys(n, Shape::Random16, &mut rng);
@@ -402,36 +414,11 @@ fn bench_rewritten(n: usize, rows: &mut Vec<Row>) {
         base: t_base,
     });
     let (buf, map) = (build_ours(), build_base());
-    let (t_ours, t_base) = race(
-        || {
-            (0..keys.count())
-                .map(|i| buf.get(keys.get(i)).map_or(0, |v| v.len()))
-                .sum::<usize>()
-        },
-        || {
-            (0..keys.count())
-                .map(|i| map.get(keys.get(i)).map_or(0, |v| v.len()))
-                .sum::<usize>()
-        },
-    );
-    rows.push(Row {
-        name: format!("{label}: {n} gets"),
-        ours: t_ours,
-        base: t_base,
-    });
-    let (t_ours, t_base) = race(
-        || {
-            buf.iter(b"", b"")
-                .map(|e| touch(e.key, e.value.unwrap_or_default()))
-                .sum::<usize>()
-        },
-        || map.iter().map(|(k, v)| touch(k, v)).sum::<usize>(),
-    );
-    rows.push(Row {
-        name: format!("{label}: forward scan"),
-        ours: t_ours,
-        base: t_base,
-    });
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    read_rows(&buf, &map, &keys, &order, label, rows);
 }
 
 fn main() {

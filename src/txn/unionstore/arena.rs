@@ -24,7 +24,8 @@ pub(crate) type Addr = u64;
 pub(crate) const NULL: Addr = 0;
 
 const INIT_BLOCK: usize = 4 << 10;
-const MAX_BLOCK: usize = 1 << 20;
+/// Largest block, except one made for a single larger allocation.
+pub(crate) const MAX_BLOCK: usize = 1 << 20;
 
 /// Bytes of a value-log record header.
 pub(crate) const VLOG_HDR: usize = 4 + 4 + 8;
@@ -106,6 +107,29 @@ impl Arena {
     /// Blocks allocated.
     pub(crate) fn block_count(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// Free bytes at the end of the last block: an allocation up to this size takes no new
+    /// block.
+    pub(crate) fn room(&self) -> usize {
+        self.blocks.last().map_or(0, |b| b.buf.len() - b.len)
+    }
+
+    /// Block `idx`, all of it (allocated addresses lie below [`used`](Self::used)).
+    #[inline]
+    pub(crate) fn block(&self, idx: usize) -> &[u8] {
+        &self.blocks[idx].buf
+    }
+
+    /// Block `idx`, writable.
+    #[inline]
+    pub(crate) fn block_mut(&mut self, idx: usize) -> &mut [u8] {
+        &mut self.blocks[idx].buf
+    }
+
+    /// Bytes allocated in block `idx`.
+    pub(crate) fn used(&self, idx: usize) -> usize {
+        self.blocks[idx].len
     }
 
     /// The current end position (client-go `Checkpoint`).

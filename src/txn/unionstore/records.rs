@@ -26,6 +26,7 @@
 //! versions, and [`for_each_from`](KeyArena::for_each_from) walks the records created since a
 //! position to undo their inline versions.
 
+use super::arena::{self, Arena};
 use super::tree::prefetch_ptr;
 
 /// Address of a key record.
@@ -48,9 +49,11 @@ pub(crate) const MAX_RECORD: usize = 8 + 3 + 2 + u16::MAX as usize + INLINE_MAX;
 
 const OFF_BITS: u32 = 20;
 const OFF_MASK: u32 = (1 << OFF_BITS) - 1;
-const INIT_BLOCK: usize = 4 << 10;
-const MAX_BLOCK: usize = 1 << OFF_BITS;
 const MAX_BLOCKS: usize = 1 << (32 - OFF_BITS);
+
+// Every offset in a block fits the address's offset bits: blocks are at most MAX_BLOCK bytes
+// unless made for one larger allocation, and a record is far smaller.
+const _: () = assert!(arena::MAX_BLOCK <= 1 << OFF_BITS && MAX_RECORD < arena::MAX_BLOCK);
 
 const FLAGS_MASK: u64 = 0xffff;
 
@@ -75,11 +78,6 @@ pub(crate) fn make_word(flags: u16, ver: Ver) -> u64 {
 /// The arena is at its 4 GiB address limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Full;
-
-struct Block {
-    buf: Box<[u8]>,
-    len: usize,
-}
 
 /// A parsed record.
 #[derive(Clone, Copy)]
@@ -152,39 +150,35 @@ fn parse(b: &[u8], off: usize) -> (Record<'_>, usize) {
     )
 }
 
-/// The arena of key records.
+/// The arena of key records: a byte [`Arena`] addressed with `u32`s.
 pub(crate) struct KeyArena {
-    blocks: Vec<Block>,
-    next_block: usize,
-    capacity: u64,
+    arena: Arena,
 }
 
 impl KeyArena {
     pub(crate) fn new() -> KeyArena {
         KeyArena {
-            blocks: Vec::new(),
-            next_block: INIT_BLOCK,
-            capacity: 0,
+            arena: Arena::new(),
         }
     }
 
     /// Bytes reserved by all blocks.
     pub(crate) fn capacity(&self) -> u64 {
-        self.capacity
+        self.arena.capacity()
     }
 
     /// The position after the last record: records created later have addresses `>=` it.
     pub(crate) fn tail(&self) -> u64 {
-        match self.blocks.last() {
-            None => 0,
-            Some(b) => (((self.blocks.len() - 1) as u64) << OFF_BITS) + b.len as u64,
+        match self.arena.block_count() {
+            0 => 0,
+            n => (((n - 1) as u64) << OFF_BITS) + self.arena.used(n - 1) as u64,
         }
     }
 
     #[inline]
     fn block(&self, rec: RecAddr) -> (&[u8], usize) {
         (
-            &self.blocks[(rec >> OFF_BITS) as usize].buf,
+            self.arena.block((rec >> OFF_BITS) as usize),
             (rec & OFF_MASK) as usize,
         )
     }
@@ -194,36 +188,18 @@ impl KeyArena {
     pub(crate) fn push(&mut self, word: u64, key: &[u8], inline: &[u8]) -> Result<RecAddr, Full> {
         let size = 8 + varint_len(key.len()) + varint_len(inline.len()) + key.len() + inline.len();
         debug_assert!(size <= MAX_RECORD);
-        let fits = self
-            .blocks
-            .last()
-            .is_some_and(|b| b.buf.len() - b.len >= size);
-        if !fits {
-            if self.blocks.len() >= MAX_BLOCKS {
-                return Err(Full);
-            }
-            let mut bs = self.next_block;
-            while bs < size {
-                bs <<= 1;
-            }
-            self.next_block = (self.next_block << 1).min(MAX_BLOCK);
-            self.capacity += bs as u64;
-            self.blocks.push(Block {
-                buf: vec![0u8; bs].into_boxed_slice(),
-                len: 0,
-            });
+        if self.arena.room() < size && self.arena.block_count() >= MAX_BLOCKS {
+            return Err(Full);
         }
-        let idx = self.blocks.len() - 1;
-        let block = &mut self.blocks[idx];
-        let off = block.len;
-        let b = &mut block.buf[off..off + size];
+        let (addr, _) = self.arena.alloc(size);
+        let (idx, off) = ((addr >> 32) as usize, (addr & 0xffff_ffff) as usize);
+        let b = &mut self.arena.block_mut(idx)[off..off + size];
         b[..8].copy_from_slice(&word.to_le_bytes());
         let mut at = 8;
         put_varint(b, &mut at, key.len());
         put_varint(b, &mut at, inline.len());
         b[at..at + key.len()].copy_from_slice(key);
         b[at + key.len()..].copy_from_slice(inline);
-        block.len += size;
         Ok(((idx as u32) << OFF_BITS) | off as u32)
     }
 
@@ -253,15 +229,14 @@ impl KeyArena {
     #[inline]
     pub(crate) fn set_word(&mut self, rec: RecAddr, word: u64) {
         let off = (rec & OFF_MASK) as usize;
-        self.blocks[(rec >> OFF_BITS) as usize].buf[off..off + 8]
+        self.arena.block_mut((rec >> OFF_BITS) as usize)[off..off + 8]
             .copy_from_slice(&word.to_le_bytes());
     }
 
     /// The inline value of the record at `rec`, writable in place.
     pub(crate) fn inline_mut(&mut self, rec: RecAddr) -> &mut [u8] {
-        let idx = (rec >> OFF_BITS) as usize;
         let off = (rec & OFF_MASK) as usize;
-        let b = &mut self.blocks[idx].buf;
+        let b = self.arena.block_mut((rec >> OFF_BITS) as usize);
         let mut at = off + 8;
         let klen = varint(b, &mut at);
         let ilen = varint(b, &mut at);
@@ -273,9 +248,10 @@ impl KeyArena {
     pub(crate) fn for_each_from(&self, pos: u64, mut f: impl FnMut(RecAddr, Record<'_>)) {
         let first = (pos >> OFF_BITS) as usize;
         let mut off = (pos & OFF_MASK as u64) as usize;
-        for (idx, block) in self.blocks.iter().enumerate().skip(first) {
-            while off < block.len {
-                let (r, size) = parse(&block.buf, off);
+        for idx in first..self.arena.block_count() {
+            let (block, used) = (self.arena.block(idx), self.arena.used(idx));
+            while off < used {
+                let (r, size) = parse(block, off);
                 f(((idx as u32) << OFF_BITS) | off as u32, r);
                 off += size;
             }
@@ -287,8 +263,13 @@ impl KeyArena {
     /// key and the start of its inline value).
     #[inline]
     pub(crate) fn prefetch(&self, rec: RecAddr) {
-        if let Some(block) = self.blocks.get((rec >> OFF_BITS) as usize) {
-            let p = block.buf.as_ptr().wrapping_add((rec & OFF_MASK) as usize);
+        let idx = (rec >> OFF_BITS) as usize;
+        if idx < self.arena.block_count() {
+            let p = self
+                .arena
+                .block(idx)
+                .as_ptr()
+                .wrapping_add((rec & OFF_MASK) as usize);
             prefetch_ptr(p);
             prefetch_ptr(p.wrapping_add(64));
         }
@@ -311,7 +292,7 @@ impl KeyArena {
 
     /// Drops every record.
     pub(crate) fn reset(&mut self) {
-        *self = KeyArena::new();
+        self.arena.reset();
     }
 }
 

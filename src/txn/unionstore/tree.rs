@@ -493,6 +493,17 @@ mod tests {
         keys.push(0, key, b"")
     }
 
+    /// Every key, walking the leaf chain forward.
+    fn walk(t: &Tree, keys: &KeyArena) -> Vec<Vec<u8>> {
+        let mut fwd = Vec::new();
+        let mut p = t.first();
+        while let Some(x) = p {
+            fwd.push(keys.key(t.rec_at(x)).to_vec());
+            p = t.next(x);
+        }
+        fwd
+    }
+
     fn check(order: impl Iterator<Item = u32>) {
         let mut t = Tree::new();
         let mut keys = KeyArena::new();
@@ -509,12 +520,7 @@ mod tests {
             assert_eq!(keys.key(rec), &k[..]);
         }
         assert!(t.find(&keys, b"j").is_none());
-        let mut fwd = Vec::new();
-        let mut p = t.first();
-        while let Some(x) = p {
-            fwd.push(keys.key(t.rec_at(x)).to_vec());
-            p = t.next(x);
-        }
+        let fwd = walk(&t, &keys);
         assert_eq!(fwd, model.iter().cloned().collect::<Vec<_>>());
         let mut rev = Vec::new();
         let mut p = t.last();
@@ -554,12 +560,7 @@ mod tests {
         }
         let fill = model.len() as f64 / (t.leaves.len * CAP) as f64;
         assert!(fill > 0.75, "leaf fill {fill:.3}");
-        let mut fwd = Vec::new();
-        let mut p = t.first();
-        while let Some(x) = p {
-            fwd.push(keys.key(t.rec_at(x)).to_vec());
-            p = t.next(x);
-        }
+        let fwd = walk(&t, &keys);
         assert_eq!(fwd, model.into_iter().collect::<Vec<_>>());
     }
 
@@ -600,12 +601,7 @@ mod tests {
         for k in &model {
             assert_eq!(t.find(&keys, k).map(|r| keys.key(r)), Some(&k[..]));
         }
-        let mut fwd = Vec::new();
-        let mut p = t.first();
-        while let Some(x) = p {
-            fwd.push(keys.key(t.rec_at(x)).to_vec());
-            p = t.next(x);
-        }
+        let fwd = walk(&t, &keys);
         assert_eq!(fwd, model.iter().cloned().collect::<Vec<_>>());
         for _ in 0..5_000 {
             let mut probe = prefixes[(rnd() % 6) as usize].to_vec();
