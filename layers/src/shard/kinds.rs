@@ -55,6 +55,16 @@ pub trait Shardable: Sized {
     fn keys(&self) -> Option<Vec<&[u8]>> {
         None
     }
+    /// The routing key of the item at position `i` (`None` past the end, or for kinds
+    /// not split by key): one entry of [`keys`](Self::keys) without building the list.
+    fn key(&self, _i: usize) -> Option<&[u8]> {
+        None
+    }
+    /// How many items the request carries (`None` for kinds not split by key): the
+    /// length of [`keys`](Self::keys) without building the list.
+    fn key_count(&self) -> Option<usize> {
+        self.keys().map(|k| k.len())
+    }
     /// The request without its items: every field but the per-item lists (keys,
     /// mutations, pairs and the lists aligned with them) is copied, the lists of the copy
     /// are empty. The lists are taken out of `self` while cloning and put back, so their
@@ -133,21 +143,23 @@ fn order_by_keys<T>(items: &mut [T], keys: &[&[u8]], key_of: impl Fn(&T) -> &[u8
     items.sort_by_key(|it| pos.get(key_of(it)).copied().unwrap_or(usize::MAX));
 }
 
-/// Place positional per-item values of the parts at their request positions.
-fn scatter<T: Clone + Default>(parts: &[(Vec<usize>, Vec<T>)], total: usize) -> Vec<T> {
+/// Place positional per-item values of the parts at their request positions (moved, not
+/// copied).
+fn scatter<T: Default>(parts: Vec<(Vec<usize>, Vec<T>)>, total: usize) -> Vec<T> {
     if parts
         .iter()
         .all(|(idx, v)| v.is_empty() || idx.len() != v.len())
     {
         // Not positional (e.g. values not requested): concatenate.
-        return parts.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+        return parts.into_iter().flat_map(|(_, v)| v).collect();
     }
-    let mut out = vec![T::default(); total];
+    let mut out = Vec::with_capacity(total);
+    out.resize_with(total, T::default);
     for (idx, vals) in parts {
         if idx.len() == vals.len() {
-            for (i, v) in idx.iter().zip(vals) {
-                if let Some(slot) = out.get_mut(*i) {
-                    *slot = v.clone();
+            for (i, v) in idx.into_iter().zip(vals) {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = v;
                 }
             }
         }
@@ -164,6 +176,12 @@ macro_rules! keyed_request {
         impl Shardable for $ty {
             fn keys(&self) -> Option<Vec<&[u8]>> {
                 Some(self.$field.iter().map(|$item| $key).collect())
+            }
+            fn key(&self, i: usize) -> Option<&[u8]> {
+                self.$field.get(i).map(|$item| $key)
+            }
+            fn key_count(&self) -> Option<usize> {
+                Some(self.$field.len())
             }
             fn header(&mut self) -> Option<Self> {
                 Some(header_of(
@@ -198,6 +216,12 @@ keyed_request!(kvrpcpb::FlushRequest, mutations, |m| m.key.as_slice());
 impl Shardable for kvrpcpb::PrewriteRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
         Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
+    }
+    fn key(&self, i: usize) -> Option<&[u8]> {
+        self.mutations.get(i).map(|m| m.key.as_slice())
+    }
+    fn key_count(&self) -> Option<usize> {
+        Some(self.mutations.len())
     }
     fn header(&mut self) -> Option<Self> {
         Some(header_of(
@@ -250,6 +274,12 @@ impl Shardable for kvrpcpb::PrewriteRequest {
 impl Shardable for kvrpcpb::RawBatchPutRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
         Some(self.pairs.iter().map(|p| p.key.as_slice()).collect())
+    }
+    fn key(&self, i: usize) -> Option<&[u8]> {
+        self.pairs.get(i).map(|p| p.key.as_slice())
+    }
+    fn key_count(&self) -> Option<usize> {
+        Some(self.pairs.len())
     }
     fn header(&mut self) -> Option<Self> {
         Some(header_of(
@@ -463,9 +493,9 @@ impl Mergeable for kvrpcpb::PessimisticLockResponse {
             not_founds.push((idx.clone(), p.not_founds));
             results.push((idx, p.results));
         }
-        out.values = scatter(&values, keys.len());
-        out.not_founds = scatter(&not_founds, keys.len());
-        out.results = scatter(&results, keys.len());
+        out.values = scatter(values, keys.len());
+        out.not_founds = scatter(not_founds, keys.len());
+        out.results = scatter(results, keys.len());
         out
     }
 }
@@ -600,6 +630,20 @@ macro_rules! dispatch {
         pub fn keys(req: &StoreRequest) -> Option<Vec<&[u8]>> {
             match req {
                 $(StoreRequest::$v(r) => r.keys(),)*
+                _ => None,
+            }
+        }
+        /// The routing key of the item at position `i` of a batch request.
+        pub fn key(req: &StoreRequest, i: usize) -> Option<&[u8]> {
+            match req {
+                $(StoreRequest::$v(r) => r.key(i),)*
+                _ => None,
+            }
+        }
+        /// How many items a batch request carries.
+        pub fn key_count(req: &StoreRequest) -> Option<usize> {
+            match req {
+                $(StoreRequest::$v(r) => r.key_count(),)*
                 _ => None,
             }
         }

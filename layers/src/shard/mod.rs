@@ -30,52 +30,8 @@
 //!
 //! ```
 //! # use std::sync::Arc;
-//! # use tikv_tower_layers::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
 //! # use tikv_tower_proto::metapb;
-//! # /// A fake region cache: regions split at the given keys (ids 1, 2, ...), each with
-//! # /// peers on stores 1, 2, 3 and led by store 1. Feedback from replies is ignored.
-//! # struct FakeCache(Vec<RegionRoute>);
-//! # impl FakeCache {
-//! #     fn split_at(splits: &[&[u8]]) -> Arc<FakeCache> {
-//! #         let mut bounds = vec![vec![]];
-//! #         bounds.extend(splits.iter().map(|s| s.to_vec()));
-//! #         bounds.push(vec![]);
-//! #         let route = |(i, w): (usize, &[Vec<u8>])| {
-//! #             let id = i as u64 + 1;
-//! #             let peer = |s| metapb::Peer { id: id * 10 + s, store_id: s, ..Default::default() };
-//! #             let peers: Vec<_> = (1..=3).map(peer).collect();
-//! #             let epoch = Some(metapb::RegionEpoch { conf_ver: 1, version: 1 });
-//! #             let (start_key, end_key) = (w[0].clone(), w[1].clone());
-//! #             let region = metapb::Region { id, start_key, end_key, region_epoch: epoch, peers: peers.clone(), ..Default::default() };
-//! #             RegionRoute { region: Arc::new(region), leader: Some(peers[0]) }
-//! #         };
-//! #         Arc::new(FakeCache(bounds.windows(2).enumerate().map(route).collect()))
-//! #     }
-//! #     fn find(&self, f: impl Fn(&RegionRoute) -> bool) -> Result<RegionRoute, LocateError> {
-//! #         self.0.iter().find(|r| f(r)).cloned().ok_or_else(|| LocateError::RegionNotFound("fake".into()))
-//! #     }
-//! # }
-//! # impl RegionLocator for FakeCache {
-//! #     async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-//! #         self.find(|r| r.contains(key))
-//! #     }
-//! #     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-//! #         self.find(|r| match key.is_empty() {
-//! #             true => r.end_key().is_empty(),
-//! #             false => r.start_key() < key && (r.end_key().is_empty() || key <= r.end_key()),
-//! #         })
-//! #     }
-//! #     async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
-//! #         self.find(|r| r.region.id == id)
-//! #     }
-//! #     async fn store(&self, id: u64) -> Result<StoreRoute, LocateError> {
-//! #         Ok(StoreRoute { id, addr: format!("store-{id}").into(), labels: Arc::from(vec![]) })
-//! #     }
-//! #     fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
-//! #     fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool { false }
-//! #     fn invalidate_region(&self, _: RegionVerId, _: InvalidReason) {}
-//! #     fn on_send_fail(&self, _: RegionVerId, _: u64) {}
-//! # }
+//! # use tikv_tower_layers::testing::StaticLocator;
 //! use tikv_tower_layers::retry::RetryLayer;
 //! use tikv_tower_layers::route::{RouteConfig, RouteLayer};
 //! use tikv_tower_layers::shard::ShardLayer;
@@ -87,7 +43,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tikv_tower_layers::Error> {
 //! // Two regions: [, "m") is region 1, ["m", ) region 2.
-//! let region_cache = FakeCache::split_at(&[b"m"]);
+//! let region_cache = StaticLocator::split_at(&[b"m"]);
 //! // A fake store: every part holds keys of one region; each key's value is its upper case.
 //! let transport = tower::service_fn(|call: StoreCall| async move {
 //!     let region_id = call.request.context().map_or(0, |c| c.region_id);
@@ -290,19 +246,23 @@ async fn locate<L: RegionLocator>(
 }
 
 /// Group request positions `idx` by region (client-go `GroupKeysByRegion`); each group's
-/// positions ascend (request order).
+/// positions ascend (request order). Costs O(|idx| log |idx|): only the keys at `idx` are
+/// looked at, so re-splitting a part does not walk the whole request.
 async fn group_by_region<L: RegionLocator>(
     locator: &L,
     req: &Request,
     idx: &[usize],
 ) -> Result<Vec<(RegionRoute, Vec<usize>)>, Error> {
-    let keys = kinds::keys(&req.inner)
-        .ok_or_else(|| Error::InvalidArgument("request has no keys".into()))?;
-    let mut order: Vec<usize> = idx.iter().copied().filter(|&i| i < keys.len()).collect();
-    order.sort_by(|a, b| keys[*a].cmp(keys[*b]));
+    if kinds::key_count(&req.inner).is_none() {
+        return Err(Error::InvalidArgument("request has no keys".into()));
+    }
+    let mut order: Vec<(&[u8], usize)> = idx
+        .iter()
+        .filter_map(|&i| kinds::key(&req.inner, i).map(|k| (k, i)))
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(b.0));
     let mut groups: Vec<(RegionRoute, Vec<usize>)> = Vec::new();
-    for i in order {
-        let key = keys[i];
+    for (key, i) in order {
         if let Some((region, members)) = groups.last_mut() {
             if region.contains(key) {
                 members.push(i);
@@ -417,11 +377,9 @@ where
     S::Future: Send + 'static,
     L: RegionLocator,
 {
-    let n = kinds::keys(&req.inner)
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!("{} has no keys to shard by", req.inner.kind()))
-        })?
-        .len();
+    let n = kinds::key_count(&req.inner).ok_or_else(|| {
+        Error::InvalidArgument(format!("{} has no keys to shard by", req.inner.kind()))
+    })?;
     let all: Vec<usize> = (0..n).collect();
     let groups = group_by_region(&*ctx.locator, &req, &all).await?;
     let mut req = req;
