@@ -8,52 +8,8 @@
 //!
 //! ```
 //! # use std::sync::Arc;
-//! # use tikv_tower_layers::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
 //! # use tikv_tower_proto::metapb;
-//! # /// A fake region cache: regions split at the given keys (ids 1, 2, ...), each with
-//! # /// peers on stores 1, 2, 3 and led by store 1. Feedback from replies is ignored.
-//! # struct FakeCache(Vec<RegionRoute>);
-//! # impl FakeCache {
-//! #     fn split_at(splits: &[&[u8]]) -> Arc<FakeCache> {
-//! #         let mut bounds = vec![vec![]];
-//! #         bounds.extend(splits.iter().map(|s| s.to_vec()));
-//! #         bounds.push(vec![]);
-//! #         let route = |(i, w): (usize, &[Vec<u8>])| {
-//! #             let id = i as u64 + 1;
-//! #             let peer = |s| metapb::Peer { id: id * 10 + s, store_id: s, ..Default::default() };
-//! #             let peers: Vec<_> = (1..=3).map(peer).collect();
-//! #             let epoch = Some(metapb::RegionEpoch { conf_ver: 1, version: 1 });
-//! #             let (start_key, end_key) = (w[0].clone(), w[1].clone());
-//! #             let region = metapb::Region { id, start_key, end_key, region_epoch: epoch, peers: peers.clone(), ..Default::default() };
-//! #             RegionRoute { region: Arc::new(region), leader: Some(peers[0]) }
-//! #         };
-//! #         Arc::new(FakeCache(bounds.windows(2).enumerate().map(route).collect()))
-//! #     }
-//! #     fn find(&self, f: impl Fn(&RegionRoute) -> bool) -> Result<RegionRoute, LocateError> {
-//! #         self.0.iter().find(|r| f(r)).cloned().ok_or_else(|| LocateError::RegionNotFound("fake".into()))
-//! #     }
-//! # }
-//! # impl RegionLocator for FakeCache {
-//! #     async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-//! #         self.find(|r| r.contains(key))
-//! #     }
-//! #     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-//! #         self.find(|r| match key.is_empty() {
-//! #             true => r.end_key().is_empty(),
-//! #             false => r.start_key() < key && (r.end_key().is_empty() || key <= r.end_key()),
-//! #         })
-//! #     }
-//! #     async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
-//! #         self.find(|r| r.region.id == id)
-//! #     }
-//! #     async fn store(&self, id: u64) -> Result<StoreRoute, LocateError> {
-//! #         Ok(StoreRoute { id, addr: format!("store-{id}").into(), labels: Arc::from(vec![]) })
-//! #     }
-//! #     fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
-//! #     fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool { false }
-//! #     fn invalidate_region(&self, _: RegionVerId, _: InvalidReason) {}
-//! #     fn on_send_fail(&self, _: RegionVerId, _: u64) {}
-//! # }
+//! # use tikv_tower_layers::testing::StaticLocator;
 //! use tikv_tower_layers::route::RouteConfig;
 //! use tikv_tower_layers::timeout::Timeouts;
 //! use tikv_tower_layers::{Request, RequestTags, ServiceBuilderExt, StoreCall, TransportError};
@@ -63,7 +19,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tikv_tower_layers::Error> {
-//! # let cache = FakeCache::split_at(&[]);
+//! # let cache = StaticLocator::split_at(&[]);
 //! # let transport = tower::service_fn(|call: StoreCall| async move {
 //! #     Ok::<_, TransportError>(StoreResponse::default_for(call.request.kind()))
 //! # });
