@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound::{Excluded, Included, Unbounded};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tikv_tower_layers::locate::{RegionRoute, RegionVerId};
 use tikv_tower_proto::metapb;
+
+use super::store::StoreEpochs;
 
 /// One cached region. Shared by both indexes; the leader, TTL and validity change in
 /// place without the map's write lock.
@@ -16,7 +18,7 @@ use tikv_tower_proto::metapb;
 pub(crate) struct CachedRegion {
     pub(crate) region: Arc<metapb::Region>,
     pub(crate) ver: RegionVerId,
-    leader: Mutex<Option<metapb::Peer>>,
+    leader: Mutex<Leader>,
     /// Expiry, in ms since the cache's base instant (client-go `Region.ttl`).
     expires_at_ms: AtomicU64,
     /// Set when invalidated or marked for reload (client-go `Region.invalidReason` /
@@ -24,53 +26,95 @@ pub(crate) struct CachedRegion {
     invalid: AtomicBool,
 }
 
+/// The believed leader, with its store's failure epoch as it was when the leader was set.
+#[derive(Debug, Default)]
+struct Leader {
+    peer: Option<metapb::Peer>,
+    epoch: Option<(Arc<AtomicU32>, u32)>,
+}
+
+impl Leader {
+    fn new(peer: Option<metapb::Peer>, epochs: &StoreEpochs) -> Leader {
+        let epoch = peer.map(|p| {
+            let c = epochs.counter(p.store_id);
+            let now = c.load(Ordering::Acquire);
+            (c, now)
+        });
+        Leader { peer, epoch }
+    }
+
+    /// Whether the leader's store failed since the leader was set.
+    fn store_failed(&self) -> bool {
+        self.epoch
+            .as_ref()
+            .is_some_and(|(c, seen)| c.load(Ordering::Acquire) != *seen)
+    }
+}
+
 impl CachedRegion {
     pub(crate) fn new(
         region: metapb::Region,
         leader: Option<metapb::Peer>,
         expires_at_ms: u64,
+        epochs: &StoreEpochs,
     ) -> Self {
         let ver = RegionVerId::of(&region);
         let leader = leader.filter(|l| region.peers.iter().any(|p| p.id == l.id));
         CachedRegion {
             region: Arc::new(region),
             ver,
-            leader: Mutex::new(leader),
+            leader: Mutex::new(Leader::new(leader, epochs)),
             expires_at_ms: AtomicU64::new(expires_at_ms),
             invalid: AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn route(&self) -> RegionRoute {
-        RegionRoute {
+    /// The route, or `None` when a request to the leader's store failed since the leader was
+    /// set (the caller drops the entry and reloads it).
+    pub(crate) fn route(&self) -> Option<RegionRoute> {
+        let leader = self.leader.lock();
+        (!leader.store_failed()).then(|| RegionRoute {
             region: self.region.clone(),
-            leader: *self.leader.lock(),
-        }
+            leader: leader.peer,
+        })
     }
 
     pub(crate) fn leader(&self) -> Option<metapb::Peer> {
-        *self.leader.lock()
+        self.leader.lock().peer
     }
 
     /// Sets the leader; false when `peer` is not a peer of the region.
-    pub(crate) fn set_leader(&self, peer: Option<metapb::Peer>) -> bool {
-        match peer {
-            None => {
-                *self.leader.lock() = None;
-                true
-            }
+    pub(crate) fn set_leader(&self, peer: Option<metapb::Peer>, epochs: &StoreEpochs) -> bool {
+        let found = match peer {
+            None => None,
             Some(p) => match self
                 .region
                 .peers
                 .iter()
                 .find(|x| x.id == p.id || (p.id == 0 && x.store_id == p.store_id))
             {
-                Some(found) => {
-                    *self.leader.lock() = Some(*found);
-                    true
-                }
-                None => false,
+                Some(found) => Some(*found),
+                None => return false,
             },
+        };
+        *self.leader.lock() = Leader::new(found, epochs);
+        true
+    }
+
+    /// A request to `store_id` for this region failed: if the store leads the region, bump the
+    /// store's failure epoch, once for every holder of the same epoch (client-go
+    /// `markRegionNeedBeRefill`'s compare-and-swap), so that its other regions reload too.
+    pub(crate) fn store_failed(&self, store_id: u64) {
+        let leader = self.leader.lock();
+        if let (Some(p), Some((c, seen))) = (leader.peer, &leader.epoch) {
+            if p.store_id == store_id {
+                let _ = c.compare_exchange(
+                    *seen,
+                    seen.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
         }
     }
 
@@ -272,7 +316,12 @@ mod tests {
             }],
             ..Default::default()
         };
-        Arc::new(CachedRegion::new(r, None, u64::MAX))
+        Arc::new(CachedRegion::new(
+            r,
+            None,
+            u64::MAX,
+            &StoreEpochs::default(),
+        ))
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use single_flight::SingleFlight;
 
 use crate::pd::{PdClient, PdError, RegionInfo};
 use map::{CachedRegion, RegionMap};
-use store::StoreMap;
+use store::{StoreEpochs, StoreMap};
 
 /// Configuration of a [`RegionCache`].
 #[derive(Debug, Clone)]
@@ -79,6 +79,7 @@ struct Inner {
     base: Instant,
     regions: RwLock<RegionMap>,
     stores: StoreMap,
+    epochs: StoreEpochs,
     loads: SingleFlight<LoadKey, LoadResult>,
     store_loads: SingleFlight<LoadKey, Result<StoreRoute, LocateError>>,
 }
@@ -107,6 +108,7 @@ impl RegionCache {
                 base: Instant::now(),
                 regions: RwLock::new(RegionMap::default()),
                 stores: StoreMap::default(),
+                epochs: StoreEpochs::default(),
                 loads: SingleFlight::default(),
                 store_loads: SingleFlight::default(),
             }),
@@ -212,16 +214,28 @@ impl Inner {
         } else {
             map.find(key)
         }?;
-        r.check_valid(now, self.ttl_ms(), || self.next_ttl(now))
-            .then(|| r.route())
+        self.fresh_route(r, now)
+    }
+
+    /// The route of a cached entry that is still valid at `now`; an entry whose leader's
+    /// store failed since is invalidated instead (client-go `getRPCContext`: "invalidate
+    /// current region, because others failed on same store").
+    fn fresh_route(&self, r: &CachedRegion, now: u64) -> Option<RegionRoute> {
+        if !r.check_valid(now, self.ttl_ms(), || self.next_ttl(now)) {
+            return None;
+        }
+        let route = r.route();
+        if route.is_none() {
+            r.invalidate();
+        }
+        route
     }
 
     fn lookup_id(&self, id: u64) -> Option<RegionRoute> {
         let now = self.now_ms();
         let map = self.regions.read();
         let r = map.by_id(id)?;
-        r.check_valid(now, self.ttl_ms(), || self.next_ttl(now))
-            .then(|| r.route())
+        self.fresh_route(r, now)
     }
 
     fn insert_info(&self, info: RegionInfo) -> Result<RegionRoute, LocateError> {
@@ -235,8 +249,13 @@ impl Inner {
             info.region,
             info.leader,
             self.next_ttl(self.now_ms()),
+            &self.epochs,
         ));
-        let route = cached.route();
+        // What PD just said, whatever failures were reported meanwhile.
+        let route = RegionRoute {
+            region: cached.region.clone(),
+            leader: cached.leader(),
+        };
         if !self.regions.write().insert(cached) {
             tracing::debug!(region = route.region.id, "stale region from PD not cached");
         }
@@ -405,7 +424,7 @@ impl RegionLocator for RegionCache {
         let Some(r) = map.by_id(region.id).filter(|r| r.ver == region) else {
             return;
         };
-        if !r.set_leader(leader) {
+        if !r.set_leader(leader, &self.inner.epochs) {
             r.invalidate();
         }
     }
@@ -447,7 +466,12 @@ impl RegionLocator for RegionCache {
             }
             let leader =
                 leader_store.and_then(|s| decoded.peers.iter().find(|p| p.store_id == s).cloned());
-            map.insert(Arc::new(CachedRegion::new(decoded, leader, expires)));
+            map.insert(Arc::new(CachedRegion::new(
+                decoded,
+                leader,
+                expires,
+                &self.inner.epochs,
+            )));
         }
         true
     }
@@ -470,6 +494,7 @@ impl RegionLocator for RegionCache {
         self.inner.stores.mark_needs_resolve(store_id);
         let map = self.inner.regions.read();
         if let Some(r) = map.by_id(region.id).filter(|r| r.ver == region) {
+            r.store_failed(store_id);
             r.invalidate();
         }
     }

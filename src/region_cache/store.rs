@@ -2,7 +2,7 @@
 //! (client-go `internal/locate/store_cache.go`: `Store`, `resolveState`, `reResolve`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -57,5 +57,26 @@ impl StoreMap {
         if let Some(s) = self.stores.read().get(&id) {
             s.needs_resolve.store(true, Ordering::Release);
         }
+    }
+}
+
+/// Per-store failure epochs (client-go `Store.epoch`). A send failure to a store bumps its
+/// epoch; a cached region remembers the epoch of its leader's store from when that leader was
+/// set, and a lookup that finds it changed drops the region and reloads it from PD (client-go
+/// `markRegionNeedBeRefill`, and the "others failed on same store" check in
+/// `getRPCContext`). So once one request finds a store dead, requests for the store's other
+/// regions do not each fail against it before learning where the leader went.
+#[derive(Debug, Default)]
+pub(crate) struct StoreEpochs {
+    map: RwLock<HashMap<u64, Arc<AtomicU32>>>,
+}
+
+impl StoreEpochs {
+    /// The live epoch counter of `store`.
+    pub(crate) fn counter(&self, store: u64) -> Arc<AtomicU32> {
+        if let Some(c) = self.map.read().get(&store) {
+            return c.clone();
+        }
+        self.map.write().entry(store).or_default().clone()
     }
 }

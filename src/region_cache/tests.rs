@@ -168,6 +168,55 @@ async fn send_failure_re_resolves_store_address() {
     ));
 }
 
+/// One failed send to a store that leads several regions makes all of them reload, once each
+/// (client-go store failure epochs); regions led elsewhere stay cached.
+#[tokio::test(start_paused = true)]
+async fn send_failure_to_a_leader_store_reloads_its_other_regions() {
+    let (pd, cache) = setup(three_regions(), RegionCacheConfig::default()).await;
+    let r1 = cache.locate_key(b"a").await.unwrap();
+    let r2 = cache.locate_key(b"h").await.unwrap();
+    let r3 = cache.locate_key(b"q").await.unwrap();
+    // Region 3 is led by store 2: unaffected by store 1 failing.
+    cache.update_leader(r3.ver_id(), Some(peer(32, 2)));
+    assert_eq!(pd.calls("get_region"), 3);
+    // Region 2's leader moves to store 3 in PD while the cache still says store 1.
+    pd.state.lock().regions[1].1 = Some(peer(23, 3));
+    cache.on_send_fail(r1.ver_id(), 1);
+    cache.locate_key(b"a").await.unwrap();
+    assert_eq!(pd.calls("get_region"), 4);
+    // A failure of the same era reported for region 2 (still cached with the old epoch) does
+    // not bump the epoch a second time: region 1, just reloaded, stays cached.
+    cache.on_send_fail(r2.ver_id(), 1);
+    cache.locate_key(b"a").await.unwrap();
+    assert_eq!(pd.calls("get_region"), 4);
+    // Region 2 reloads and learns its new leader.
+    assert_eq!(
+        cache
+            .locate_key(b"h")
+            .await
+            .unwrap()
+            .leader
+            .unwrap()
+            .store_id,
+        3
+    );
+    assert_eq!(pd.calls("get_region"), 5);
+    assert_eq!(
+        cache
+            .locate_key(b"q")
+            .await
+            .unwrap()
+            .leader
+            .unwrap()
+            .store_id,
+        2
+    );
+    // Reloaded entries saw the new epoch: they stay cached.
+    cache.locate_key(b"a").await.unwrap();
+    cache.locate_key(b"h").await.unwrap();
+    assert_eq!(pd.calls("get_region"), 5);
+}
+
 #[tokio::test(start_paused = true)]
 async fn leader_updates_and_invalidation() {
     let (pd, cache) = setup(three_regions(), RegionCacheConfig::default()).await;
