@@ -19,7 +19,10 @@
 //! * **Feedback**: `NotLeader` moves the leader; `EpochNotMatch` inserts the regions TiKV
 //!   returned (bounds decoded with the PD client's [`ApiCodec`](crate::pd::ApiCodec));
 //!   other region errors invalidate; a send failure marks the store's address for
-//!   re-resolution and the region for reload.
+//!   re-resolution and the region for reload, and when the store led the region it bumps
+//!   the store's failure epoch, so every other region cached with that store as leader
+//!   reloads on its next lookup instead of failing against the store first (client-go
+//!   `Store.epoch`, `markRegionNeedBeRefill`).
 //! * **Batch loading**: [`RegionCache::load_ranges`] fills the cache for whole key ranges
 //!   with one `BatchScanRegions` (client-go `BatchLoadRegionsWithKeyRanges`).
 
