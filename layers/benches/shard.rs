@@ -1,6 +1,6 @@
 //! Cost of sharding one big batch: a 10 000-pair `RawBatchPut` (16-byte keys, 128-byte
-//! values, keys in scattered order) split over 64 regions of a fake in-memory
-//! [`RegionLocator`], every part answered at once by a fake inner service. What is
+//! values, keys in scattered order) split over 64 regions of a
+//! [`StaticLocator`], every part answered at once by a fake inner service. What is
 //! measured is the shard layer itself: grouping keys by region, building the 64 parts,
 //! running them and merging the replies (building the request is outside the timing).
 //!
@@ -12,12 +12,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tikv_tower_layers::shard::ShardLayer;
-use tikv_tower_layers::{
-    Error, ExecDetails, InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId,
-    Request, Response, StoreRoute,
-};
+use tikv_tower_layers::testing::StaticLocator;
+use tikv_tower_layers::{Error, ExecDetails, Request, Response};
 use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::metapb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 use tower::{Layer, ServiceExt};
 
@@ -27,75 +24,11 @@ const KEY_LEN: usize = 16;
 const VALUE_LEN: usize = 128;
 
 /// `REGIONS` regions evenly splitting the space of keys by their first 8 bytes.
-struct FakeLocator {
-    regions: Vec<RegionRoute>,
-}
-
-impl FakeLocator {
-    fn new() -> Self {
-        let step = u64::MAX / REGIONS + 1;
-        let bound = |i: u64| {
-            if i == 0 || i == REGIONS {
-                Vec::new()
-            } else {
-                (i * step).to_be_bytes().to_vec()
-            }
-        };
-        let regions = (0..REGIONS)
-            .map(|i| RegionRoute {
-                region: Arc::new(metapb::Region {
-                    id: i + 1,
-                    start_key: bound(i),
-                    end_key: bound(i + 1),
-                    region_epoch: Some(metapb::RegionEpoch {
-                        conf_ver: 1,
-                        version: 1,
-                    }),
-                    ..Default::default()
-                }),
-                leader: None,
-            })
-            .collect();
-        FakeLocator { regions }
-    }
-
-    fn find(&self, key: &[u8]) -> RegionRoute {
-        // Regions after the first start at a non-empty key; count those at or before `key`.
-        let i = self.regions[1..].partition_point(|r| r.start_key() <= key);
-        self.regions[i].clone()
-    }
-}
-
-impl RegionLocator for FakeLocator {
-    async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-        Ok(self.find(key))
-    }
-    async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-        match self
-            .regions
-            .iter()
-            .find(|r| key.is_empty() || r.end_key().is_empty() || r.end_key() >= key)
-        {
-            Some(r) => Ok(r.clone()),
-            None => Err(LocateError::RegionNotFound("end".into())),
-        }
-    }
-    async fn locate_region_id(&self, id: u64) -> Result<RegionRoute, LocateError> {
-        self.regions
-            .iter()
-            .find(|r| r.region.id == id)
-            .cloned()
-            .ok_or_else(|| LocateError::RegionNotFound(id.to_string()))
-    }
-    async fn store(&self, store_id: u64) -> Result<StoreRoute, LocateError> {
-        Err(LocateError::StoreNotFound(store_id))
-    }
-    fn update_leader(&self, _region: RegionVerId, _leader: Option<metapb::Peer>) {}
-    fn on_epoch_not_match(&self, _region: RegionVerId, _current: &[metapb::Region]) -> bool {
-        false
-    }
-    fn invalidate_region(&self, _region: RegionVerId, _reason: InvalidReason) {}
-    fn on_send_fail(&self, _region: RegionVerId, _store_id: u64) {}
+fn locator() -> Arc<StaticLocator> {
+    let step = u64::MAX / REGIONS + 1;
+    let splits: Vec<[u8; 8]> = (1..REGIONS).map(|i| (i * step).to_be_bytes()).collect();
+    let splits: Vec<&[u8]> = splits.iter().map(|s| &s[..]).collect();
+    StaticLocator::split_at(&splits)
 }
 
 /// 10 000 pairs with keys spread over the whole space in scattered (not sorted) order.
@@ -139,7 +72,7 @@ fn shard(c: &mut Criterion) {
             })
         }
     });
-    let svc = ShardLayer::new(Arc::new(FakeLocator::new())).layer(inner);
+    let svc = ShardLayer::new(locator()).layer(inner);
     let body = batch_put();
 
     // Sanity: one part per region.

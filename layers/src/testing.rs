@@ -89,7 +89,15 @@ impl StaticLocator {
 
 impl RegionLocator for StaticLocator {
     async fn locate_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
-        self.find(|r| r.contains(key))
+        // Regions after the first start at a non-empty key: count those at or before `key`.
+        let i = self
+            .regions
+            .get(1..)
+            .map_or(0, |rest| rest.partition_point(|r| r.start_key() <= key));
+        self.regions
+            .get(i)
+            .cloned()
+            .ok_or_else(|| LocateError::RegionNotFound("empty layout".into()))
     }
 
     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
