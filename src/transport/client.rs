@@ -75,7 +75,14 @@ pub fn status_to_error(addr: &Arc<str>, status: &tonic::Status) -> TransportErro
                 message: format!("broken connection: {}", status.message()),
             }
         }
-        tonic::Code::Cancelled => TransportError::Canceled,
+        // We never cancel with a status (a caller that goes away drops the future), so a
+        // `Cancelled` status comes from the peer: the stream was reset, typically by a store
+        // shutting down. client-go `onSendFail` treats it as a send failure too ("it must be
+        // from grpc remote ... when tikv is killed and exiting").
+        tonic::Code::Cancelled => TransportError::Unavailable {
+            addr: addr.clone(),
+            message: format!("stream canceled by the peer: {}", status.message()),
+        },
         tonic::Code::DeadlineExceeded => TransportError::Timeout {
             addr: addr.clone(),
             elapsed: Duration::ZERO,

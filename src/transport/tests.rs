@@ -30,10 +30,12 @@ impl StoreClient for FakeClient {
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             match req {
-                StoreRequest::RawGet(r) => Ok(StoreResponse::RawGet(kvrpcpb::RawGetResponse {
-                    value: r.key,
-                    ..Default::default()
-                })),
+                StoreRequest::RawGet(r) => {
+                    Ok(StoreResponse::RawGet(Box::new(kvrpcpb::RawGetResponse {
+                        value: r.key,
+                        ..Default::default()
+                    })))
+                }
                 _ => Err(TransportError::Canceled),
             }
         })
@@ -52,10 +54,10 @@ fn raw_get(addr: &str, key: &[u8], timeout: Option<Duration>) -> StoreCall {
     StoreCall {
         store_id: 1,
         addr: Arc::from(addr),
-        request: StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+        request: StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
             key: key.to_vec(),
             ..Default::default()
-        }),
+        })),
         timeout,
     }
 }
@@ -117,7 +119,7 @@ fn status_classification() {
             "unavailable",
         ),
         (tonic::Status::deadline_exceeded("late"), "timeout"),
-        (tonic::Status::cancelled("gone"), "canceled"),
+        (tonic::Status::cancelled("gone"), "unavailable"),
         (tonic::Status::internal("boom"), "status"),
         (tonic::Status::unknown("server said so"), "status"),
         (
