@@ -29,11 +29,11 @@ async fn kv_get(
 ) -> StoreResponse {
     let leader = route.leader.expect("leader");
     let store = cache.store(leader.store_id).await.unwrap();
-    let mut req = StoreRequest::Get(kvrpcpb::GetRequest {
+    let mut req = StoreRequest::Get(Box::new(kvrpcpb::GetRequest {
         key: key.to_vec(),
         version: 1,
         ..Default::default()
-    });
+    }));
     let ctx = req.context_mut();
     ctx.region_id = route.region.id;
     ctx.region_epoch = route.region.region_epoch;

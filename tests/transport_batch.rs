@@ -57,17 +57,17 @@ async fn concurrent_requests_share_the_stream() {
         let (cache, transport) = (cache.clone(), transport.clone());
         tasks.push(tokio::spawn(async move {
             let key = format!("k{i:03}").into_bytes();
-            let put = StoreRequest::RawPut(kvrpcpb::RawPutRequest {
+            let put = StoreRequest::RawPut(Box::new(kvrpcpb::RawPutRequest {
                 key: key.clone(),
                 value: i.to_be_bytes().to_vec(),
                 ..Default::default()
-            });
+            }));
             let resp = call(&cache, &transport, &key, put).await.unwrap();
             assert!(resp.region_error().is_none(), "{:?}", resp.region_error());
-            let get = StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+            let get = StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
                 key: key.clone(),
                 ..Default::default()
-            });
+            }));
             match call(&cache, &transport, &key, get).await.unwrap() {
                 StoreResponse::RawGet(r) => assert_eq!(r.value, i.to_be_bytes().to_vec()),
                 other => panic!("unexpected {other:?}"),
@@ -82,10 +82,10 @@ async fn concurrent_requests_share_the_stream() {
     assert_eq!(stats.requests(), 400);
     assert!(stats.frames() <= 400);
     // A unary-only kind goes over the unary pool.
-    let ttl = StoreRequest::RawGetKeyTtl(kvrpcpb::RawGetKeyTtlRequest {
+    let ttl = StoreRequest::RawGetKeyTtl(Box::new(kvrpcpb::RawGetKeyTtlRequest {
         key: b"k001".to_vec(),
         ..Default::default()
-    });
+    }));
     assert!(matches!(
         call(&cache, &transport, b"k001", ttl).await,
         Ok(StoreResponse::RawGetKeyTtl(_))
@@ -95,10 +95,10 @@ async fn concurrent_requests_share_the_stream() {
     let store_id = cluster.stores()[0].id;
     served.stop_store(store_id).await.unwrap();
     let get = || {
-        StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+        StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
             key: b"k001".to_vec(),
             ..Default::default()
-        })
+        }))
     };
     let err = call(&cache, &transport, b"k001", get()).await.unwrap_err();
     assert!(matches!(err, TransportError::Unavailable { .. }), "{err:?}");

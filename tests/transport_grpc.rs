@@ -36,10 +36,10 @@ async fn call(
 }
 
 fn get(key: &[u8]) -> StoreRequest {
-    StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+    StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
         key: key.to_vec(),
         ..Default::default()
-    })
+    }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,11 +58,11 @@ async fn raw_rpcs_over_grpc_and_store_restart() {
     let transport = Transport::grpc(GrpcOptions::default());
 
     for key in [b"apple".as_slice(), b"zebra"] {
-        let put = StoreRequest::RawPut(kvrpcpb::RawPutRequest {
+        let put = StoreRequest::RawPut(Box::new(kvrpcpb::RawPutRequest {
             key: key.to_vec(),
             value: key.to_vec(),
             ..Default::default()
-        });
+        }));
         let resp = call(&cache, &transport, key, put).await.unwrap();
         assert!(resp.region_error().is_none(), "{:?}", resp.region_error());
         // Several calls spread over the channel pool.

@@ -51,17 +51,17 @@ async fn raw_put_get_and_stopped_store() {
     let transport = Transport::in_process(cluster.clone());
 
     for key in [b"apple".as_slice(), b"zebra"] {
-        let put = StoreRequest::RawPut(kvrpcpb::RawPutRequest {
+        let put = StoreRequest::RawPut(Box::new(kvrpcpb::RawPutRequest {
             key: key.to_vec(),
             value: b"v".to_vec(),
             ..Default::default()
-        });
+        }));
         let resp = call(&cache, &transport, key, put).await.unwrap();
         assert!(resp.region_error().is_none(), "{:?}", resp.region_error());
-        let get = StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+        let get = StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
             key: key.to_vec(),
             ..Default::default()
-        });
+        }));
         match call(&cache, &transport, key, get).await.unwrap() {
             StoreResponse::RawGet(r) => {
                 assert_eq!((r.value.as_slice(), r.error.as_str()), (&b"v"[..], ""))
@@ -72,10 +72,10 @@ async fn raw_put_get_and_stopped_store() {
 
     let store_id = cluster.stores()[0].id;
     cluster.stop_store(store_id).unwrap();
-    let get = StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+    let get = StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
         key: b"apple".to_vec(),
         ..Default::default()
-    });
+    }));
     let err = call(&cache, &transport, b"apple", get.clone())
         .await
         .unwrap_err();

@@ -89,10 +89,10 @@ fn raw_get(addr: &str) -> StoreCall {
     StoreCall {
         store_id: 1,
         addr: Arc::from(addr),
-        request: StoreRequest::RawGet(kvrpcpb::RawGetRequest {
+        request: StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
             key: b"k".to_vec(),
             ..Default::default()
-        }),
+        })),
         timeout: Some(Duration::from_secs(5)),
     }
 }

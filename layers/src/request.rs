@@ -26,7 +26,7 @@
 //! use tikv_tower_proto::{kvrpcpb, rpc::StoreRequest};
 //!
 //! let op = OpState::builder().max_backoff(Duration::from_secs(20)).request_source("app").build();
-//! let get = StoreRequest::RawGet(kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() });
 //! // The target (`Target::Key(b"k")`) is inferred from the request kind.
 //! let req = Request::new(get).with_op(op).with_replica_read(ReplicaRead::Follower);
 //! assert_eq!(req.target, Target::Key(b"k".to_vec()));
@@ -34,7 +34,7 @@
 //!
 //! // A scan is addressed by its range and limit, visited region by region.
 //! let range = kvrpcpb::RawScanRequest { start_key: b"a".to_vec(), end_key: b"c".to_vec(), limit: 10, ..Default::default() };
-//! let scan = Request::new(StoreRequest::RawScan(range));
+//! let scan = Request::new(StoreRequest::from(range));
 //! assert!(matches!(scan.target, Target::Range(r) if r.start == b"a" && r.limit == Some(10)));
 //! ```
 

@@ -56,14 +56,14 @@
 //!         let lock = LockInfo { key: b"k".to_vec(), primary_lock: b"k".to_vec(), lock_version: 5, ..Default::default() };
 //!         GetResponse { error: Some(KeyError { locked: Some(lock), ..Default::default() }), ..Default::default() }
 //!     };
-//!     Ok::<_, TransportError>(StoreResponse::Get(reply))
+//!     Ok::<_, TransportError>(StoreResponse::from(reply))
 //! });
 //! let svc = tower::ServiceBuilder::new()
 //!     .layer(ResolveLockLayer::new(Arc::new(RolledBack)))
 //!     .layer(RouteLayer::new(region_cache, RouteConfig::default()))
 //!     .service(transport);
 //! let op = OpState::new();
-//! let get = StoreRequest::Get(GetRequest { key: b"k".to_vec(), version: 10, ..Default::default() });
+//! let get = StoreRequest::from(GetRequest { key: b"k".to_vec(), version: 10, ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get).with_op(op.clone())).await?;
 //! assert!(matches!(resp.inner, StoreResponse::Get(r) if r.value == b"v"));
 //! assert_eq!(op.resolved_locks(), [5]); // remembered for the operation's later reads

@@ -38,7 +38,7 @@
 //! use tikv_tower_layers::stack::{self, StackConfig};
 //! use tikv_tower_layers::{Request, RequestTags, StoreCall, TransportError};
 //! use tikv_tower_proto::kvrpcpb::RawPutRequest;
-//! use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+//! use tikv_tower_proto::rpc::{RpcKind, StoreRequest, StoreResponse};
 //! use tower::ServiceExt;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -50,7 +50,7 @@
 //!     assert_eq!(ctx.cluster_id, 7); // route
 //!     assert_eq!(ctx.request_source, "app"); // tag
 //!     assert_eq!(ctx.max_execution_duration_ms, 20_000); // timeout: MaxWriteExecutionTime
-//!     Ok::<_, TransportError>(StoreResponse::RawPut(Default::default()))
+//!     Ok::<_, TransportError>(StoreResponse::default_for(RpcKind::RawPut))
 //! });
 //! let cfg = StackConfig {
 //!     route: RouteConfig { cluster_id: 7, ..Default::default() },
@@ -60,7 +60,7 @@
 //! let svc = stack::raw(transport, region_cache.clone(), cfg);
 //! let boxed = stack::boxed(svc); // tower::util::BoxCloneService at the public boundary
 //! let put = RawPutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
-//! let resp = boxed.oneshot(Request::new(StoreRequest::RawPut(put))).await?;
+//! let resp = boxed.oneshot(Request::new(StoreRequest::from(put))).await?;
 //! assert_eq!(resp.details.attempts, 1);
 //! # Ok(())
 //! # }

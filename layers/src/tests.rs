@@ -947,7 +947,7 @@ async fn resolve_lock_resolves_records_and_retries() {
             });
         }
         futures::future::ready(Ok::<_, Error>(Response {
-            inner: StoreResponse::BatchGet(resp),
+            inner: StoreResponse::BatchGet(Box::new(resp)),
             details: Default::default(),
         }))
     });

@@ -203,11 +203,11 @@ impl Cluster {
                     return region_err(not_in_region(&r.key));
                 }
                 let v = s.data.get(&r.key).cloned();
-                Ok(StoreResponse::RawGet(kvrpcpb::RawGetResponse {
+                Ok(StoreResponse::RawGet(Box::new(kvrpcpb::RawGetResponse {
                     not_found: v.is_none(),
                     value: v.unwrap_or_default(),
                     ..Default::default()
-                }))
+                })))
             }
             StoreRequest::RawBatchGet(r) => {
                 if !r.keys.iter().all(|k| Self::contains(&truth, k)) {
@@ -224,10 +224,12 @@ impl Cluster {
                         })
                     })
                     .collect();
-                Ok(StoreResponse::RawBatchGet(kvrpcpb::RawBatchGetResponse {
-                    pairs,
-                    ..Default::default()
-                }))
+                Ok(StoreResponse::RawBatchGet(Box::new(
+                    kvrpcpb::RawBatchGetResponse {
+                        pairs,
+                        ..Default::default()
+                    },
+                )))
             }
             StoreRequest::RawBatchPut(r) => {
                 if !r.pairs.iter().all(|p| Self::contains(&truth, &p.key)) {
@@ -267,10 +269,10 @@ impl Cluster {
                     kvs.reverse();
                 }
                 kvs.truncate(r.limit as usize);
-                Ok(StoreResponse::RawScan(kvrpcpb::RawScanResponse {
+                Ok(StoreResponse::RawScan(Box::new(kvrpcpb::RawScanResponse {
                     kvs,
                     ..Default::default()
-                }))
+                })))
             }
             StoreRequest::RawDeleteRange(r) => {
                 let keys: Vec<_> = s

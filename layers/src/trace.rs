@@ -23,7 +23,7 @@
 //! use tikv_tower_layers::trace::TraceLayer;
 //! use tikv_tower_layers::{Error, Request, Response};
 //! use tikv_tower_proto::kvrpcpb::RawGetRequest;
-//! use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+//! use tikv_tower_proto::rpc::{RpcKind, StoreRequest, StoreResponse};
 //! use tower::ServiceExt;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -35,11 +35,11 @@
 //! let inner = tower::service_fn(|req: Request| async move {
 //!     assert_eq!(req.op.span().metadata().map(|m| m.name()), Some("tikv.op"));
 //!     assert_eq!(tracing::Span::current().id(), req.op.span().id());
-//!     let inner = StoreResponse::RawGet(Default::default());
+//!     let inner = StoreResponse::default_for(RpcKind::RawGet);
 //!     Ok::<_, Error>(Response { inner, details: Default::default() })
 //! });
 //! let svc = tower::ServiceBuilder::new().layer(TraceLayer::new()).service(inner);
-//! let get = StoreRequest::RawGet(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
 //! svc.oneshot(Request::new(get)).await?;
 //! # Ok(())
 //! # }

@@ -45,7 +45,10 @@ async fn fill(cluster: &MockCluster, store: &MockStore, n: usize) {
             value: vec![7u8; 64],
             ..Default::default()
         };
-        store.handle(StoreRequest::RawPut(req)).await.expect("put");
+        store
+            .handle(StoreRequest::RawPut(Box::new(req)))
+            .await
+            .expect("put");
     }
 }
 
@@ -63,7 +66,7 @@ async fn inprocess(cluster: &MockCluster) -> (f64, f64) {
     let t = Instant::now();
     for i in 0..n {
         let r = store
-            .handle(StoreRequest::RawGet(reqs[i % reqs.len()].clone()))
+            .handle(StoreRequest::RawGet(Box::new(reqs[i % reqs.len()].clone())))
             .await;
         assert!(r.is_ok());
     }
@@ -94,7 +97,7 @@ async fn inprocess(cluster: &MockCluster) -> (f64, f64) {
             ..Default::default()
         };
         store
-            .handle(StoreRequest::Prewrite(pw))
+            .handle(StoreRequest::Prewrite(Box::new(pw)))
             .await
             .expect("prewrite");
         let cm = kvrpcpb::CommitRequest {
@@ -105,7 +108,7 @@ async fn inprocess(cluster: &MockCluster) -> (f64, f64) {
             ..Default::default()
         };
         store
-            .handle(StoreRequest::Commit(cm))
+            .handle(StoreRequest::Commit(Box::new(cm)))
             .await
             .expect("commit");
     }

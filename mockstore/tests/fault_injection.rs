@@ -225,10 +225,10 @@ async fn apply_then_drop_writes_but_fails() {
 #[tokio::test]
 async fn canned_response_status_and_predicate() {
     let c = cluster();
-    let canned = StoreResponse::RawGet(kvrpcpb::RawGetResponse {
+    let canned = StoreResponse::RawGet(Box::new(kvrpcpb::RawGetResponse {
         value: b"canned".to_vec(),
         ..Default::default()
-    });
+    }));
     c.faults().inject(
         FaultRule::respond(canned)
             .when(|r| matches!(r, StoreRequest::RawGet(g) if g.key == b"k"))

@@ -41,7 +41,7 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
         ..Default::default()
     };
     match store
-        .handle(StoreRequest::Prewrite(pw))
+        .handle(StoreRequest::Prewrite(Box::new(pw)))
         .await
         .expect("prewrite")
     {
@@ -56,7 +56,7 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
         ..Default::default()
     };
     match store
-        .handle(StoreRequest::Commit(cm))
+        .handle(StoreRequest::Commit(Box::new(cm)))
         .await
         .expect("commit")
     {
@@ -72,7 +72,7 @@ async fn writes_of(cluster: &MockCluster, key: &[u8]) -> usize {
         key: key.to_vec(),
     };
     match store
-        .handle(StoreRequest::MvccGetByKey(req))
+        .handle(StoreRequest::MvccGetByKey(Box::new(req)))
         .await
         .expect("mvcc")
     {

@@ -67,7 +67,7 @@ async fn get(c: &MockCluster, k: &[u8]) -> kvrpcpb::RawGetResponse {
     )
     .await
     {
-        StoreResponse::RawGet(r) => r,
+        StoreResponse::RawGet(r) => *r,
         other => panic!("{other:?}"),
     }
 }
@@ -245,7 +245,7 @@ async fn delete_range_and_batch_delete() {
 async fn cas(c: &MockCluster, req: kvrpcpb::RawCasRequest) -> kvrpcpb::RawCasResponse {
     let key = req.key.clone();
     match send(c, &key, 0, req.into()).await {
-        StoreResponse::RawCompareAndSwap(r) => r,
+        StoreResponse::RawCompareAndSwap(r) => *r,
         other => panic!("{other:?}"),
     }
 }

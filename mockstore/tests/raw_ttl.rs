@@ -50,7 +50,7 @@ async fn ttl_of(c: &MockCluster, key: &str) -> kvrpcpb::RawGetKeyTtlResponse {
     )
     .await
     {
-        StoreResponse::RawGetKeyTtl(r) => r,
+        StoreResponse::RawGetKeyTtl(r) => *r,
         other => panic!("{other:?}"),
     }
 }

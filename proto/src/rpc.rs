@@ -6,7 +6,7 @@
 //!
 //! This module gives both paths one vocabulary:
 //! - [`StoreRequest`] / [`StoreResponse`]: one variant per store RPC, wrapping the kvrpcpb
-//!   message (`StoreRequest::Get(kvrpcpb::GetRequest)`, `StoreResponse::RawPut(..)`);
+//!   message, boxed (`StoreRequest::Get(Box<kvrpcpb::GetRequest>)`, built with `From`);
 //! - [`RpcKind`]: the fieldless twin of those enums, with the gRPC method name
 //!   ([`RpcKind::as_str`]) and classification ([`RpcKind::is_read_only`],
 //!   [`RpcKind::is_raw`], [`RpcKind::in_batch_commands`]);
@@ -74,33 +74,37 @@ macro_rules! store_rpcs {
         }
 
         /// A store RPC request: one variant per `tikvpb.Tikv` method this crate models.
+        ///
+        /// Payloads are boxed so the enum is two words: requests and responses move through
+        /// every layer's future by value, and unboxed they would be copied hundreds of bytes
+        /// at a time (the `Context` alone is over 500). `From` the message builds one.
         #[derive(Debug, Clone, PartialEq)]
         pub enum StoreRequest {
-            $( #[doc = concat!("`", $bname, "`.")] $bv(kvrpcpb::$breq), )*
-            $( #[doc = concat!("`", $uname, "`.")] $uv(kvrpcpb::$ureq), )*
+            $( #[doc = concat!("`", $bname, "`.")] $bv(Box<kvrpcpb::$breq>), )*
+            $( #[doc = concat!("`", $uname, "`.")] $uv(Box<kvrpcpb::$ureq>), )*
         }
 
         /// A store RPC response, with the same variant names as [`StoreRequest`].
         #[derive(Debug, Clone, PartialEq)]
         pub enum StoreResponse {
-            $( #[doc = concat!("`", $bname, "`.")] $bv(kvrpcpb::$bresp), )*
-            $( #[doc = concat!("`", $uname, "`.")] $uv(kvrpcpb::$uresp), )*
+            $( #[doc = concat!("`", $bname, "`.")] $bv(Box<kvrpcpb::$bresp>), )*
+            $( #[doc = concat!("`", $uname, "`.")] $uv(Box<kvrpcpb::$uresp>), )*
         }
 
         $(
             impl From<kvrpcpb::$breq> for StoreRequest {
-                fn from(r: kvrpcpb::$breq) -> Self { StoreRequest::$bv(r) }
+                fn from(r: kvrpcpb::$breq) -> Self { StoreRequest::$bv(Box::new(r)) }
             }
             impl From<kvrpcpb::$bresp> for StoreResponse {
-                fn from(r: kvrpcpb::$bresp) -> Self { StoreResponse::$bv(r) }
+                fn from(r: kvrpcpb::$bresp) -> Self { StoreResponse::$bv(Box::new(r)) }
             }
         )*
         $(
             impl From<kvrpcpb::$ureq> for StoreRequest {
-                fn from(r: kvrpcpb::$ureq) -> Self { StoreRequest::$uv(r) }
+                fn from(r: kvrpcpb::$ureq) -> Self { StoreRequest::$uv(Box::new(r)) }
             }
             impl From<kvrpcpb::$uresp> for StoreResponse {
-                fn from(r: kvrpcpb::$uresp) -> Self { StoreResponse::$uv(r) }
+                fn from(r: kvrpcpb::$uresp) -> Self { StoreResponse::$uv(Box::new(r)) }
             }
         )*
 
@@ -135,7 +139,7 @@ macro_rules! store_rpcs {
             #[allow(clippy::result_large_err)] // the Err hands the request back unchanged
             pub fn into_batch_cmd(self) -> Result<BatchRequestCmd, StoreRequest> {
                 match self {
-                    $( StoreRequest::$bv(r) => Ok(BatchRequestCmd::$bcmd(r)), )*
+                    $( StoreRequest::$bv(r) => Ok(BatchRequestCmd::$bcmd(*r)), )*
                     other => Err(other),
                 }
             }
@@ -145,7 +149,7 @@ macro_rules! store_rpcs {
             /// Returns `None` for the `Empty` probe, which is not a store RPC.
             pub fn from_batch_cmd(cmd: BatchRequestCmd) -> Option<StoreRequest> {
                 match cmd {
-                    $( BatchRequestCmd::$bcmd(r) => Some(StoreRequest::$bv(r)), )*
+                    $( BatchRequestCmd::$bcmd(r) => Some(StoreRequest::$bv(Box::new(r))), )*
                     BatchRequestCmd::Empty(_) => None,
                 }
             }
@@ -163,8 +167,8 @@ macro_rules! store_rpcs {
             /// An empty (all-default) response of the given kind.
             pub fn default_for(kind: RpcKind) -> StoreResponse {
                 match kind {
-                    $( RpcKind::$bv => StoreResponse::$bv(Default::default()), )*
-                    $( RpcKind::$uv => StoreResponse::$uv(Default::default()), )*
+                    $( RpcKind::$bv => StoreResponse::$bv(Box::default()), )*
+                    $( RpcKind::$uv => StoreResponse::$uv(Box::default()), )*
                 }
             }
 
@@ -197,7 +201,7 @@ macro_rules! store_rpcs {
             /// Returns `None` for the `Empty` probe reply.
             pub fn from_batch_cmd(cmd: BatchResponseCmd) -> Option<StoreResponse> {
                 match cmd {
-                    $( BatchResponseCmd::$bcmd(r) => Some(StoreResponse::$bv(r)), )*
+                    $( BatchResponseCmd::$bcmd(r) => Some(StoreResponse::$bv(Box::new(r))), )*
                     BatchResponseCmd::Empty(_) => None,
                 }
             }
@@ -208,7 +212,7 @@ macro_rules! store_rpcs {
             #[allow(clippy::result_large_err)] // the Err hands the response back unchanged
             pub fn into_batch_cmd(self) -> Result<BatchResponseCmd, StoreResponse> {
                 match self {
-                    $( StoreResponse::$bv(r) => Ok(BatchResponseCmd::$bcmd(r)), )*
+                    $( StoreResponse::$bv(r) => Ok(BatchResponseCmd::$bcmd(*r)), )*
                     other => Err(other),
                 }
             }

@@ -9,11 +9,11 @@ macro_rules! dispatch_unary {
         match $req {
             $(
                 StoreRequest::$variant(r) => {
-                    let mut request = tonic::Request::new(r);
+                    let mut request = tonic::Request::new(*r);
                     if let Some(t) = $timeout {
                         request.set_timeout(t);
                     }
-                    $client.$method(request).await.map(|resp| StoreResponse::$variant(resp.into_inner()))
+                    $client.$method(request).await.map(|resp| StoreResponse::$variant(Box::new(resp.into_inner())))
                 }
             )*
         }

@@ -47,11 +47,11 @@
 //!     assert_eq!((ctx.region_id, ctx.peer.map(|p| p.store_id)), (1, Some(1)));
 //!     assert_eq!((ctx.cluster_id, ctx.is_retry_request), (7, false));
 //!     let reply = RawGetResponse { not_found: true, ..Default::default() };
-//!     Ok::<_, TransportError>(StoreResponse::RawGet(reply))
+//!     Ok::<_, TransportError>(StoreResponse::from(reply))
 //! });
 //! let route = RouteLayer::new(region_cache.clone(), RouteConfig { cluster_id: 7, ..Default::default() });
 //! let svc = tower::ServiceBuilder::new().layer(route).service(transport);
-//! let get = StoreRequest::RawGet(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
 //! assert_eq!(resp.details.region.map(|r| r.id), Some(1));
 //! # Ok(())

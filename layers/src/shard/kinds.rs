@@ -650,7 +650,7 @@ macro_rules! dispatch {
         /// A batch request without its items (see [`Shardable::header`]).
         pub fn header(req: &mut StoreRequest) -> Option<StoreRequest> {
             match req {
-                $(StoreRequest::$v(r) => r.header().map(StoreRequest::$v),)*
+                $(StoreRequest::$v(r) => r.header().map(|h| StoreRequest::$v(Box::new(h))),)*
                 _ => None,
             }
         }
@@ -658,7 +658,7 @@ macro_rules! dispatch {
         /// (from [`header`] of the same request; `None` when the kinds differ).
         pub fn select(req: &StoreRequest, header: &StoreRequest, idx: &[usize]) -> Option<StoreRequest> {
             match (req, header) {
-                $((StoreRequest::$v(r), StoreRequest::$v(h)) => r.select(h, idx).map(StoreRequest::$v),)*
+                $((StoreRequest::$v(r), StoreRequest::$v(h)) => r.select(h, idx).map(|p| StoreRequest::$v(Box::new(p))),)*
                 _ => None,
             }
         }
@@ -672,7 +672,7 @@ macro_rules! dispatch {
         /// The part of a range request within `[start, end)`, with a limit.
         pub fn narrow(req: &StoreRequest, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<StoreRequest> {
             match req {
-                $(StoreRequest::$v(r) => r.narrow(start, end, limit).map(StoreRequest::$v),)*
+                $(StoreRequest::$v(r) => r.narrow(start, end, limit).map(|p| StoreRequest::$v(Box::new(p))),)*
                 _ => None,
             }
         }
@@ -686,11 +686,11 @@ macro_rules! dispatch {
                     let mut typed = Vec::with_capacity(parts.len());
                     for (idx, p) in parts {
                         match p {
-                            StoreResponse::$v(r) => typed.push((idx, r)),
+                            StoreResponse::$v(r) => typed.push((idx, *r)),
                             other => return Err(Error::Unexpected(format!("mixed reply kinds: {}", other.kind()))),
                         }
                     }
-                    Ok(StoreResponse::$v(Mergeable::merge_parts(typed, keys)))
+                    Ok(StoreResponse::$v(Box::new(Mergeable::merge_parts(typed, keys))))
                 })*
                 ref other => Err(Error::Unexpected(format!("{} replies cannot be merged", other.kind()))),
             }

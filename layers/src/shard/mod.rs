@@ -51,7 +51,7 @@
 //!     assert!(req.keys.iter().all(|k| (k.as_slice() < &b"m"[..]) == (region_id == 1)));
 //!     let pair = |k: &Vec<u8>| KvPair { key: k.clone(), value: k.to_ascii_uppercase(), ..Default::default() };
 //!     let pairs = req.keys.iter().map(pair).collect();
-//!     Ok::<_, TransportError>(StoreResponse::RawBatchGet(RawBatchGetResponse { pairs, ..Default::default() }))
+//!     Ok::<_, TransportError>(StoreResponse::from(RawBatchGetResponse { pairs, ..Default::default() }))
 //! });
 //! let svc = tower::ServiceBuilder::new()
 //!     .layer(ShardLayer::new(region_cache.clone()))
@@ -59,7 +59,7 @@
 //!     .layer(RouteLayer::new(region_cache.clone(), RouteConfig::default()))
 //!     .service(transport);
 //! let keys = vec![b"x".to_vec(), b"a".to_vec(), b"n".to_vec()];
-//! let get = StoreRequest::RawBatchGet(RawBatchGetRequest { keys, ..Default::default() });
+//! let get = StoreRequest::from(RawBatchGetRequest { keys, ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
 //! assert_eq!(resp.details.shards, 2); // one part per region
 //! let StoreResponse::RawBatchGet(reply) = resp.inner else { unreachable!() };

@@ -38,45 +38,55 @@ impl RawCtx<'_> {
 /// Runs a raw command; `None` if `req` is not one.
 pub(crate) fn handle_raw(ctx: &RawCtx<'_>, req: StoreRequest) -> Option<StoreResponse> {
     Some(match req {
-        StoreRequest::RawGet(r) => StoreResponse::RawGet(raw_get(ctx, r)),
-        StoreRequest::RawBatchGet(r) => StoreResponse::RawBatchGet(raw_batch_get(ctx, r)),
-        StoreRequest::RawPut(r) => StoreResponse::RawPut(kvrpcpb::RawPutResponse {
-            error: err_string(raw_put(ctx, r)),
-            ..Default::default()
-        }),
-        StoreRequest::RawBatchPut(r) => StoreResponse::RawBatchPut(kvrpcpb::RawBatchPutResponse {
-            error: err_string(raw_batch_put(ctx, r)),
-            ..Default::default()
-        }),
-        StoreRequest::RawDelete(r) => StoreResponse::RawDelete(kvrpcpb::RawDeleteResponse {
-            error: err_string(raw_delete(ctx, r)),
-            ..Default::default()
-        }),
-        StoreRequest::RawBatchDelete(r) => {
-            StoreResponse::RawBatchDelete(kvrpcpb::RawBatchDeleteResponse {
-                error: err_string(raw_batch_delete(ctx, r)),
-                ..Default::default()
-            })
+        StoreRequest::RawGet(r) => StoreResponse::RawGet(Box::new(raw_get(ctx, *r))),
+        StoreRequest::RawBatchGet(r) => {
+            StoreResponse::RawBatchGet(Box::new(raw_batch_get(ctx, *r)))
         }
-        StoreRequest::RawScan(r) => StoreResponse::RawScan(kvrpcpb::RawScanResponse {
-            kvs: pairs_or_error(raw_scan(ctx, r)),
+        StoreRequest::RawPut(r) => StoreResponse::RawPut(Box::new(kvrpcpb::RawPutResponse {
+            error: err_string(raw_put(ctx, *r)),
             ..Default::default()
-        }),
-        StoreRequest::RawBatchScan(r) => {
-            StoreResponse::RawBatchScan(kvrpcpb::RawBatchScanResponse {
-                kvs: pairs_or_error(raw_batch_scan(ctx, r)),
+        })),
+        StoreRequest::RawBatchPut(r) => {
+            StoreResponse::RawBatchPut(Box::new(kvrpcpb::RawBatchPutResponse {
+                error: err_string(raw_batch_put(ctx, *r)),
                 ..Default::default()
-            })
+            }))
+        }
+        StoreRequest::RawDelete(r) => {
+            StoreResponse::RawDelete(Box::new(kvrpcpb::RawDeleteResponse {
+                error: err_string(raw_delete(ctx, *r)),
+                ..Default::default()
+            }))
+        }
+        StoreRequest::RawBatchDelete(r) => {
+            StoreResponse::RawBatchDelete(Box::new(kvrpcpb::RawBatchDeleteResponse {
+                error: err_string(raw_batch_delete(ctx, *r)),
+                ..Default::default()
+            }))
+        }
+        StoreRequest::RawScan(r) => StoreResponse::RawScan(Box::new(kvrpcpb::RawScanResponse {
+            kvs: pairs_or_error(raw_scan(ctx, *r)),
+            ..Default::default()
+        })),
+        StoreRequest::RawBatchScan(r) => {
+            StoreResponse::RawBatchScan(Box::new(kvrpcpb::RawBatchScanResponse {
+                kvs: pairs_or_error(raw_batch_scan(ctx, *r)),
+                ..Default::default()
+            }))
         }
         StoreRequest::RawDeleteRange(r) => {
-            StoreResponse::RawDeleteRange(kvrpcpb::RawDeleteRangeResponse {
-                error: err_string(raw_delete_range(ctx, r)),
+            StoreResponse::RawDeleteRange(Box::new(kvrpcpb::RawDeleteRangeResponse {
+                error: err_string(raw_delete_range(ctx, *r)),
                 ..Default::default()
-            })
+            }))
         }
-        StoreRequest::RawGetKeyTtl(r) => StoreResponse::RawGetKeyTtl(raw_get_key_ttl(ctx, r)),
-        StoreRequest::RawCompareAndSwap(r) => StoreResponse::RawCompareAndSwap(raw_cas(ctx, r)),
-        StoreRequest::RawChecksum(r) => StoreResponse::RawChecksum(raw_checksum(ctx, r)),
+        StoreRequest::RawGetKeyTtl(r) => {
+            StoreResponse::RawGetKeyTtl(Box::new(raw_get_key_ttl(ctx, *r)))
+        }
+        StoreRequest::RawCompareAndSwap(r) => {
+            StoreResponse::RawCompareAndSwap(Box::new(raw_cas(ctx, *r)))
+        }
+        StoreRequest::RawChecksum(r) => StoreResponse::RawChecksum(Box::new(raw_checksum(ctx, *r))),
         _ => return None,
     })
 }

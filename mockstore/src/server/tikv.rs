@@ -169,8 +169,8 @@ macro_rules! tikv_service {
                     &self,
                     request: Request<kvrpcpb::$req>,
                 ) -> Result<Response<kvrpcpb::$resp>, Status> {
-                    match self.call(StoreRequest::$variant(request.into_inner())).await? {
-                        StoreResponse::$variant(r) => Ok(Response::new(r)),
+                    match self.call(StoreRequest::$variant(Box::new(request.into_inner()))).await? {
+                        StoreResponse::$variant(r) => Ok(Response::new(*r)),
                         other => Err(mismatch(RpcKind::$variant, &other)),
                     }
                 }

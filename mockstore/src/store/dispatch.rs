@@ -57,7 +57,7 @@ impl MockStore {
             StoreRequest::BufferBatchGet(r) => engine.buffer_batch_get(&r, range).into(),
             StoreRequest::MvccGetByKey(r) => engine.mvcc_get_by_key(&r, range).into(),
             StoreRequest::MvccGetByStartTs(r) => engine.mvcc_get_by_start_ts(&r, range).into(),
-            StoreRequest::SplitRegion(r) => self.split_region(region, r).into(),
+            StoreRequest::SplitRegion(r) => self.split_region(region, *r).into(),
             StoreRequest::UnsafeDestroyRange(r) => self.unsafe_destroy_range(&r).into(),
             // KvGC is refused before the checks; raw kinds are handled above.
             other => StoreResponse::default_for(other.kind()),

@@ -180,9 +180,9 @@ impl MockStore {
             {
                 return Err(s);
             }
-            return Ok(StoreResponse::UnsafeDestroyRange(
+            return Ok(StoreResponse::UnsafeDestroyRange(Box::new(
                 self.unsafe_destroy_range(&r),
-            ));
+            )));
         }
         let params = CheckParams {
             cluster_id: config.cluster_id,
