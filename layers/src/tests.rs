@@ -24,7 +24,9 @@ use crate::tag::TagLayer;
 use crate::testutil::{region, Cluster, Scripted};
 use crate::timeout::TimeoutLayer;
 
-fn lower(
+/// Retry, route and timeout over the fake cluster's transport: the stack below the shard
+/// layer.
+pub(crate) fn lower(
     c: &Cluster,
 ) -> impl Service<Request, Response = Response, Error = Error, Future: Send>
        + Clone

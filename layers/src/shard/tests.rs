@@ -16,10 +16,7 @@ use super::kinds::{self, Shardable};
 use super::ShardLayer;
 use crate::locate::RegionVerId;
 use crate::request::{Request, Response, Target};
-use crate::retry::RetryLayer;
-use crate::route::{RouteConfig, RouteLayer};
 use crate::testutil::{region, Cluster};
-use crate::timeout::TimeoutLayer;
 
 /// Request keys, in scattered order, touching all three regions of [`regions`].
 const KEYS: [&str; 12] = [
@@ -59,16 +56,7 @@ async fn run(c: &Cluster, req: Request) -> (Response, Vec<(RegionVerId, StoreReq
             }
             part
         })
-        .layer(RetryLayer::new())
-        .layer(RouteLayer::new(
-            Arc::new(c.clone()),
-            RouteConfig {
-                cluster_id: 7,
-                ..Default::default()
-            },
-        ))
-        .layer(TimeoutLayer::default())
-        .service(c.transport());
+        .service(crate::tests::lower(c));
     let resp = svc.oneshot(req).await.expect("sharded request");
     let parts = seen.lock().clone();
     (resp, parts)
