@@ -13,7 +13,7 @@
 //! - [`RawClient::connect`]`(pd_endpoints)` — the standard stack over gRPC, default
 //!   [`Config`];
 //! - [`RawClient::connect_with_config`] — the same with a [`Config`] (TOML-loadable);
-//! - [`RawClient::embedded`] (feature `embedded`) — an in-process `MockCluster`, no network;
+//! - `RawClient::embedded` (feature `embedded`) — an in-process `MockCluster`, no network;
 //!   `connect` with no endpoints does the same;
 //! - [`RawClient::builder`] — everything above plus user layers, interceptors, rate limits,
 //!   request tags, and the traced production preset ([`RawClientBuilder::production`]).

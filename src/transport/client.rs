@@ -3,7 +3,7 @@
 //!
 //! A [`StoreConnector`] makes one [`StoreClient`] per store address; the transport caches
 //! them. Today's clients are unary gRPC over a channel pool ([`GrpcStoreClient`]) and the
-//! in-process mockstore ([`InProcStoreClient`](super::inproc::InProcStoreClient)); a
+//! in-process mockstore (`InProcStoreClient`, feature `embedded`); a
 //! BatchCommands-stream client (client-go `batchCommandsClient`) plugs in here as another
 //! [`StoreClient`].
 
