@@ -3,7 +3,7 @@
 use std::fmt;
 use std::num::NonZeroUsize;
 
-use super::arena::{Addr, Arena, NULL};
+use super::arena::{Addr, Arena, NULL, VLOG_HDR};
 use super::error::MemBufferError;
 use super::flags::{FlagsOp, KeyFlags, VISIBLE_MASK};
 use super::iter::{BufferEntry, Iter, IterMode};
@@ -143,6 +143,8 @@ pub struct MemBuffer {
     truncations: Vec<u64>,
     /// Value versions written and not reverted (see [`Mark`]).
     clock: u64,
+    /// Value-log blocks a version pointer can address ([`MAX_VLOG_BLOCKS`]; lower in tests).
+    vlog_max_blocks: usize,
     len: usize,
     size: u64,
     dirty: bool,
@@ -185,6 +187,7 @@ impl MemBuffer {
             pinned: Mark::ZERO,
             truncations: Vec::new(),
             clock: 0,
+            vlog_max_blocks: MAX_VLOG_BLOCKS,
             len: 0,
             size: 0,
             dirty: false,
@@ -448,7 +451,11 @@ impl MemBuffer {
             if size > limit {
                 return Err(MemBufferError::EntryTooLarge { size, limit });
             }
-            if self.vlog.block_count() >= MAX_VLOG_BLOCKS {
+            // A value that may need a new value-log block when none is left is refused up
+            // front, before anything changes (it might have gone inline or in place).
+            if self.vlog.room() < v.len() + VLOG_HDR
+                && self.vlog.block_count() >= self.vlog_max_blocks
+            {
                 return Err(MemBufferError::ArenaFull);
             }
         }
@@ -801,5 +808,52 @@ impl<'a> SnapshotView<'a> {
     /// Entries with a value as of the boundary in `[lower, upper)`, descending.
     pub fn iter_reverse(&self, lower: &'a [u8], upper: &'a [u8]) -> Iter<'a> {
         Iter::new(self.buf, lower, upper, true, IterMode::Snapshot(self.pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Running out of key-arena or value-log addresses fails the write with `ArenaFull` and
+    /// changes nothing; everything else keeps working.
+    #[test]
+    fn arena_full_is_a_typed_error_and_changes_nothing() {
+        let mut b = MemBuffer::with_limits(SizeLimits::UNLIMITED);
+        b.keys = KeyArena::with_max_blocks(1);
+        let mut n = 0u32;
+        let err = loop {
+            match b.set(&n.to_be_bytes(), &[7u8; 100]) {
+                Ok(()) => n += 1,
+                Err(e) => break e,
+            }
+            assert!(n < 1000, "a 4 KiB block holds fewer than 1000 such records");
+        };
+        assert_eq!(err, MemBufferError::ArenaFull);
+        assert!(n > 10);
+        let (len, size, dirty) = (b.len(), b.size(), b.dirty());
+        assert_eq!(len, n as usize);
+        assert_eq!(b.get(&n.to_be_bytes()), None);
+        assert_eq!(b.get_flags(&n.to_be_bytes()), None);
+        assert_eq!(b.iter(b"", b"").count(), len);
+        assert_eq!((b.len(), b.size(), b.dirty()), (len, size, dirty));
+        // Existing keys still take new values: in place, or in the value log.
+        b.set(&0u32.to_be_bytes(), &[8u8; 100]).unwrap();
+        b.set(&1u32.to_be_bytes(), &[8u8; 300]).unwrap();
+        assert_eq!(b.get(&1u32.to_be_bytes()), Some(&[8u8; 300][..]));
+
+        // The value log at its last block: a value that needs a new block is refused.
+        b.vlog_max_blocks = b.vlog.block_count();
+        let room = b.vlog.room();
+        let err = b.set(&2u32.to_be_bytes(), &vec![9u8; room + 1]);
+        assert_eq!(err, Err(MemBufferError::ArenaFull));
+        assert_eq!(b.get(&2u32.to_be_bytes()), Some(&[7u8; 100][..]));
+        // One that fits the block still goes in.
+        b.set(&3u32.to_be_bytes(), &vec![9u8; room - VLOG_HDR])
+            .unwrap();
+        assert_eq!(
+            b.get(&3u32.to_be_bytes()).map(<[u8]>::len),
+            Some(room - VLOG_HDR)
+        );
     }
 }

@@ -153,12 +153,23 @@ fn parse(b: &[u8], off: usize) -> (Record<'_>, usize) {
 /// The arena of key records: a byte [`Arena`] addressed with `u32`s.
 pub(crate) struct KeyArena {
     arena: Arena,
+    max_blocks: usize,
 }
 
 impl KeyArena {
     pub(crate) fn new() -> KeyArena {
         KeyArena {
             arena: Arena::new(),
+            max_blocks: MAX_BLOCKS,
+        }
+    }
+
+    /// An arena limited to `n` blocks, to test running out of addresses.
+    #[cfg(test)]
+    pub(crate) fn with_max_blocks(n: usize) -> KeyArena {
+        KeyArena {
+            arena: Arena::new(),
+            max_blocks: n.min(MAX_BLOCKS),
         }
     }
 
@@ -188,7 +199,7 @@ impl KeyArena {
     pub(crate) fn push(&mut self, word: u64, key: &[u8], inline: &[u8]) -> Result<RecAddr, Full> {
         let size = 8 + varint_len(key.len()) + varint_len(inline.len()) + key.len() + inline.len();
         debug_assert!(size <= MAX_RECORD);
-        if self.arena.room() < size && self.arena.block_count() >= MAX_BLOCKS {
+        if self.arena.room() < size && self.arena.block_count() >= self.max_blocks {
             return Err(Full);
         }
         let (addr, _) = self.arena.alloc(size);
