@@ -69,6 +69,7 @@
 use std::sync::Arc;
 
 use tikv_tower_proto::rpc::StoreResponse;
+use tower::layer::util::Identity;
 use tower::util::BoxCloneService;
 use tower::ServiceBuilder;
 use tower_service::Service;
@@ -110,6 +111,33 @@ pub struct StackConfig {
     pub retry: ClientGoRetry,
 }
 
+/// The layer order both presets share (see the module docs); `$lock` sits between shard
+/// and retry: lock resolution for transactional reads, `Identity` (no layer at all) for
+/// RawKV.
+macro_rules! chain {
+    ($transport:expr, $locator:expr, $cfg:expr, $lock:expr) => {{
+        let (locator, cfg) = ($locator, $cfg);
+        let timeouts = TimeoutLayer::new(cfg.timeouts.clone());
+        let tag = cfg
+            .tag_layer
+            .clone()
+            .unwrap_or_else(|| TagLayer::new(cfg.tags.clone()));
+        ServiceBuilder::new()
+            .layer(TraceLayer::new())
+            .option_layer(cfg.rate_limit.clone())
+            .layer(cfg.interceptors.clone())
+            .layer(tag)
+            .layer(timeouts.clone())
+            .layer(ShardLayer::with_config(locator.clone(), cfg.shard))
+            .layer($lock)
+            .layer(RetryLayer::with_policy(cfg.retry))
+            .layer(RouteLayer::new(locator, cfg.route.clone()))
+            .option_layer(cfg.store_rate_limit.clone())
+            .layer(timeouts)
+            .service($transport)
+    }};
+}
+
 /// The standard stack without lock resolution (RawKV never meets locks).
 pub fn raw<T, L>(
     transport: T,
@@ -129,23 +157,7 @@ where
     T::Future: Send + 'static,
     L: RegionLocator,
 {
-    let timeouts = TimeoutLayer::new(cfg.timeouts.clone());
-    let tag = cfg
-        .tag_layer
-        .clone()
-        .unwrap_or_else(|| TagLayer::new(cfg.tags.clone()));
-    ServiceBuilder::new()
-        .layer(TraceLayer::new())
-        .option_layer(cfg.rate_limit.clone())
-        .layer(cfg.interceptors.clone())
-        .layer(tag)
-        .layer(timeouts.clone())
-        .layer(ShardLayer::with_config(locator.clone(), cfg.shard))
-        .layer(RetryLayer::with_policy(cfg.retry))
-        .layer(RouteLayer::new(locator, cfg.route.clone()))
-        .option_layer(cfg.store_rate_limit.clone())
-        .layer(timeouts)
-        .service(transport)
+    chain!(transport, locator, cfg, Identity::new())
 }
 
 /// The standard stack with lock resolution (transactional reads).
@@ -169,24 +181,7 @@ where
     L: RegionLocator,
     R: LockResolver,
 {
-    let timeouts = TimeoutLayer::new(cfg.timeouts.clone());
-    let tag = cfg
-        .tag_layer
-        .clone()
-        .unwrap_or_else(|| TagLayer::new(cfg.tags.clone()));
-    ServiceBuilder::new()
-        .layer(TraceLayer::new())
-        .option_layer(cfg.rate_limit.clone())
-        .layer(cfg.interceptors.clone())
-        .layer(tag)
-        .layer(timeouts.clone())
-        .layer(ShardLayer::with_config(locator.clone(), cfg.shard))
-        .layer(ResolveLockLayer::new(resolver))
-        .layer(RetryLayer::with_policy(cfg.retry))
-        .layer(RouteLayer::new(locator, cfg.route.clone()))
-        .option_layer(cfg.store_rate_limit.clone())
-        .layer(timeouts)
-        .service(transport)
+    chain!(transport, locator, cfg, ResolveLockLayer::new(resolver))
 }
 
 /// Box a stack at the public boundary.

@@ -122,6 +122,15 @@ fn header_of<R: Clone, L>(
     header
 }
 
+/// Folds part replies into one, starting from the default reply.
+fn fold<R: Default>(parts: Vec<(Vec<usize>, R)>, mut add: impl FnMut(&mut R, R)) -> R {
+    let mut out = R::default();
+    for (_, p) in parts {
+        add(&mut out, p);
+    }
+    out
+}
+
 fn first_some<T>(slot: &mut Option<T>, v: Option<T>) {
     if slot.is_none() {
         *slot = v;
@@ -397,14 +406,12 @@ impl Shardable for kvrpcpb::RawChecksumRequest {
 impl Mergeable for kvrpcpb::RawChecksumResponse {
     /// Checksums are CRC64-XOR over pairs: parts combine by XOR, counts add.
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        fold(parts, |out, p| {
             first_nonempty(&mut out.error, p.error);
             out.checksum ^= p.checksum;
             out.total_kvs += p.total_kvs;
             out.total_bytes += p.total_bytes;
-        }
-        out
+        })
     }
 }
 
@@ -413,41 +420,33 @@ range_request!(kvrpcpb::RawDeleteRangeRequest);
 
 // ---- responses ----
 
-impl Mergeable for kvrpcpb::BatchGetResponse {
-    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
-            out.pairs.extend(p.pairs);
-            first_some(&mut out.error, p.error);
-            first_some(&mut out.exec_details_v2, p.exec_details_v2);
+macro_rules! batch_get_response {
+    ($ty:ty) => {
+        impl Mergeable for $ty {
+            fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
+                let mut out = fold(parts, |out, p| {
+                    out.pairs.extend(p.pairs);
+                    first_some(&mut out.error, p.error);
+                    first_some(&mut out.exec_details_v2, p.exec_details_v2);
+                });
+                order_by_keys(&mut out.pairs, keys, |p| &p.key);
+                out
+            }
+            fn count(&self) -> usize {
+                self.pairs.len()
+            }
         }
-        order_by_keys(&mut out.pairs, keys, |p| &p.key);
-        out
-    }
-    fn count(&self) -> usize {
-        self.pairs.len()
-    }
+    };
 }
 
-impl Mergeable for kvrpcpb::BufferBatchGetResponse {
-    fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
-            out.pairs.extend(p.pairs);
-            first_some(&mut out.error, p.error);
-            first_some(&mut out.exec_details_v2, p.exec_details_v2);
-        }
-        order_by_keys(&mut out.pairs, keys, |p| &p.key);
-        out
-    }
-}
+batch_get_response!(kvrpcpb::BatchGetResponse);
+batch_get_response!(kvrpcpb::BufferBatchGetResponse);
 
 impl Mergeable for kvrpcpb::RawBatchGetResponse {
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        let mut out = fold(parts, |out, p| {
             out.pairs.extend(p.pairs);
-        }
+        });
         order_by_keys(&mut out.pairs, keys, |p| &p.key);
         out
     }
@@ -504,12 +503,10 @@ macro_rules! key_error_errors_response {
     ($ty:ty) => {
         impl Mergeable for $ty {
             fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-                let mut out = Self::default();
-                for (_, p) in parts {
+                fold(parts, |out, p| {
                     out.errors.extend(p.errors);
                     first_some(&mut out.exec_details_v2, p.exec_details_v2);
-                }
-                out
+                })
             }
         }
     };
@@ -520,13 +517,11 @@ key_error_errors_response!(kvrpcpb::FlushResponse);
 
 impl Mergeable for kvrpcpb::CommitResponse {
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        fold(parts, |out, p| {
             first_some(&mut out.error, p.error);
             out.commit_version = out.commit_version.max(p.commit_version);
             first_some(&mut out.exec_details_v2, p.exec_details_v2);
-        }
-        out
+        })
     }
 }
 
@@ -534,12 +529,10 @@ macro_rules! key_error_response {
     ($ty:ty) => {
         impl Mergeable for $ty {
             fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-                let mut out = Self::default();
-                for (_, p) in parts {
+                fold(parts, |out, p| {
                     first_some(&mut out.error, p.error);
                     first_some(&mut out.exec_details_v2, p.exec_details_v2);
-                }
-                out
+                })
             }
         }
     };
@@ -550,14 +543,12 @@ key_error_response!(kvrpcpb::ResolveLockResponse);
 
 impl Mergeable for kvrpcpb::CheckSecondaryLocksResponse {
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        fold(parts, |out, p| {
             first_some(&mut out.error, p.error);
             out.locks.extend(p.locks);
             out.commit_ts = out.commit_ts.max(p.commit_ts);
             first_some(&mut out.exec_details_v2, p.exec_details_v2);
-        }
-        out
+        })
     }
 }
 
@@ -565,11 +556,9 @@ macro_rules! string_error_response {
     ($ty:ty) => {
         impl Mergeable for $ty {
             fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-                let mut out = Self::default();
-                for (_, p) in parts {
+                fold(parts, |out, p| {
                     first_nonempty(&mut out.error, p.error);
-                }
-                out
+                })
             }
         }
     };
@@ -582,12 +571,10 @@ string_error_response!(kvrpcpb::RawDeleteRangeResponse);
 
 impl Mergeable for kvrpcpb::ScanResponse {
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        fold(parts, |out, p| {
             out.pairs.extend(p.pairs);
             first_some(&mut out.error, p.error);
-        }
-        out
+        })
     }
     fn count(&self) -> usize {
         self.pairs.len()
@@ -596,11 +583,9 @@ impl Mergeable for kvrpcpb::ScanResponse {
 
 impl Mergeable for kvrpcpb::RawScanResponse {
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        fold(parts, |out, p| {
             out.kvs.extend(p.kvs);
-        }
-        out
+        })
     }
     fn count(&self) -> usize {
         self.kvs.len()
@@ -609,13 +594,11 @@ impl Mergeable for kvrpcpb::RawScanResponse {
 
 impl Mergeable for kvrpcpb::ScanLockResponse {
     fn merge_parts(parts: Vec<(Vec<usize>, Self)>, _keys: &[&[u8]]) -> Self {
-        let mut out = Self::default();
-        for (_, p) in parts {
+        fold(parts, |out, p| {
             first_some(&mut out.error, p.error);
             out.locks.extend(p.locks);
             first_some(&mut out.exec_details_v2, p.exec_details_v2);
-        }
-        out
+        })
     }
     fn count(&self) -> usize {
         self.locks.len()

@@ -73,6 +73,7 @@ pub mod kinds;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -330,15 +331,22 @@ where
     S::Future: Send + 'static,
     L: RegionLocator,
 {
-    let limit = ctx.config.concurrency.max(1);
-    let nested: Vec<Parts> = futures::stream::iter(
-        groups
-            .into_iter()
-            .map(|(region, idx)| run_keyed_part(ctx.clone(), orig.clone(), region, idx, depth)),
-    )
-    .buffered(limit)
-    .try_collect()
-    .await?;
+    let limit = ctx.config.concurrency;
+    let parts = groups
+        .into_iter()
+        .map(|(region, idx)| run_keyed_part(ctx.clone(), orig.clone(), region, idx, depth));
+    run_buffered(parts, limit).await
+}
+
+/// Runs `parts` at most `limit` at a time and concatenates their results in order.
+async fn run_buffered<F>(parts: impl Iterator<Item = F>, limit: usize) -> Result<Parts, Error>
+where
+    F: Future<Output = Result<Parts, Error>>,
+{
+    let nested: Vec<Parts> = futures::stream::iter(parts)
+        .buffered(limit.max(1))
+        .try_collect()
+        .await?;
     Ok(nested.into_iter().flatten().collect())
 }
 
@@ -503,7 +511,7 @@ where
 {
     Box::pin(async move {
         let regions = regions_in(&*ctx.locator, &orig.op, &range.start, &range.end).await?;
-        let limit = ctx.config.concurrency.max(1);
+        let limit = ctx.config.concurrency;
         let futs = regions.into_iter().map(|region| {
             let ctx = ctx.clone();
             let orig = orig.clone();
@@ -527,11 +535,7 @@ where
                 }
             }
         });
-        let nested: Vec<Parts> = futures::stream::iter(futs)
-            .buffered(limit)
-            .try_collect()
-            .await?;
-        Ok(nested.into_iter().flatten().collect())
+        run_buffered(futs, limit).await
     })
 }
 
