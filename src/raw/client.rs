@@ -278,6 +278,25 @@ impl RawClient {
         Ok(())
     }
 
+    /// Sends `reqs` (the client-side chunks of one batch operation, sharing one operation
+    /// state) at most `shard_concurrency` at a time; returns `handle` of each reply, in
+    /// completion order.
+    async fn send_chunks<T>(
+        &self,
+        reqs: impl IntoIterator<Item = StoreRequest>,
+        handle: impl Fn(StoreResponse) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let op = self.op();
+        let handle = &handle;
+        stream::iter(reqs.into_iter().map(|req| {
+            let op = op.clone();
+            async move { handle(self.send(req, op).await?) }
+        }))
+        .buffer_unordered(self.inner.config.shard_concurrency)
+        .try_collect()
+        .await
+    }
+
     async fn send(&self, req: StoreRequest, op: Arc<OpState>) -> Result<StoreResponse> {
         let resp = self
             .inner
@@ -325,26 +344,22 @@ impl RawClient {
             .iter()
             .map(|k| self.inner.codec.encode_key(k))
             .collect();
-        let op = self.op();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
-        let found: Vec<Vec<kvrpcpb::KvPair>> = stream::iter(chunks.into_iter().map(|chunk| {
-            let req = kvrpcpb::RawBatchGetRequest {
+        let reqs = chunks.into_iter().map(|chunk| {
+            kvrpcpb::RawBatchGetRequest {
                 keys: chunk,
                 cf: cf.clone(),
                 ..Default::default()
-            };
-            let op = op.clone();
-            async move {
-                match self.send(req.into(), op).await? {
-                    StoreResponse::RawBatchGet(r) => Ok(r.pairs),
-                    other => Err(unexpected("RawBatchGet", &other)),
-                }
             }
-        }))
-        .buffer_unordered(self.inner.config.shard_concurrency)
-        .try_collect()
-        .await?;
+            .into()
+        });
+        let found = self
+            .send_chunks(reqs, |resp| match resp {
+                StoreResponse::RawBatchGet(r) => Ok(r.pairs),
+                other => Err(unexpected("RawBatchGet", &other)),
+            })
+            .await?;
         let mut by_key: HashMap<Vec<u8>, Vec<u8>> = HashMap::with_capacity(keys.len());
         for p in found.into_iter().flatten() {
             by_key.insert(p.key, p.value);
@@ -441,33 +456,28 @@ impl RawClient {
             self.inner.config.batch_put_size,
             self.inner.config.batch_pair_count,
         );
-        let op = self.op();
+        let with_ttl = !ttls.is_empty();
         let cf = self.cf();
-        stream::iter(chunks.into_iter().map(|chunk| {
-            let with_ttl = !ttls.is_empty();
+        let reqs = chunks.into_iter().map(|chunk| {
             let (pairs, ttls): (Vec<_>, Vec<_>) = chunk.into_iter().unzip();
             let ttls: Vec<u64> = if with_ttl {
                 ttls.into_iter().map(Option::unwrap_or_default).collect()
             } else {
                 Vec::new()
             };
-            let req = kvrpcpb::RawBatchPutRequest {
+            kvrpcpb::RawBatchPutRequest {
                 pairs,
                 ttls,
                 cf: cf.clone(),
                 for_cas: self.atomic,
                 ..Default::default()
-            };
-            let op = op.clone();
-            async move {
-                match self.send(req.into(), op).await? {
-                    StoreResponse::RawBatchPut(r) => server_error(r.error),
-                    other => Err(unexpected("RawBatchPut", &other)),
-                }
             }
-        }))
-        .buffer_unordered(self.inner.config.shard_concurrency)
-        .try_collect::<Vec<()>>()
+            .into()
+        });
+        self.send_chunks(reqs, |resp| match resp {
+            StoreResponse::RawBatchPut(r) => server_error(r.error),
+            other => Err(unexpected("RawBatchPut", &other)),
+        })
         .await?;
         Ok(())
     }
@@ -505,25 +515,20 @@ impl RawClient {
             .map(|k| self.inner.codec.encode_key(k))
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
-        let op = self.op();
         let cf = self.cf();
-        stream::iter(chunks.into_iter().map(|chunk| {
-            let req = kvrpcpb::RawBatchDeleteRequest {
+        let reqs = chunks.into_iter().map(|chunk| {
+            kvrpcpb::RawBatchDeleteRequest {
                 keys: chunk,
                 cf: cf.clone(),
                 for_cas: self.atomic,
                 ..Default::default()
-            };
-            let op = op.clone();
-            async move {
-                match self.send(req.into(), op).await? {
-                    StoreResponse::RawBatchDelete(r) => server_error(r.error),
-                    other => Err(unexpected("RawBatchDelete", &other)),
-                }
             }
-        }))
-        .buffer_unordered(self.inner.config.shard_concurrency)
-        .try_collect::<Vec<()>>()
+            .into()
+        });
+        self.send_chunks(reqs, |resp| match resp {
+            StoreResponse::RawBatchDelete(r) => server_error(r.error),
+            other => Err(unexpected("RawBatchDelete", &other)),
+        })
         .await?;
         Ok(())
     }
