@@ -10,7 +10,8 @@ use super::store::RawCf;
 use crate::cluster::ApiVersion;
 use crate::codec::RAW_MODE_PREFIX;
 
-fn version_name(v: ApiVersion) -> &'static str {
+/// The storage API version as TiKV names it in mode errors.
+pub(crate) fn version_name(v: ApiVersion) -> &'static str {
     match v {
         ApiVersion::V1 => "V1",
         ApiVersion::V1Ttl => "V1ttl",
@@ -18,7 +19,8 @@ fn version_name(v: ApiVersion) -> &'static str {
     }
 }
 
-fn request_version_name(v: i32) -> &'static str {
+/// A request's `Context.api_version` as TiKV names it in mode errors.
+pub(crate) fn request_version_name(v: i32) -> &'static str {
     match v {
         0 => "V1",
         1 => "V1ttl",

@@ -15,6 +15,7 @@ use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 use crate::cluster::ApiVersion;
 use crate::codec::TXN_MODE_PREFIX;
 use crate::raw::error::hex_upper;
+use crate::raw::mode::{request_version_name, version_name};
 
 /// Which keys the request's API version lets through on V2 storage.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,24 +23,6 @@ enum Allowed {
     Any,
     Txn,
     Tidb,
-}
-
-fn storage_name(v: ApiVersion) -> &'static str {
-    match v {
-        ApiVersion::V1 => "V1",
-        ApiVersion::V1Ttl => "V1ttl",
-        ApiVersion::V2 => "V2",
-    }
-}
-
-fn request_name(v: i32) -> &'static str {
-    match v {
-        0 => "V1",
-        1 => "V1ttl",
-        2 => "V2",
-        3 => "V3",
-        _ => "Unknown",
-    }
 }
 
 /// A scan's `(start, end)`.
@@ -90,8 +73,8 @@ pub(crate) fn check_txn_api(storage: ApiVersion, req: &StoreRequest) -> Option<S
                 req,
                 format!(
                     "Error(ApiVersionNotMatched {{ cmd: {cmd}, storage_api_version: {}, req_api_version: {} }})",
-                    storage_name(storage),
-                    request_name(request)
+                    version_name(storage),
+                    request_version_name(request)
                 ),
             ))
         }
@@ -104,7 +87,7 @@ pub(crate) fn check_txn_api(storage: ApiVersion, req: &StoreRequest) -> Option<S
             req,
             format!(
                 "Error(InvalidKeyMode {{ cmd: {cmd}, storage_api_version: {}, key: \"{}\" }})",
-                storage_name(storage),
+                version_name(storage),
                 hex_upper(bad)
             ),
         ));
@@ -126,7 +109,7 @@ pub(crate) fn check_txn_api(storage: ApiVersion, req: &StoreRequest) -> Option<S
                 req,
                 format!(
                     "Error(InvalidKeyRangeMode {{ cmd: {cmd}, storage_api_version: {}, range: (Some(\"{}\"), {end_text}) }})",
-                    storage_name(storage),
+                    version_name(storage),
                     hex_upper(start)
                 ),
             ));
