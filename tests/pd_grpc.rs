@@ -6,6 +6,10 @@ use tikv_tower::transport::GrpcOptions;
 use tikv_tower_mockstore::server::ServeOptions;
 use tikv_tower_mockstore::MockCluster;
 
+mod common;
+
+use common::concurrent_timestamps;
+
 #[tokio::test(flavor = "current_thread")]
 async fn pd_and_tso_over_grpc() {
     let cluster = MockCluster::builder()
@@ -42,16 +46,7 @@ async fn pd_and_tso_over_grpc() {
     assert_eq!(pd_addrs, served_addrs, "PD reports the served addresses");
 
     let oracle = Oracle::new(pd, OracleConfig::default());
-    let tasks: Vec<_> = (0..500)
-        .map(|_| {
-            let o = oracle.clone();
-            tokio::spawn(async move { o.get_timestamp().await })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.push(t.await.unwrap().unwrap());
-    }
+    let mut all = concurrent_timestamps(&oracle, 500).await;
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len(), 500);

@@ -7,6 +7,10 @@ use tikv_tower::pd::tso::extract_physical;
 use tikv_tower::pd::{Oracle, OracleConfig, PdClient};
 use tikv_tower_mockstore::MockCluster;
 
+mod common;
+
+use common::concurrent_timestamps;
+
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_requests_are_batched_and_strictly_increasing() {
     let pd = PdClient::in_process(MockCluster::builder().build())
@@ -24,16 +28,7 @@ async fn concurrent_requests_are_batched_and_strictly_increasing() {
     );
 
     let before = oracle.tso_client().request_count();
-    let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            let o = oracle.clone();
-            tokio::spawn(async move { o.get_timestamp().await })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.push(t.await.unwrap().unwrap());
-    }
+    let mut all = concurrent_timestamps(&oracle, 1000).await;
     let rpcs = oracle.tso_client().request_count() - before;
     eprintln!("1000 concurrent timestamps: {rpcs} TSO RPCs");
     assert!(rpcs < 20, "1000 timestamps took {rpcs} TSO RPCs");
