@@ -56,6 +56,22 @@ impl ClusterState {
             .ok_or(ClusterError::RegionNotFound(id))
     }
 
+    /// Region `region_id` and its peer on `store_id`.
+    fn region_and_peer(
+        &mut self,
+        region_id: u64,
+        store_id: u64,
+    ) -> Result<(&mut Region, Peer), ClusterError> {
+        let region = self.region_mut(region_id)?;
+        let peer = *region
+            .peer_on_store(store_id)
+            .ok_or(ClusterError::PeerNotFound {
+                region_id,
+                store_id,
+            })?;
+        Ok((region, peer))
+    }
+
     /// The region containing `key` (boundary form).
     pub(crate) fn region_by_key(&self, key: &[u8]) -> Option<&Region> {
         let (_, id) = self
@@ -292,13 +308,7 @@ impl ClusterState {
         region_id: u64,
         store_id: u64,
     ) -> Result<Region, ClusterError> {
-        let region = self.region_mut(region_id)?;
-        let peer = *region
-            .peer_on_store(store_id)
-            .ok_or(ClusterError::PeerNotFound {
-                region_id,
-                store_id,
-            })?;
+        let (region, peer) = self.region_and_peer(region_id, store_id)?;
         if peer.role != PeerRole::Voter {
             return Err(ClusterError::NotVoter {
                 region_id,
@@ -355,13 +365,7 @@ impl ClusterState {
         region_id: u64,
         store_id: u64,
     ) -> Result<Region, ClusterError> {
-        let region = self.region_mut(region_id)?;
-        let peer = *region
-            .peer_on_store(store_id)
-            .ok_or(ClusterError::PeerNotFound {
-                region_id,
-                store_id,
-            })?;
+        let (region, peer) = self.region_and_peer(region_id, store_id)?;
         region.peers.retain(|p| p.id != peer.id);
         region.down_peers.retain(|p| *p != peer.id);
         region.pending_peers.retain(|p| *p != peer.id);
@@ -380,13 +384,7 @@ impl ClusterState {
         store_id: u64,
         down: bool,
     ) -> Result<Region, ClusterError> {
-        let region = self.region_mut(region_id)?;
-        let peer = *region
-            .peer_on_store(store_id)
-            .ok_or(ClusterError::PeerNotFound {
-                region_id,
-                store_id,
-            })?;
+        let (region, peer) = self.region_and_peer(region_id, store_id)?;
         region.down_peers.retain(|p| *p != peer.id);
         if down {
             region.down_peers.push(peer.id);
