@@ -260,27 +260,13 @@ impl MockCluster {
         K: AsRef<[u8]>,
     {
         let enc = self.boundary_encoding();
-        let mut keys: Vec<Vec<u8>> = keys
+        let keys: Vec<Vec<u8>> = keys
             .into_iter()
             .filter(|k| !k.as_ref().is_empty())
             .map(|k| enc.to_boundary(k.as_ref()))
             .collect();
-        keys.sort();
-        keys.dedup();
         let mut state = self.inner.state.write();
-        let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
-        for key in keys {
-            let Some(region) = state.region_by_key(&key) else {
-                continue;
-            };
-            if region.start_key == key {
-                continue;
-            }
-            match groups.last_mut() {
-                Some((id, ks)) if *id == region.id => ks.push(key),
-                _ => groups.push((region.id, vec![key])),
-            }
-        }
+        let groups = group_split_keys(keys, |k| state.region_by_key(k));
         let mut out = Vec::new();
         for (region_id, ks) in groups {
             out.extend(state.split(region_id, ks, &mut || self.alloc_id())?);
@@ -558,4 +544,32 @@ impl MockCluster {
             .find(|k| k.id == id)
             .cloned()
     }
+}
+
+/// Sorts and deduplicates split keys (boundary form) and groups them, in key order,
+/// by the id of the region `region_by_key` says holds each; keys that already are a
+/// region's start, or that no region holds, are dropped. Shared by
+/// [`MockCluster::split_keys`] and PD's `SplitRegions` (which looks regions up in
+/// PD's possibly lagging view).
+pub(crate) fn group_split_keys<R: std::borrow::Borrow<Region>>(
+    mut keys: Vec<Vec<u8>>,
+    mut region_by_key: impl FnMut(&[u8]) -> Option<R>,
+) -> Vec<(u64, Vec<Vec<u8>>)> {
+    keys.sort();
+    keys.dedup();
+    let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
+    for key in keys {
+        let Some(region) = region_by_key(&key) else {
+            continue;
+        };
+        let region = region.borrow();
+        if region.start_key == key {
+            continue;
+        }
+        match groups.last_mut() {
+            Some((id, ks)) if *id == region.id => ks.push(key),
+            _ => groups.push((region.id, vec![key])),
+        }
+    }
+    groups
 }

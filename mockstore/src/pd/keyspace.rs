@@ -63,8 +63,7 @@ impl Keyspace for MockPd {
         &self,
         req: Request<keyspacepb::LoadKeyspaceRequest>,
     ) -> Result<Response<keyspacepb::LoadKeyspaceResponse>, Status> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let found = self
             .keyspace_metas()
             .into_iter()
@@ -83,8 +82,7 @@ impl Keyspace for MockPd {
         &self,
         req: Request<keyspacepb::LoadKeyspaceByIdRequest>,
     ) -> Result<Response<keyspacepb::LoadKeyspaceResponse>, Status> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let id = match req.keyspace {
             Some(keyspacepb::load_keyspace_by_id_request::Keyspace::Id(id)) => id,
             Some(keyspacepb::load_keyspace_by_id_request::Keyspace::KeyspaceIdentity(i)) => {
@@ -114,8 +112,7 @@ impl Keyspace for MockPd {
         &self,
         req: Request<keyspacepb::WatchKeyspacesRequest>,
     ) -> Result<Response<Self::WatchKeyspacesStream>, Status> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        checked!(self, req)?;
         let first = keyspacepb::WatchKeyspacesResponse {
             header: self.ok_header(),
             keyspaces: self.keyspace_metas(),
@@ -129,8 +126,7 @@ impl Keyspace for MockPd {
         &self,
         req: Request<keyspacepb::GetAllKeyspacesRequest>,
     ) -> Result<Response<keyspacepb::GetAllKeyspacesResponse>, Status> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let start = match req.start_keyspace {
             Some(keyspacepb::get_all_keyspaces_request::StartKeyspace::StartId(id)) => id,
             Some(keyspacepb::get_all_keyspaces_request::StartKeyspace::StartKeyspaceIdentity(

@@ -30,6 +30,16 @@
 //! assert!((b.physical, b.logical) > (a.physical, a.logical));
 //! ```
 
+/// Every PD / keyspace RPC's prologue: unwraps a `tonic::Request` and checks its
+/// `header.cluster_id` (`MockPd::check_header`). `checked!(self, req)?` is the
+/// request message, or the "mismatch cluster id" status.
+macro_rules! checked {
+    ($pd:expr, $req:expr) => {{
+        let req = $req.into_inner();
+        $pd.check_header(req.header.as_ref()).map(|()| req)
+    }};
+}
+
 pub mod gc;
 mod keyspace;
 mod service;

@@ -8,9 +8,27 @@ use tonic::{Request, Response, Status};
 
 use super::gc::{GcError, GcStates, NULL_KEYSPACE_ID};
 use super::{region_extras, region_pb, MockPd};
-use crate::cluster::Region;
+use crate::cluster::{group_split_keys, Region};
 
 type PdResult<T> = Result<Response<T>, Status>;
+
+/// The reply of a GC RPC whose outcome is `res: Result<_, GcError>`: `Ok` is an OK
+/// header plus the listed fields, `Err` an error header with every other field at its
+/// default (unset / zero), as PD's GC service answers.
+macro_rules! gc_reply {
+    ($pd:expr, $res:expr, $resp:ident, |$v:pat_param| { $($field:ident: $val:expr),* $(,)? }) => {
+        Ok(Response::new(match $res {
+            Ok($v) => pdpb::$resp {
+                header: $pd.ok_header(),
+                $($field: $val),*
+            },
+            Err(e) => pdpb::$resp {
+                header: $pd.gc_err_header(&e),
+                ..Default::default()
+            },
+        }))
+    };
+}
 
 impl MockPd {
     fn region_response(&self, region: Option<Region>) -> pdpb::GetRegionResponse {
@@ -30,6 +48,15 @@ impl MockPd {
 
     fn gc_err_header(&self, e: &GcError) -> Option<pdpb::ResponseHeader> {
         self.err_header(pdpb::ErrorType::Unknown, e.to_string())
+    }
+
+    /// The keyspace a GC RPC's `keyspace_scope` acts on (see `GcStates::redirect`).
+    fn gc_keyspace(
+        &self,
+        scope: Option<&pdpb::KeyspaceScope>,
+        user_api: bool,
+    ) -> Result<u32, GcError> {
+        GcStates::redirect(scope, |id| self.keyspace_exists(id), user_api)
     }
 
     /// Regions of `BatchScanRegions` (PD `BatchScanRegions`): ranges must be sorted and
@@ -156,8 +183,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetStoreRequest>,
     ) -> PdResult<pdpb::GetStoreResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let resp = match self.cluster.store_meta(req.store_id) {
             Some(store) => pdpb::GetStoreResponse {
                 header: self.ok_header(),
@@ -178,8 +204,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetAllStoresRequest>,
     ) -> PdResult<pdpb::GetAllStoresResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let stores = self
             .cluster
             .stores()
@@ -199,8 +224,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetRegionRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         Ok(Response::new(self.region_response(
             self.cluster.region_by_key(&req.region_key),
         )))
@@ -210,8 +234,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetRegionRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         Ok(Response::new(self.region_response(
             self.cluster.prev_region(&req.region_key),
         )))
@@ -221,8 +244,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetRegionByIdRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         Ok(Response::new(
             self.region_response(self.cluster.region(req.region_id)),
         ))
@@ -232,8 +254,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::ScanRegionsRequest>,
     ) -> PdResult<pdpb::ScanRegionsResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let limit = usize::try_from(req.limit).unwrap_or(0);
         let found = self
             .cluster
@@ -253,8 +274,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::BatchScanRegionsRequest>,
     ) -> PdResult<pdpb::BatchScanRegionsResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let resp = match self.batch_scan(&req) {
             Ok(regions) => pdpb::BatchScanRegionsResponse {
                 header: self.ok_header(),
@@ -272,8 +292,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::ScatterRegionRequest>,
     ) -> PdResult<pdpb::ScatterRegionResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        checked!(self, req)?;
         // One replica set per store already: nothing to move.
         Ok(Response::new(pdpb::ScatterRegionResponse {
             header: self.ok_header(),
@@ -286,8 +305,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetOperatorRequest>,
     ) -> PdResult<pdpb::GetOperatorResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         if self.cluster.region(req.region_id).is_none() {
             return Ok(Response::new(pdpb::GetOperatorResponse {
                 header: self.err_header(
@@ -311,29 +329,14 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::SplitRegionsRequest>,
     ) -> PdResult<pdpb::SplitRegionsResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         // Keys are region boundaries (boundary form), as PD takes them.
-        let mut keys: Vec<Vec<u8>> = req
+        let keys = req
             .split_keys
             .into_iter()
             .filter(|k| !k.is_empty())
             .collect();
-        keys.sort();
-        keys.dedup();
-        let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
-        for key in keys {
-            let Some(region) = self.cluster.region_by_key(&key) else {
-                continue;
-            };
-            if region.start_key == key {
-                continue;
-            }
-            match groups.last_mut() {
-                Some((id, ks)) if *id == region.id => ks.push(key),
-                _ => groups.push((region.id, vec![key])),
-            }
-        }
+        let groups = group_split_keys(keys, |k| self.cluster.region_by_key(k));
         let total = groups.iter().map(|(_, k)| k.len()).sum::<usize>();
         let mut ok = 0usize;
         let mut regions_id = Vec::new();
@@ -357,8 +360,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::GetGcSafePointRequest>,
     ) -> PdResult<pdpb::GetGcSafePointResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        checked!(self, req)?;
         Ok(Response::new(pdpb::GetGcSafePointResponse {
             header: self.ok_header(),
             safe_point: self.gc_safe_points().1,
@@ -369,8 +371,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::UpdateGcSafePointRequest>,
     ) -> PdResult<pdpb::UpdateGcSafePointResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         // Legacy API: errors are gRPC errors, a smaller value is ignored.
         let (_, new) = self
             .with_gc(|gc| gc.advance_gc_safe_point(NULL_KEYSPACE_ID, req.safe_point, true))
@@ -385,8 +386,7 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::UpdateServiceGcSafePointRequest>,
     ) -> PdResult<pdpb::UpdateServiceGcSafePointResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let service_id = String::from_utf8_lossy(&req.service_id).into_owned();
         let now = self.now_ms();
         let (sid, ttl, min) = self
@@ -404,188 +404,119 @@ impl Pd for MockPd {
         &self,
         req: Request<pdpb::AdvanceGcSafePointRequest>,
     ) -> PdResult<pdpb::AdvanceGcSafePointResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
-        let res = GcStates::redirect(
-            req.keyspace_scope.as_ref(),
-            |id| self.keyspace_exists(id),
-            false,
-        )
-        .and_then(|ks| self.with_gc(|gc| gc.advance_gc_safe_point(ks, req.target, false)));
-        Ok(Response::new(match res {
-            Ok((old, new)) => pdpb::AdvanceGcSafePointResponse {
-                header: self.ok_header(),
-                old_gc_safe_point: old,
-                new_gc_safe_point: new,
-            },
-            Err(e) => pdpb::AdvanceGcSafePointResponse {
-                header: self.gc_err_header(&e),
-                ..Default::default()
-            },
-        }))
+        let req = checked!(self, req)?;
+        let res = self
+            .gc_keyspace(req.keyspace_scope.as_ref(), false)
+            .and_then(|ks| self.with_gc(|gc| gc.advance_gc_safe_point(ks, req.target, false)));
+        gc_reply!(self, res, AdvanceGcSafePointResponse, |(old, new)| {
+            old_gc_safe_point: old,
+            new_gc_safe_point: new,
+        })
     }
 
     async fn advance_txn_safe_point(
         &self,
         req: Request<pdpb::AdvanceTxnSafePointRequest>,
     ) -> PdResult<pdpb::AdvanceTxnSafePointResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
-        let res = GcStates::redirect(
-            req.keyspace_scope.as_ref(),
-            |id| self.keyspace_exists(id),
-            false,
-        )
-        .and_then(|ks| self.with_gc(|gc| gc.advance_txn_safe_point(ks, req.target, now)));
-        Ok(Response::new(match res {
-            Ok(r) => pdpb::AdvanceTxnSafePointResponse {
-                header: self.ok_header(),
-                old_txn_safe_point: r.old,
-                new_txn_safe_point: r.new,
-                blocker_description: r.blocker,
-            },
-            Err(e) => pdpb::AdvanceTxnSafePointResponse {
-                header: self.gc_err_header(&e),
-                ..Default::default()
-            },
-        }))
+        let res = self
+            .gc_keyspace(req.keyspace_scope.as_ref(), false)
+            .and_then(|ks| self.with_gc(|gc| gc.advance_txn_safe_point(ks, req.target, now)));
+        gc_reply!(self, res, AdvanceTxnSafePointResponse, |r| {
+            old_txn_safe_point: r.old,
+            new_txn_safe_point: r.new,
+            blocker_description: r.blocker,
+        })
     }
 
     async fn set_gc_barrier(
         &self,
         req: Request<pdpb::SetGcBarrierRequest>,
     ) -> PdResult<pdpb::SetGcBarrierResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
-        let res = GcStates::redirect(
-            req.keyspace_scope.as_ref(),
-            |id| self.keyspace_exists(id),
-            true,
-        )
-        .and_then(|ks| {
-            self.with_gc(|gc| {
-                gc.set_barrier(ks, &req.barrier_id, req.barrier_ts, req.ttl_seconds, now)
-            })
-        });
-        Ok(Response::new(match res {
-            Ok(info) => pdpb::SetGcBarrierResponse {
-                header: self.ok_header(),
-                new_barrier_info: Some(info),
-            },
-            Err(e) => pdpb::SetGcBarrierResponse {
-                header: self.gc_err_header(&e),
-                new_barrier_info: None,
-            },
-        }))
+        let res = self
+            .gc_keyspace(req.keyspace_scope.as_ref(), true)
+            .and_then(|ks| {
+                self.with_gc(|gc| {
+                    gc.set_barrier(ks, &req.barrier_id, req.barrier_ts, req.ttl_seconds, now)
+                })
+            });
+        gc_reply!(self, res, SetGcBarrierResponse, |info| {
+            new_barrier_info: Some(info),
+        })
     }
 
     async fn delete_gc_barrier(
         &self,
         req: Request<pdpb::DeleteGcBarrierRequest>,
     ) -> PdResult<pdpb::DeleteGcBarrierResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
-        let res = GcStates::redirect(
-            req.keyspace_scope.as_ref(),
-            |id| self.keyspace_exists(id),
-            true,
-        )
-        .and_then(|ks| self.with_gc(|gc| gc.delete_barrier(ks, &req.barrier_id, now)));
-        Ok(Response::new(match res {
-            Ok(info) => pdpb::DeleteGcBarrierResponse {
-                header: self.ok_header(),
-                deleted_barrier_info: info,
-            },
-            Err(e) => pdpb::DeleteGcBarrierResponse {
-                header: self.gc_err_header(&e),
-                deleted_barrier_info: None,
-            },
-        }))
+        let res = self
+            .gc_keyspace(req.keyspace_scope.as_ref(), true)
+            .and_then(|ks| self.with_gc(|gc| gc.delete_barrier(ks, &req.barrier_id, now)));
+        gc_reply!(self, res, DeleteGcBarrierResponse, |info| {
+            deleted_barrier_info: info,
+        })
     }
 
     async fn set_global_gc_barrier(
         &self,
         req: Request<pdpb::SetGlobalGcBarrierRequest>,
     ) -> PdResult<pdpb::SetGlobalGcBarrierResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
         let res = self.with_gc(|gc| {
             gc.set_global_barrier(&req.barrier_id, req.barrier_ts, req.ttl_seconds, now)
         });
-        Ok(Response::new(match res {
-            Ok(info) => pdpb::SetGlobalGcBarrierResponse {
-                header: self.ok_header(),
-                new_barrier_info: Some(info),
-            },
-            Err(e) => pdpb::SetGlobalGcBarrierResponse {
-                header: self.gc_err_header(&e),
-                new_barrier_info: None,
-            },
-        }))
+        gc_reply!(self, res, SetGlobalGcBarrierResponse, |info| {
+            new_barrier_info: Some(info),
+        })
     }
 
     async fn delete_global_gc_barrier(
         &self,
         req: Request<pdpb::DeleteGlobalGcBarrierRequest>,
     ) -> PdResult<pdpb::DeleteGlobalGcBarrierResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
         let res = self.with_gc(|gc| gc.delete_global_barrier(&req.barrier_id, now));
-        Ok(Response::new(match res {
-            Ok(info) => pdpb::DeleteGlobalGcBarrierResponse {
-                header: self.ok_header(),
-                deleted_barrier_info: info,
-            },
-            Err(e) => pdpb::DeleteGlobalGcBarrierResponse {
-                header: self.gc_err_header(&e),
-                deleted_barrier_info: None,
-            },
-        }))
+        gc_reply!(self, res, DeleteGlobalGcBarrierResponse, |info| {
+            deleted_barrier_info: info,
+        })
     }
 
     async fn get_gc_state(
         &self,
         req: Request<pdpb::GetGcStateRequest>,
     ) -> PdResult<pdpb::GetGcStateResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
-        let ks = match GcStates::redirect(
-            req.keyspace_scope.as_ref(),
-            |id| self.keyspace_exists(id),
-            true,
-        ) {
-            Ok(ks) => ks,
-            Err(e) => {
-                return Ok(Response::new(pdpb::GetGcStateResponse {
-                    header: self.gc_err_header(&e),
-                    ..Default::default()
-                }))
-            }
-        };
-        let gc = self.state().gc.lock();
-        Ok(Response::new(pdpb::GetGcStateResponse {
-            header: self.ok_header(),
-            gc_state: Some(gc.state(ks, req.exclude_gc_barriers, now)),
-            global_gc_barriers: req.include_global_gc_barriers.then(|| {
-                pdpb::GlobalGcBarriersInfo {
-                    barriers: gc.global_barriers(now),
-                }
-            }),
-        }))
+        let res = self
+            .gc_keyspace(req.keyspace_scope.as_ref(), true)
+            .map(|ks| {
+                let gc = self.state().gc.lock();
+                let state = gc.state(ks, req.exclude_gc_barriers, now);
+                let global = req
+                    .include_global_gc_barriers
+                    .then(|| pdpb::GlobalGcBarriersInfo {
+                        barriers: gc.global_barriers(now),
+                    });
+                (state, global)
+            });
+        gc_reply!(self, res, GetGcStateResponse, |(state, global)| {
+            gc_state: Some(state),
+            global_gc_barriers: global,
+        })
     }
 
     async fn get_all_keyspaces_gc_states(
         &self,
         req: Request<pdpb::GetAllKeyspacesGcStatesRequest>,
     ) -> PdResult<pdpb::GetAllKeyspacesGcStatesResponse> {
-        let req = req.into_inner();
-        self.check_header(req.header.as_ref())?;
+        let req = checked!(self, req)?;
         let now = self.now_ms();
         let gc = self.state().gc.lock();
         // Every keyspace uses cluster-level GC: only the null keyspace has its own state.
