@@ -3,20 +3,15 @@
 
 use std::time::Duration;
 
-use tikv_tower_mockstore::cluster::{ApiVersion, BoundaryEncoding, Region};
+use tikv_tower_mockstore::cluster::{ApiVersion, BoundaryEncoding};
 use tikv_tower_mockstore::codec::encode_bytes;
 use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{RpcKind, StoreRequest};
 
-fn ctx(region: &Region, store_id: u64) -> kvrpcpb::Context {
-    kvrpcpb::Context {
-        region_id: region.id,
-        region_epoch: Some(region.epoch.to_pb()),
-        peer: region.peer_on_store(store_id).map(|p| p.to_pb()),
-        ..Default::default()
-    }
-}
+mod common;
+
+use common::peer_ctx;
 
 #[tokio::test]
 async fn recorder_logs_requests_and_outcomes() {
@@ -24,7 +19,7 @@ async fn recorder_logs_requests_and_outcomes() {
     let region = c.regions()[0].clone();
     let get = |store| -> StoreRequest {
         kvrpcpb::RawGetRequest {
-            context: Some(ctx(&region, store)),
+            context: Some(peer_ctx(&region, store)),
             key: b"k".to_vec(),
             ..Default::default()
         }
@@ -75,7 +70,7 @@ async fn schedule_delay_hits_the_next_prewrite_of_that_txn_only() {
         .schedule_delay(10, region.id, Duration::from_millis(250));
     let prewrite = |start_ts: u64, key: &[u8]| -> StoreRequest {
         kvrpcpb::PrewriteRequest {
-            context: Some(ctx(&region, 1)),
+            context: Some(peer_ctx(&region, 1)),
             mutations: vec![kvrpcpb::Mutation {
                 key: key.to_vec(),
                 value: b"v".to_vec(),
@@ -111,7 +106,7 @@ async fn pd_lag_serves_stale_regions_until_sync() {
     let stale = c.region_by_key(b"z").expect("pd region");
     assert_eq!(stale.epoch, before.epoch);
     let req: StoreRequest = kvrpcpb::RawGetRequest {
-        context: Some(ctx(&stale, 1)),
+        context: Some(peer_ctx(&stale, 1)),
         key: b"z".to_vec(),
         ..Default::default()
     }
@@ -173,7 +168,7 @@ async fn lose_pessimistic_locks_drops_them_in_the_region_only() {
     let lock = |key: &[u8], ts: u64| {
         let region = c.region_for_user_key(key).expect("region");
         let req: StoreRequest = kvrpcpb::PessimisticLockRequest {
-            context: Some(ctx(&region, 1)),
+            context: Some(peer_ctx(&region, 1)),
             mutations: vec![kvrpcpb::Mutation {
                 op: kvrpcpb::Op::PessimisticLock as i32,
                 key: key.to_vec(),

@@ -7,6 +7,10 @@ use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::StoreRequest;
 
+mod common;
+
+use common::peer_ctx;
+
 fn prewrite(
     region: &Region,
     store_id: u64,
@@ -15,12 +19,7 @@ fn prewrite(
     async_commit: bool,
 ) -> StoreRequest {
     kvrpcpb::PrewriteRequest {
-        context: Some(kvrpcpb::Context {
-            region_id: region.id,
-            region_epoch: Some(region.epoch.to_pb()),
-            peer: region.peer_on_store(store_id).map(|p| p.to_pb()),
-            ..Default::default()
-        }),
+        context: Some(peer_ctx(region, store_id)),
         mutations: vec![kvrpcpb::Mutation {
             key: key.to_vec(),
             value: b"v".to_vec(),

@@ -8,6 +8,10 @@ use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
+mod common;
+
+use common::peer_ctx;
+
 fn raw_cluster() -> MockCluster {
     MockCluster::builder()
         .stores(3)
@@ -15,18 +19,9 @@ fn raw_cluster() -> MockCluster {
         .build()
 }
 
-fn ctx(region: &Region, store_id: u64) -> kvrpcpb::Context {
-    kvrpcpb::Context {
-        region_id: region.id,
-        region_epoch: Some(region.epoch.to_pb()),
-        peer: region.peer_on_store(store_id).map(|p| p.to_pb()),
-        ..Default::default()
-    }
-}
-
 async fn raw_get(c: &MockCluster, region: &Region, store_id: u64, key: &[u8]) -> StoreResponse {
     let req: StoreRequest = kvrpcpb::RawGetRequest {
-        context: Some(ctx(region, store_id)),
+        context: Some(peer_ctx(region, store_id)),
         key: key.to_vec(),
         ..Default::default()
     }
@@ -267,7 +262,7 @@ async fn leader_transfer_and_peer_changes() {
     ));
     c.transfer_leader(r0.id, 3).expect("transfer to 3");
     // A learner serves replica reads.
-    let mut cx = ctx(&c.region(r0.id).expect("region"), 2);
+    let mut cx = peer_ctx(&c.region(r0.id).expect("region"), 2);
     cx.replica_read = true;
     let req: StoreRequest = kvrpcpb::RawGetRequest {
         context: Some(cx),
@@ -292,7 +287,7 @@ async fn auto_split_by_key_count() {
         let key = format!("k{i:04}").into_bytes();
         let region = c.region_for_user_key(&key).expect("region");
         let req: StoreRequest = kvrpcpb::RawPutRequest {
-            context: Some(ctx(&region, 1)),
+            context: Some(peer_ctx(&region, 1)),
             key,
             value: b"v".to_vec(),
             ..Default::default()
@@ -317,7 +312,7 @@ async fn split_region_rpc_returns_every_region() {
     let c = MockCluster::builder().build();
     let region = c.regions()[0].clone();
     let req: StoreRequest = kvrpcpb::SplitRegionRequest {
-        context: Some(ctx(&region, 1)),
+        context: Some(peer_ctx(&region, 1)),
         split_keys: vec![b"b".to_vec(), b"a".to_vec(), b"a".to_vec()],
         ..Default::default()
     }
@@ -401,7 +396,7 @@ async fn auto_split_counts_transactional_keys_too() {
         let key = format!("t{i:04}").into_bytes();
         let region = c.region_for_user_key(&key).expect("region");
         let req: StoreRequest = kvrpcpb::PrewriteRequest {
-            context: Some(ctx(&region, 1)),
+            context: Some(peer_ctx(&region, 1)),
             mutations: vec![kvrpcpb::Mutation {
                 key: key.clone(),
                 value: b"v".to_vec(),

@@ -9,18 +9,16 @@ use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{RpcKind, StoreRequest, StoreResponse};
 
+mod common;
+
+use common::peer_ctx;
+
 fn cluster() -> MockCluster {
     MockCluster::builder().stores(3).seed(11).build()
 }
 
 fn ctx(c: &MockCluster) -> kvrpcpb::Context {
-    let r = c.regions()[0].clone();
-    kvrpcpb::Context {
-        region_id: r.id,
-        region_epoch: Some(r.epoch.to_pb()),
-        peer: r.peer_on_store(1).map(|p| p.to_pb()),
-        ..Default::default()
-    }
+    peer_ctx(&c.regions()[0], 1)
 }
 
 fn get(c: &MockCluster) -> StoreRequest {

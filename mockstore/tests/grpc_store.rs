@@ -13,6 +13,10 @@ use tikv_tower_proto::tikvpb::batch_commands_response::response::Cmd as RespCmd;
 use tikv_tower_proto::tikvpb::{self, tikv_client::TikvClient};
 use tonic::transport::Channel;
 
+mod common;
+
+use common::leader_ctx;
+
 async fn serve(cluster: &MockCluster) -> ServedCluster {
     cluster
         .serve_grpc(ServeOptions::default())
@@ -27,18 +31,6 @@ async fn client(addr: std::net::SocketAddr) -> TikvClient<Channel> {
         .await
         .expect("connect");
     TikvClient::new(ch)
-}
-
-/// A context routing `key` to its region's leader.
-fn ctx(cluster: &MockCluster, key: &[u8]) -> kvrpcpb::Context {
-    let region = cluster.region_for_user_key(key).expect("region");
-    let leader = region.leader_peer().copied().expect("leader");
-    kvrpcpb::Context {
-        region_id: region.id,
-        region_epoch: Some(region.epoch.to_pb()),
-        peer: Some(leader.to_pb()),
-        ..Default::default()
-    }
 }
 
 fn leader_store(cluster: &MockCluster, key: &[u8]) -> u64 {
@@ -56,7 +48,7 @@ async fn raw_put_then_get_over_grpc() {
     let mut c = client(served.store_addr(store).expect("addr")).await;
     let put = c
         .raw_put(kvrpcpb::RawPutRequest {
-            context: Some(ctx(&cluster, b"k1")),
+            context: Some(leader_ctx(&cluster, b"k1")),
             key: b"k1".to_vec(),
             value: b"v1".to_vec(),
             ..Default::default()
@@ -70,7 +62,7 @@ async fn raw_put_then_get_over_grpc() {
     );
     let got = c
         .raw_get(kvrpcpb::RawGetRequest {
-            context: Some(ctx(&cluster, b"k1")),
+            context: Some(leader_ctx(&cluster, b"k1")),
             key: b"k1".to_vec(),
             ..Default::default()
         })
@@ -95,7 +87,7 @@ async fn raw_put_then_get_over_grpc() {
         .find(|id| *id != store)
         .expect("follower");
     let mut f = client(served.store_addr(follower).expect("addr")).await;
-    let mut wrong = ctx(&cluster, b"k1");
+    let mut wrong = leader_ctx(&cluster, b"k1");
     if let Some(p) = cluster
         .region_for_user_key(b"k1")
         .and_then(|r| r.peer_on_store(follower).copied())
@@ -130,7 +122,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
     let start = version(pd.tso(1).expect("tso"));
     let pw = c
         .kv_prewrite(kvrpcpb::PrewriteRequest {
-            context: Some(ctx(&cluster, b"a")),
+            context: Some(leader_ctx(&cluster, b"a")),
             mutations: vec![kvrpcpb::Mutation {
                 op: kvrpcpb::Op::Put as i32,
                 key: b"a".to_vec(),
@@ -150,7 +142,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
     let commit = version(pd.tso(1).expect("tso"));
     let cm = c
         .kv_commit(kvrpcpb::CommitRequest {
-            context: Some(ctx(&cluster, b"a")),
+            context: Some(leader_ctx(&cluster, b"a")),
             start_version: start,
             keys: vec![b"a".to_vec()],
             commit_version: commit,
@@ -163,7 +155,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
     let read = version(pd.tso(1).expect("tso"));
     let got = c
         .kv_get(kvrpcpb::GetRequest {
-            context: Some(ctx(&cluster, b"a")),
+            context: Some(leader_ctx(&cluster, b"a")),
             key: b"a".to_vec(),
             version: read,
             ..Default::default()
@@ -179,7 +171,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
     // Before the commit ts the value is invisible.
     let old = c
         .kv_get(kvrpcpb::GetRequest {
-            context: Some(ctx(&cluster, b"a")),
+            context: Some(leader_ctx(&cluster, b"a")),
             key: b"a".to_vec(),
             version: commit - 1,
             ..Default::default()
@@ -211,7 +203,7 @@ async fn batch_commands_answers_every_id_once() {
         (
             id,
             ReqCmd::RawPut(kvrpcpb::RawPutRequest {
-                context: Some(ctx(&cluster, k.as_bytes())),
+                context: Some(leader_ctx(&cluster, k.as_bytes())),
                 key: k.as_bytes().to_vec(),
                 value: format!("v-{k}").into_bytes(),
                 ..Default::default()
@@ -222,7 +214,7 @@ async fn batch_commands_answers_every_id_once() {
         (
             id,
             ReqCmd::RawGet(kvrpcpb::RawGetRequest {
-                context: Some(ctx(&cluster, k.as_bytes())),
+                context: Some(leader_ctx(&cluster, k.as_bytes())),
                 key: k.as_bytes().to_vec(),
                 ..Default::default()
             }),
@@ -323,7 +315,7 @@ async fn stopped_store_refuses_connections_and_restarts_with_data() {
     let addr = served.store_addr(1).expect("addr");
     let mut c = client(addr).await;
     c.raw_put(kvrpcpb::RawPutRequest {
-        context: Some(ctx(&cluster, b"k")),
+        context: Some(leader_ctx(&cluster, b"k")),
         key: b"k".to_vec(),
         value: b"v".to_vec(),
         ..Default::default()
@@ -341,7 +333,7 @@ async fn stopped_store_refuses_connections_and_restarts_with_data() {
     // The old connection is gone too.
     let r = c
         .raw_get(kvrpcpb::RawGetRequest {
-            context: Some(ctx(&cluster, b"k")),
+            context: Some(leader_ctx(&cluster, b"k")),
             key: b"k".to_vec(),
             ..Default::default()
         })
@@ -353,7 +345,7 @@ async fn stopped_store_refuses_connections_and_restarts_with_data() {
     let mut c = client(addr).await;
     let got = c
         .raw_get(kvrpcpb::RawGetRequest {
-            context: Some(ctx(&cluster, b"k")),
+            context: Some(leader_ctx(&cluster, b"k")),
             key: b"k".to_vec(),
             ..Default::default()
         })

@@ -7,16 +7,9 @@ use tikv_tower_proto::pdpb::{self, pd_server::Pd};
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 use tonic::Request;
 
-fn ctx(cluster: &MockCluster, key: &[u8]) -> kvrpcpb::Context {
-    let region = cluster.region_for_user_key(key).expect("region");
-    let leader = region.leader_peer().copied().expect("leader");
-    kvrpcpb::Context {
-        region_id: region.id,
-        region_epoch: Some(region.epoch.to_pb()),
-        peer: Some(leader.to_pb()),
-        ..Default::default()
-    }
-}
+mod common;
+
+use common::leader_ctx;
 
 fn version(ts: pdpb::Timestamp) -> u64 {
     ((ts.physical as u64) << 18) | ts.logical as u64
@@ -27,7 +20,7 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
     let store = cluster.store(1).expect("store");
     let start = version(pd.tso(1).expect("tso"));
     let pw = kvrpcpb::PrewriteRequest {
-        context: Some(ctx(cluster, key)),
+        context: Some(leader_ctx(cluster, key)),
         mutations: vec![kvrpcpb::Mutation {
             op: kvrpcpb::Op::Put as i32,
             key: key.to_vec(),
@@ -49,7 +42,7 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
         other => panic!("{other:?}"),
     }
     let cm = kvrpcpb::CommitRequest {
-        context: Some(ctx(cluster, key)),
+        context: Some(leader_ctx(cluster, key)),
         start_version: start,
         keys: vec![key.to_vec()],
         commit_version: version(pd.tso(1).expect("tso")),
@@ -68,7 +61,7 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
 async fn writes_of(cluster: &MockCluster, key: &[u8]) -> usize {
     let store = cluster.store(1).expect("store");
     let req = kvrpcpb::MvccGetByKeyRequest {
-        context: Some(ctx(cluster, key)),
+        context: Some(leader_ctx(cluster, key)),
         key: key.to_vec(),
     };
     match store

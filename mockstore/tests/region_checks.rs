@@ -1,10 +1,14 @@
 //! The region checks of spec §2.1, one table row per rule: each row builds a
 //! request that breaks exactly one rule and names the error it must get.
 
-use tikv_tower_mockstore::cluster::{BoundaryEncoding, Region};
+use tikv_tower_mockstore::cluster::BoundaryEncoding;
 use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 use tikv_tower_proto::{errorpb, kvrpcpb};
+
+mod common;
+
+use common::peer_ctx;
 
 /// What a request must get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,16 +56,6 @@ fn classify(res: Result<StoreResponse, tonic::Status>) -> Expect {
         Expect::MissingEpoch
     } else {
         panic!("unexpected region error {e:?}")
-    }
-}
-
-/// A context addressed to `region` through its peer on `store_id`.
-fn ctx(region: &Region, store_id: u64) -> kvrpcpb::Context {
-    kvrpcpb::Context {
-        region_id: region.id,
-        region_epoch: Some(region.epoch.to_pb()),
-        peer: region.peer_on_store(store_id).map(|p| p.to_pb()),
-        ..Default::default()
     }
 }
 
@@ -159,7 +153,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
                 cl.transfer_leader(r.id, 2).expect("transfer");
                 cl.transfer_leader(r.id, 1).expect("transfer back");
                 let now = cl.region(r.id).expect("region");
-                *c = ctx(&now, 3);
+                *c = peer_ctx(&now, 3);
                 c.term = r.term;
                 (3, None)
             },
@@ -178,7 +172,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             "follower without replica read",
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
-                *c = ctx(&r, 2);
+                *c = peer_ctx(&r, 2);
                 (2, None)
             },
             Expect::NotLeaderWith(1),
@@ -187,7 +181,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             "follower with replica read",
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
-                *c = ctx(&r, 2);
+                *c = peer_ctx(&r, 2);
                 c.replica_read = true;
                 (2, None)
             },
@@ -197,7 +191,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             "follower with stale read",
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
-                *c = ctx(&r, 3);
+                *c = peer_ctx(&r, 3);
                 c.stale_read = true;
                 (3, None)
             },
@@ -207,7 +201,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             "write on a follower even with replica read",
             |cl, c, k| {
                 let r = cl.region_for_user_key(b"a").expect("region");
-                *c = ctx(&r, 2);
+                *c = peer_ctx(&r, 2);
                 c.replica_read = true;
                 let req = kvrpcpb::RawPutRequest {
                     context: Some(c.clone()),
@@ -354,7 +348,7 @@ async fn region_check_rules() {
             .raft_entry_max_size(1024)
             .build();
         let region = cluster.region_for_user_key(b"a").expect("region of a");
-        let mut c = ctx(&region, 1);
+        let mut c = peer_ctx(&region, 1);
         let mut key = b"a".to_vec();
         let (store_id, req) = mutate(&cluster, &mut c, &mut key);
         let req = req.unwrap_or_else(|| raw_get(c, &key));
@@ -379,11 +373,13 @@ async fn memcomparable_bounds_are_compared_encoded() {
     );
     let store = cluster.store(1).expect("store");
     // "k4zzzzzzzzzz" < "k5" raw, so it belongs to the left region.
-    let ok = store.handle(raw_get(ctx(&left, 1), b"k4zzzzzzzzzz")).await;
+    let ok = store
+        .handle(raw_get(peer_ctx(&left, 1), b"k4zzzzzzzzzz"))
+        .await;
     assert_eq!(classify(ok), Expect::Ok);
-    let bad = store.handle(raw_get(ctx(&left, 1), b"k5")).await;
+    let bad = store.handle(raw_get(peer_ctx(&left, 1), b"k5")).await;
     assert_eq!(classify(bad), Expect::KeyNotInRegion);
-    let ok = store.handle(raw_get(ctx(&right, 1), b"k5\0")).await;
+    let ok = store.handle(raw_get(peer_ctx(&right, 1), b"k5\0")).await;
     assert_eq!(classify(ok), Expect::Ok);
 }
 
@@ -393,7 +389,7 @@ async fn stopped_store_is_unavailable_and_restart_keeps_data() {
     let region = cluster.region_for_user_key(b"a").expect("region");
     let store = cluster.store(1).expect("store");
     let put = kvrpcpb::RawPutRequest {
-        context: Some(ctx(&region, 1)),
+        context: Some(peer_ctx(&region, 1)),
         key: b"a".to_vec(),
         value: b"1".to_vec(),
         ..Default::default()
@@ -401,12 +397,12 @@ async fn stopped_store_is_unavailable_and_restart_keeps_data() {
     assert_eq!(classify(store.handle(put.into()).await), Expect::Ok);
     cluster.stop_store(1).expect("stop");
     let err = store
-        .handle(raw_get(ctx(&region, 1), b"a"))
+        .handle(raw_get(peer_ctx(&region, 1), b"a"))
         .await
         .expect_err("stopped");
     assert_eq!(err.code(), tonic::Code::Unavailable);
     cluster.start_store(1).expect("start");
-    match store.handle(raw_get(ctx(&region, 1), b"a")).await {
+    match store.handle(raw_get(peer_ctx(&region, 1), b"a")).await {
         Ok(StoreResponse::RawGet(r)) => assert_eq!(r.value, b"1"),
         other => panic!("unexpected {other:?}"),
     }
@@ -423,7 +419,7 @@ async fn epoch_not_match_carries_split_siblings() {
     // The stale context still names the original id, which now holds
     // ["f", +inf); the key "g" is in it.
     let resp = store
-        .handle(raw_get(ctx(&before, 1), b"g"))
+        .handle(raw_get(peer_ctx(&before, 1), b"g"))
         .await
         .expect("ok");
     let e = resp.region_error().cloned().expect("region error");
