@@ -106,6 +106,20 @@ impl Cluster {
         }
     }
 
+    /// The route of the first cached region matching `pred`.
+    fn cached_route(
+        &self,
+        pred: impl Fn(&metapb::Region) -> bool,
+    ) -> Result<RegionRoute, LocateError> {
+        self.0
+            .lock()
+            .cache
+            .iter()
+            .find(|(r, _)| pred(r))
+            .map(Self::route)
+            .ok_or_else(|| LocateError::RegionNotFound("no region".into()))
+    }
+
     fn contains(r: &metapb::Region, key: &[u8]) -> bool {
         key >= r.start_key.as_slice() && (r.end_key.is_empty() || key < r.end_key.as_slice())
     }
@@ -299,14 +313,7 @@ impl RegionLocator for Cluster {
         &self,
         key: &[u8],
     ) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send {
-        let r = self
-            .0
-            .lock()
-            .cache
-            .iter()
-            .find(|(r, _)| Self::contains(r, key))
-            .map(Self::route)
-            .ok_or_else(|| LocateError::RegionNotFound("no region".into()));
+        let r = self.cached_route(|r| Self::contains(r, key));
         async move { r }
     }
 
@@ -314,21 +321,14 @@ impl RegionLocator for Cluster {
         &self,
         key: &[u8],
     ) -> impl Future<Output = Result<RegionRoute, LocateError>> + Send {
-        let r = self
-            .0
-            .lock()
-            .cache
-            .iter()
-            .find(|(r, _)| {
-                if key.is_empty() {
-                    r.end_key.is_empty()
-                } else {
-                    r.start_key.as_slice() < key
-                        && (r.end_key.is_empty() || key <= r.end_key.as_slice())
-                }
-            })
-            .map(Self::route)
-            .ok_or_else(|| LocateError::RegionNotFound("no region".into()));
+        let r = self.cached_route(|r| {
+            if key.is_empty() {
+                r.end_key.is_empty()
+            } else {
+                r.start_key.as_slice() < key
+                    && (r.end_key.is_empty() || key <= r.end_key.as_slice())
+            }
+        });
         async move { r }
     }
 
