@@ -31,7 +31,9 @@ macro_rules! gc_reply {
 }
 
 impl MockPd {
-    fn region_response(&self, region: Option<Region>) -> pdpb::GetRegionResponse {
+    /// The `GetRegion` / `GetPrevRegion` / `GetRegionByID` reply: an OK header, and the
+    /// region's fields when there is one.
+    fn region_reply(&self, region: Option<Region>) -> PdResult<pdpb::GetRegionResponse> {
         let mut resp = pdpb::GetRegionResponse {
             header: self.ok_header(),
             ..Default::default()
@@ -43,7 +45,7 @@ impl MockPd {
             resp.down_peers = down;
             resp.pending_peers = pending;
         }
-        resp
+        Ok(Response::new(resp))
     }
 
     fn gc_err_header(&self, e: &GcError) -> Option<pdpb::ResponseHeader> {
@@ -225,9 +227,7 @@ impl Pd for MockPd {
         req: Request<pdpb::GetRegionRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
         let req = checked!(self, req)?;
-        Ok(Response::new(self.region_response(
-            self.cluster.region_by_key(&req.region_key),
-        )))
+        self.region_reply(self.cluster.region_by_key(&req.region_key))
     }
 
     async fn get_prev_region(
@@ -235,9 +235,7 @@ impl Pd for MockPd {
         req: Request<pdpb::GetRegionRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
         let req = checked!(self, req)?;
-        Ok(Response::new(self.region_response(
-            self.cluster.prev_region(&req.region_key),
-        )))
+        self.region_reply(self.cluster.prev_region(&req.region_key))
     }
 
     async fn get_region_by_id(
@@ -245,9 +243,7 @@ impl Pd for MockPd {
         req: Request<pdpb::GetRegionByIdRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
         let req = checked!(self, req)?;
-        Ok(Response::new(
-            self.region_response(self.cluster.region(req.region_id)),
-        ))
+        self.region_reply(self.cluster.region(req.region_id))
     }
 
     async fn scan_regions(
