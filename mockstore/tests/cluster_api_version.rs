@@ -7,25 +7,17 @@ use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
+mod common;
+
+use common::send_to_leader;
+
 async fn abort_of(
     c: &MockCluster,
     api: i32,
-    mut req: StoreRequest,
+    req: StoreRequest,
     route_key: &[u8],
 ) -> Option<String> {
-    let region = c.region_for_user_key(route_key).expect("region");
-    let leader = region.leader_peer().copied().expect("leader");
-    let ctx = req.context_mut();
-    ctx.region_id = region.id;
-    ctx.region_epoch = Some(region.epoch.to_pb());
-    ctx.peer = Some(leader.to_pb());
-    ctx.api_version = api;
-    let resp = c
-        .store(leader.store_id)
-        .expect("store")
-        .handle(req)
-        .await
-        .expect("rpc");
+    let resp = send_to_leader(c, route_key, api, req).await;
     assert!(resp.region_error().is_none(), "{:?}", resp.region_error());
     match resp {
         StoreResponse::Get(r) => r.error.map(|e| e.abort),

@@ -11,7 +11,7 @@ use tikv_tower_proto::rpc::{RpcKind, StoreRequest};
 
 mod common;
 
-use common::peer_ctx;
+use common::{peer_ctx, put_prewrite};
 
 #[tokio::test]
 async fn recorder_logs_requests_and_outcomes() {
@@ -69,19 +69,7 @@ async fn schedule_delay_hits_the_next_prewrite_of_that_txn_only() {
     c.faults()
         .schedule_delay(10, region.id, Duration::from_millis(250));
     let prewrite = |start_ts: u64, key: &[u8]| -> StoreRequest {
-        kvrpcpb::PrewriteRequest {
-            context: Some(peer_ctx(&region, 1)),
-            mutations: vec![kvrpcpb::Mutation {
-                key: key.to_vec(),
-                value: b"v".to_vec(),
-                ..Default::default()
-            }],
-            primary_lock: key.to_vec(),
-            start_version: start_ts,
-            lock_ttl: 3000,
-            ..Default::default()
-        }
-        .into()
+        put_prewrite(peer_ctx(&region, 1), start_ts, key).into()
     };
     let store = c.store(1).expect("store");
     let t = tokio::time::Instant::now();

@@ -9,7 +9,7 @@ use tikv_tower_proto::rpc::StoreRequest;
 
 mod common;
 
-use common::peer_ctx;
+use common::{peer_ctx, put_prewrite};
 
 fn prewrite(
     region: &Region,
@@ -19,18 +19,9 @@ fn prewrite(
     async_commit: bool,
 ) -> StoreRequest {
     kvrpcpb::PrewriteRequest {
-        context: Some(peer_ctx(region, store_id)),
-        mutations: vec![kvrpcpb::Mutation {
-            key: key.to_vec(),
-            value: b"v".to_vec(),
-            ..Default::default()
-        }],
-        primary_lock: key.to_vec(),
-        start_version: start_ts,
-        lock_ttl: 3000,
         use_async_commit: async_commit,
         secondaries: Vec::new(),
-        ..Default::default()
+        ..put_prewrite(peer_ctx(region, store_id), start_ts, key)
     }
     .into()
 }

@@ -8,18 +8,14 @@ use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
+mod common;
+
+use common::send_to_leader;
+
 /// Sends `req` to the leader of the region holding `key`, with a correct
 /// context (API version `api`).
-async fn send(cluster: &MockCluster, key: &[u8], api: i32, mut req: StoreRequest) -> StoreResponse {
-    let region = cluster.region_for_user_key(key).expect("region");
-    let leader = region.leader_peer().copied().expect("leader");
-    let ctx = req.context_mut();
-    ctx.region_id = region.id;
-    ctx.region_epoch = Some(region.epoch.to_pb());
-    ctx.peer = Some(leader.to_pb());
-    ctx.api_version = api;
-    let store = cluster.store(leader.store_id).expect("store");
-    let resp = store.handle(req).await.expect("rpc ok");
+async fn send(cluster: &MockCluster, key: &[u8], api: i32, req: StoreRequest) -> StoreResponse {
+    let resp = send_to_leader(cluster, key, api, req).await;
     assert!(
         resp.region_error().is_none(),
         "region error {:?}",

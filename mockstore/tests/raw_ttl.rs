@@ -9,6 +9,10 @@ use tikv_tower_mockstore::{Clock, ManualClock, MockCluster};
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
+mod common;
+
+use common::send_to_leader;
+
 fn cluster() -> (MockCluster, ManualClock) {
     let (clock, manual) = Clock::manual(1_700_000_000_000);
     let c = MockCluster::builder()
@@ -24,19 +28,8 @@ fn k(s: &str) -> Vec<u8> {
     key
 }
 
-async fn send(c: &MockCluster, mut req: StoreRequest) -> StoreResponse {
-    let region = c.region_for_user_key(&k("a")).expect("region");
-    let leader = region.leader_peer().copied().expect("leader");
-    let ctx = req.context_mut();
-    ctx.region_id = region.id;
-    ctx.region_epoch = Some(region.epoch.to_pb());
-    ctx.peer = Some(leader.to_pb());
-    ctx.api_version = 2;
-    c.store(leader.store_id)
-        .expect("store")
-        .handle(req)
-        .await
-        .expect("rpc")
+async fn send(c: &MockCluster, req: StoreRequest) -> StoreResponse {
+    send_to_leader(c, &k("a"), 2, req).await
 }
 
 async fn ttl_of(c: &MockCluster, key: &str) -> kvrpcpb::RawGetKeyTtlResponse {
