@@ -2,22 +2,20 @@
 //! NotLeader feedback, store resolution.
 #![cfg(feature = "embedded")]
 
-use tikv_tower::pd::{ApiCodec, PdClient};
-use tikv_tower::region_cache::{RegionCache, RegionCacheConfig};
+use tikv_tower::pd::ApiCodec;
+use tikv_tower::region_cache::RegionCache;
 use tikv_tower::transport::Transport;
-use tikv_tower_layers::call::StoreCall;
 use tikv_tower_layers::locate::{RegionLocator, RegionRoute};
 use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
-use tower::ServiceExt;
+
+mod common;
+
+use common::{call_route, in_process_cache};
 
 async fn setup(cluster: &MockCluster) -> RegionCache {
-    let pd = PdClient::in_process(cluster.clone())
-        .await
-        .unwrap()
-        .with_codec(ApiCodec::v1_txn());
-    RegionCache::new(pd, RegionCacheConfig::default())
+    in_process_cache(cluster, ApiCodec::v1_txn()).await
 }
 
 /// A KvGet for `key` stamped with `route` (leader peer), sent over the in-process transport.
@@ -27,25 +25,13 @@ async fn kv_get(
     route: &RegionRoute,
     key: &[u8],
 ) -> StoreResponse {
-    let leader = route.leader.expect("leader");
-    let store = cache.store(leader.store_id).await.unwrap();
-    let mut req = StoreRequest::Get(Box::new(kvrpcpb::GetRequest {
+    let req = StoreRequest::Get(Box::new(kvrpcpb::GetRequest {
         key: key.to_vec(),
         version: 1,
         ..Default::default()
     }));
-    let ctx = req.context_mut();
-    ctx.region_id = route.region.id;
-    ctx.region_epoch = route.region.region_epoch;
-    ctx.peer = Some(leader);
-    let call = StoreCall {
-        store_id: store.id,
-        addr: store.addr.clone(),
-        request: req,
-        timeout: None,
-    };
-    Transport::in_process(cluster.clone())
-        .oneshot(call)
+    let transport = Transport::in_process(cluster.clone());
+    call_route(cache, &transport, route, req, None)
         .await
         .expect("reply")
 }

@@ -1,24 +1,19 @@
 //! The transport against the in-process mockstore: raw writes and reads, stopped stores.
 #![cfg(feature = "embedded")]
 
-use tikv_tower::pd::{ApiCodec, PdClient};
-use tikv_tower::region_cache::{RegionCache, RegionCacheConfig};
+use tikv_tower::pd::ApiCodec;
 use tikv_tower::transport::Transport;
 use tikv_tower_layers::call::TransportError;
 use tikv_tower_proto::rpc::StoreResponse;
 
 mod common;
 
-use common::{call, raw_cluster, raw_get, raw_put};
+use common::{call, in_process_cache, raw_cluster, raw_get, raw_put};
 
 #[tokio::test]
 async fn raw_put_get_and_stopped_store() {
     let cluster = raw_cluster(b"m");
-    let pd = PdClient::in_process(cluster.clone())
-        .await
-        .unwrap()
-        .with_codec(ApiCodec::v1_raw());
-    let cache = RegionCache::new(pd, RegionCacheConfig::default());
+    let cache = in_process_cache(&cluster, ApiCodec::v1_raw()).await;
     let transport = Transport::in_process(cluster.clone());
 
     for key in [b"apple".as_slice(), b"zebra"] {

@@ -6,7 +6,7 @@ use tikv_tower::pd::{ApiCodec, Oracle, PdClient};
 use tikv_tower::region_cache::{RegionCache, RegionCacheConfig};
 use tikv_tower::transport::{GrpcOptions, StoreConnector, Transport};
 use tikv_tower_layers::call::{StoreCall, TransportError};
-use tikv_tower_layers::locate::RegionLocator;
+use tikv_tower_layers::locate::{RegionLocator, RegionRoute};
 use tikv_tower_mockstore::cluster::BoundaryEncoding;
 use tikv_tower_mockstore::server::ServedCluster;
 use tikv_tower_mockstore::MockCluster;
@@ -34,17 +34,39 @@ pub async fn grpc_raw_cache(served: &ServedCluster) -> RegionCache {
     RegionCache::new(pd, RegionCacheConfig::default())
 }
 
+/// A region cache over an in-process PD client of `cluster`, with `codec`.
+#[allow(dead_code)]
+pub async fn in_process_cache(cluster: &MockCluster, codec: ApiCodec) -> RegionCache {
+    let pd = PdClient::in_process(cluster.clone())
+        .await
+        .unwrap()
+        .with_codec(codec);
+    RegionCache::new(pd, RegionCacheConfig::default())
+}
+
 /// Sends `req` for `key` to the leader of its region, as the cache locates it.
 #[allow(dead_code)]
 pub async fn call<C: StoreConnector>(
     cache: &RegionCache,
     transport: &Transport<C>,
     key: &[u8],
-    mut req: StoreRequest,
+    req: StoreRequest,
     timeout: Option<Duration>,
 ) -> Result<StoreResponse, TransportError> {
     let route = cache.locate_key(key).await.unwrap();
-    let leader = route.leader.unwrap();
+    call_route(cache, transport, &route, req, timeout).await
+}
+
+/// Sends `req`, stamped with `route` (its leader peer), to that leader's store.
+#[allow(dead_code)]
+pub async fn call_route<C: StoreConnector>(
+    cache: &RegionCache,
+    transport: &Transport<C>,
+    route: &RegionRoute,
+    mut req: StoreRequest,
+    timeout: Option<Duration>,
+) -> Result<StoreResponse, TransportError> {
+    let leader = route.leader.expect("leader");
     let store = cache.store(leader.store_id).await.unwrap();
     let ctx = req.context_mut();
     ctx.region_id = route.region.id;
