@@ -30,7 +30,10 @@ async fn main() -> tikv_tower::Result<()> {
     client.put("hello", "world").await?;
     println!(
         "get hello        -> {:?}",
-        client.get("hello").await?.map(String::from_utf8)
+        client
+            .get("hello")
+            .await?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
     );
 
     client

@@ -28,6 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Execution details are large (~700 bytes) and rarely set: box them so response
         // enums stay small on the hot path.
         .boxed("exec_details_v2")
+        // `KeyError` is ~1 KB inline; a `KvPair` carrying it unboxed would be as large as
+        // its value. Boxed, a pair is ~72 bytes and a batch's item lists stay small when
+        // shard parts and retry attempts clone them.
+        .boxed(".kvrpcpb.KvPair.error")
         // Every protobuf `bytes` field (keys, values, start/end keys, ...) becomes a
         // `bytes::Bytes`: cloning a request (retry attempts, shard parts) then bumps a
         // refcount instead of copying the payload.

@@ -3,6 +3,7 @@
 
 mod raw_common;
 
+use bytes::Bytes;
 use raw_common::*;
 use tikv_tower::config::{ApiVersion, Config};
 use tikv_tower::raw::{ColumnFamily, KeyRange, KvPair, RawOptions};
@@ -14,14 +15,14 @@ async fn get_put_delete_and_absent_vs_empty() {
     assert_eq!(client.get("a1").await.unwrap(), None);
     client.put("a1", "v1").await.unwrap();
     client.put("m-empty", "").await.unwrap();
-    assert_eq!(client.get("a1").await.unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(client.get("a1").await.unwrap(), Some("v1".into()));
     assert_eq!(
         client.get("m-empty").await.unwrap(),
-        Some(vec![]),
+        Some(Default::default()),
         "empty value is not absent"
     );
     client.put("a1", "v2").await.unwrap();
-    assert_eq!(client.get("a1").await.unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(client.get("a1").await.unwrap(), Some("v2".into()));
     client.delete("a1").await.unwrap();
     assert_eq!(client.get("a1").await.unwrap(), None);
     client.delete("never-written").await.unwrap();
@@ -53,7 +54,12 @@ async fn batch_calls_across_regions_keep_request_order() {
             b"k-empty" => Some(vec![]),
             _ => Some([b"v-".as_slice(), k].concat()),
         };
-        assert_eq!(v, &want, "key {:?}", String::from_utf8_lossy(k));
+        assert_eq!(
+            v.as_deref(),
+            want.as_deref(),
+            "key {:?}",
+            String::from_utf8_lossy(k)
+        );
     }
 
     // More keys than one RPC takes (batch-pair-count 512).
@@ -80,7 +86,7 @@ async fn batch_calls_across_regions_keep_request_order() {
     }
     assert_eq!(
         client.batch_get(Vec::<Vec<u8>>::new()).await.unwrap(),
-        Vec::<Option<Vec<u8>>>::new()
+        Vec::<Option<Bytes>>::new()
     );
 }
 
@@ -91,7 +97,7 @@ async fn batch_put_last_value_wins() {
         .batch_put([("dup", "1"), ("other", "x"), ("dup", "2")])
         .await
         .unwrap();
-    assert_eq!(client.get("dup").await.unwrap(), Some(b"2".to_vec()));
+    assert_eq!(client.get("dup").await.unwrap(), Some("2".into()));
 }
 
 #[tokio::test]
@@ -167,7 +173,7 @@ async fn delete_range_across_regions() {
         .await
         .unwrap();
     client.delete_range("c".."p").await.unwrap();
-    let left: Vec<Vec<u8>> = client.scan_keys(.., 100).await.unwrap();
+    let left: Vec<Bytes> = client.scan_keys(.., 100).await.unwrap();
     let want: Vec<Vec<u8>> = keys
         .iter()
         .filter(|k| k[0] < b'c' || k[0] >= b'p')
@@ -217,37 +223,37 @@ async fn compare_and_swap_and_delete_in_atomic_mode() {
     );
     assert_eq!(
         atomic.compare_and_swap("cas", None, "v2").await.unwrap(),
-        (Some(b"v1".to_vec()), false)
+        (Some("v1".into()), false)
     );
     assert_eq!(
         atomic
             .compare_and_swap("cas", Some(b"v0".to_vec()), "v2")
             .await
             .unwrap(),
-        (Some(b"v1".to_vec()), false)
+        (Some("v1".into()), false)
     );
     assert_eq!(
         atomic
             .compare_and_swap("cas", Some(b"v1".to_vec()), "v2")
             .await
             .unwrap(),
-        (Some(b"v1".to_vec()), true)
+        (Some("v1".into()), true)
     );
-    assert_eq!(atomic.get("cas").await.unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(atomic.get("cas").await.unwrap(), Some("v2".into()));
 
     assert_eq!(
         atomic
             .compare_and_delete("cas", Some(b"nope".to_vec()))
             .await
             .unwrap(),
-        (Some(b"v2".to_vec()), false)
+        (Some("v2".into()), false)
     );
     assert_eq!(
         atomic
             .compare_and_delete("cas", Some(b"v2".to_vec()))
             .await
             .unwrap(),
-        (Some(b"v2".to_vec()), true)
+        (Some("v2".into()), true)
     );
     assert_eq!(atomic.get("cas").await.unwrap(), None);
 
@@ -291,8 +297,8 @@ async fn column_families_are_separate() {
     client.put("cfk", "default").await.unwrap();
     let write = client.with_cf(ColumnFamily::Write);
     write.put("cfk", "write").await.unwrap();
-    assert_eq!(client.get("cfk").await.unwrap(), Some(b"default".to_vec()));
-    assert_eq!(write.get("cfk").await.unwrap(), Some(b"write".to_vec()));
+    assert_eq!(client.get("cfk").await.unwrap(), Some("default".into()));
+    assert_eq!(write.get("cfk").await.unwrap(), Some("write".into()));
     assert_eq!(
         client
             .with_options(RawOptions::set_column_family(ColumnFamily::Lock))
@@ -302,7 +308,7 @@ async fn column_families_are_separate() {
         None
     );
     write.delete("cfk").await.unwrap();
-    assert_eq!(client.get("cfk").await.unwrap(), Some(b"default".to_vec()));
+    assert_eq!(client.get("cfk").await.unwrap(), Some("default".into()));
 }
 
 #[tokio::test]
@@ -317,8 +323,8 @@ async fn api_v2_keyspaces_are_isolated() {
         .await
         .unwrap();
     b.put("k1", "b1").await.unwrap();
-    assert_eq!(a.get("k1").await.unwrap(), Some(b"a1".to_vec()));
-    assert_eq!(b.get("k1").await.unwrap(), Some(b"b1".to_vec()));
+    assert_eq!(a.get("k1").await.unwrap(), Some("a1".into()));
+    assert_eq!(b.get("k1").await.unwrap(), Some("b1".into()));
     assert_eq!(b.get("k2").await.unwrap(), None);
     // Unbounded scans stay inside the keyspace and strip the prefix.
     let keys = a.scan_keys(.., 100).await.unwrap();
@@ -330,7 +336,7 @@ async fn api_v2_keyspaces_are_isolated() {
     assert!(a.scan_keys(.., 100).await.unwrap().is_empty());
     assert_eq!(
         b.get("k1").await.unwrap(),
-        Some(b"b1".to_vec()),
+        Some("b1".into()),
         "other keyspace untouched"
     );
     // An unknown keyspace is a typed error.
@@ -370,7 +376,7 @@ async fn close_rejects_later_calls() {
 async fn embedded_one_liner() {
     let client = tikv_tower::RawClient::embedded().await.unwrap();
     client.put("hello", "world").await.unwrap();
-    assert_eq!(client.get("hello").await.unwrap(), Some(b"world".to_vec()));
+    assert_eq!(client.get("hello").await.unwrap(), Some("world".into()));
     let client = tikv_tower::RawClient::connect(Vec::<String>::new())
         .await
         .unwrap();

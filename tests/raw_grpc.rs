@@ -22,8 +22,11 @@ async fn every_call_over_grpc_with_failover() {
 
     client.put("g1", "v1").await.unwrap();
     client.put("g-empty", "").await.unwrap();
-    assert_eq!(client.get("g1").await.unwrap(), Some(b"v1".to_vec()));
-    assert_eq!(client.get("g-empty").await.unwrap(), Some(vec![]));
+    assert_eq!(client.get("g1").await.unwrap(), Some("v1".into()));
+    assert_eq!(
+        client.get("g-empty").await.unwrap(),
+        Some(Default::default())
+    );
     assert_eq!(client.get("g-none").await.unwrap(), None);
 
     let keys = spread_keys(200);
@@ -68,7 +71,7 @@ async fn every_call_over_grpc_with_failover() {
             .compare_and_delete("cas", Some(b"1".to_vec()))
             .await
             .unwrap(),
-        (Some(b"1".to_vec()), true)
+        (Some("1".into()), true)
     );
 
     let sum = client.checksum(..).await.unwrap();
@@ -81,7 +84,7 @@ async fn every_call_over_grpc_with_failover() {
     let left = client.scan_keys(.., 1000).await.unwrap();
     assert!(
         left.iter()
-            .all(|k| k.as_slice() >= &b"m"[..] || k.starts_with(b"g")),
+            .all(|k| k.as_ref() >= &b"m"[..] || k.starts_with(b"g")),
         "{left:?}"
     );
 
@@ -103,7 +106,7 @@ async fn every_call_over_grpc_with_failover() {
     client.put("x0001", "after-failover").await.unwrap();
     assert_eq!(
         client.get("x0001").await.unwrap(),
-        Some(b"after-failover".to_vec())
+        Some("after-failover".into())
     );
     let all = client.scan_keys(.., 1000).await.unwrap();
     assert!(!all.is_empty());
@@ -113,7 +116,7 @@ async fn every_call_over_grpc_with_failover() {
     c.transfer_leader(region.id, victim).unwrap();
     assert_eq!(
         client.get("x0001").await.unwrap(),
-        Some(b"after-failover".to_vec())
+        Some("after-failover".into())
     );
 
     client.close();

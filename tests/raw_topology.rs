@@ -135,7 +135,7 @@ async fn store_stopped_while_requests_run_fails_over_then_recovers() {
     c.start_store(victim).unwrap();
     c.transfer_leader(rid, victim).unwrap();
     client.put("a0000", "back").await.unwrap();
-    assert_eq!(client.get("a0000").await.unwrap(), Some(b"back".to_vec()));
+    assert_eq!(client.get("a0000").await.unwrap(), Some("back".into()));
     assert_eq!(leader_store(&c, b"a0000").1, victim);
 }
 
@@ -154,7 +154,7 @@ async fn server_busy_and_max_ts_not_synced_are_answered_with_backoff() {
         .times(3),
     );
     let start = tokio::time::Instant::now();
-    assert_eq!(client.get("busy").await.unwrap(), Some(b"v".to_vec()));
+    assert_eq!(client.get("busy").await.unwrap(), Some("v".into()));
     assert_eq!(c.faults().fired(busy), 3);
     assert!(
         start.elapsed() >= Duration::from_millis(100),
@@ -175,7 +175,7 @@ async fn server_busy_and_max_ts_not_synced_are_answered_with_backoff() {
         "backed off {:?}",
         start.elapsed()
     );
-    assert_eq!(client.get("busy").await.unwrap(), Some(b"w".to_vec()));
+    assert_eq!(client.get("busy").await.unwrap(), Some("w".into()));
 
     // Batches: one busy region does not fail the others; everything lands.
     let keys = spread_keys(60);

@@ -342,7 +342,7 @@ fn lowering_table() {
         };
         let plan = lower_mutations(&mut buf, &opts, None).unwrap();
         assert_eq!(plan.primary, Some(0), "row {i}");
-        let got = plan.mutations.iter().find(|m| m.key == b"k");
+        let got = plan.mutations.iter().find(|m| m.key == "k");
         assert_eq!(got.map(|m| m.op), *want_op, "row {i}: {shape:?} {ops:?}");
         if let Some(m) = got {
             assert_eq!(m.pessimistic_action, *want_action, "row {i}");

@@ -189,7 +189,7 @@ pub fn locks_in(resp: &StoreResponse) -> Vec<kvrpcpb::LockInfo> {
         pairs: &'a [kvrpcpb::KvPair],
     ) -> impl Iterator<Item = &'a kvrpcpb::LockInfo> {
         top.into_iter()
-            .chain(pairs.iter().filter_map(|p| p.error.as_ref()))
+            .chain(pairs.iter().filter_map(|p| p.error.as_deref()))
             .filter_map(|e| e.locked.as_ref())
     }
     let found: Vec<&kvrpcpb::LockInfo> = match resp {

@@ -938,14 +938,14 @@ async fn resolve_lock_resolves_records_and_retries() {
         if resolved.is_empty() {
             resp.pairs.push(kvrpcpb::KvPair {
                 key: "a".into(),
-                error: Some(kvrpcpb::KeyError {
+                error: Some(Box::new(kvrpcpb::KeyError {
                     locked: Some(kvrpcpb::LockInfo {
                         lock_version: 42,
                         key: "a".into(),
                         ..Default::default()
                     }),
                     ..Default::default()
-                }),
+                })),
                 ..Default::default()
             });
         } else {

@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 use super::keyspace::RawKeyCodec;
 use super::options::{ColumnFamily, RawOptions};
-use super::types::{KeyRange, KvPair, RawChecksum};
+use super::types::{IntoBytes, KeyRange, KvPair, RawChecksum};
 use crate::config::{ApiVersion, RawConfig};
 use crate::error::{Error, Result};
 
@@ -309,19 +309,19 @@ impl RawClient {
     }
 
     /// The value of `key`, `None` when absent (client-go `Client.Get`). An existing empty
-    /// value is `Some(vec![])`.
-    pub async fn get(&self, key: impl Into<Vec<u8>>) -> Result<Option<Vec<u8>>> {
-        let key = key.into();
+    /// value is `Some` of an empty value.
+    pub async fn get(&self, key: impl IntoBytes) -> Result<Option<Bytes>> {
+        let key = key.into_bytes();
         self.check_key(&key)?;
         let req = kvrpcpb::RawGetRequest {
-            key: self.inner.codec.encode_owned(key).into(),
+            key: self.inner.codec.encode_owned(key),
             cf: self.cf(),
             ..Default::default()
         };
         match self.send(req.into(), self.op()).await? {
             StoreResponse::RawGet(r) => {
                 server_error(r.error)?;
-                Ok((!r.not_found).then_some(r.value.into()))
+                Ok((!r.not_found).then_some(r.value))
             }
             other => Err(unexpected("RawGet", &other)),
         }
@@ -330,11 +330,11 @@ impl RawClient {
     /// The values of `keys`, one per key in request order, `None` for absent keys
     /// (client-go `Client.BatchGet`, which cannot tell absent from empty). Keys are split
     /// by region and fetched concurrently.
-    pub async fn batch_get<K: Into<Vec<u8>>>(
+    pub async fn batch_get<K: IntoBytes>(
         &self,
         keys: impl IntoIterator<Item = K>,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
-        let keys: Vec<Vec<u8>> = keys.into_iter().map(Into::into).collect();
+    ) -> Result<Vec<Option<Bytes>>> {
+        let keys: Vec<Bytes> = keys.into_iter().map(IntoBytes::into_bytes).collect();
         for k in &keys {
             self.check_key(k)?;
         }
@@ -342,8 +342,8 @@ impl RawClient {
             return Ok(Vec::new());
         }
         let encoded: Vec<Bytes> = keys
-            .iter()
-            .map(|k| self.inner.codec.encode_key(k).into())
+            .into_iter()
+            .map(|k| self.inner.codec.encode_owned(k))
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
@@ -361,18 +361,15 @@ impl RawClient {
                 other => Err(unexpected("RawBatchGet", &other)),
             })
             .await?;
-        let mut by_key: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
+        let mut by_key: HashMap<Bytes, Bytes> = HashMap::with_capacity(encoded.len());
         for p in found.into_iter().flatten() {
             by_key.insert(p.key, p.value);
         }
-        Ok(encoded
-            .iter()
-            .map(|k| by_key.get(k).map(|v| v.to_vec()))
-            .collect())
+        Ok(encoded.iter().map(|k| by_key.get(k).cloned()).collect())
     }
 
     /// Store `value` under `key` (client-go `Client.Put`).
-    pub async fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<()> {
+    pub async fn put(&self, key: impl IntoBytes, value: impl IntoBytes) -> Result<()> {
         self.put_with_ttl(key, value, 0).await
     }
 
@@ -380,15 +377,15 @@ impl RawClient {
     /// `Client.PutWithTTL`). TTLs need API V1TTL or V2 on the server.
     pub async fn put_with_ttl(
         &self,
-        key: impl Into<Vec<u8>>,
-        value: impl Into<Vec<u8>>,
+        key: impl IntoBytes,
+        value: impl IntoBytes,
         ttl_secs: u64,
     ) -> Result<()> {
-        let (key, value) = (key.into(), value.into());
+        let (key, value) = (key.into_bytes(), value.into_bytes());
         self.check_entry(&key, &value)?;
         let req = kvrpcpb::RawPutRequest {
-            key: self.inner.codec.encode_owned(key).into(),
-            value: value.into(),
+            key: self.inner.codec.encode_owned(key),
+            value,
             ttl: ttl_secs,
             cf: self.cf(),
             for_cas: self.atomic,
@@ -445,10 +442,11 @@ impl RawClient {
         }
         let mut items: Vec<(kvrpcpb::KvPair, Option<u64>)> = Vec::with_capacity(last.len());
         for (i, p) in pairs.iter().enumerate() {
-            if last.get(p.key.as_slice()) == Some(&i) {
+            if last.get(&p.key[..]) == Some(&i) {
+                // Shared, not copied (the key is copied under API V2, to add the prefix).
                 let kv = kvrpcpb::KvPair {
-                    key: self.inner.codec.encode_key(&p.key).into(),
-                    value: p.value.clone().into(),
+                    key: self.inner.codec.encode_owned(p.key.clone()),
+                    value: p.value.clone(),
                     ..Default::default()
                 };
                 items.push((kv, ttls.get(i).copied()));
@@ -487,11 +485,11 @@ impl RawClient {
     }
 
     /// Delete `key` (client-go `Client.Delete`).
-    pub async fn delete(&self, key: impl Into<Vec<u8>>) -> Result<()> {
-        let key = key.into();
+    pub async fn delete(&self, key: impl IntoBytes) -> Result<()> {
+        let key = key.into_bytes();
         self.check_key(&key)?;
         let req = kvrpcpb::RawDeleteRequest {
-            key: self.inner.codec.encode_owned(key).into(),
+            key: self.inner.codec.encode_owned(key),
             cf: self.cf(),
             for_cas: self.atomic,
             ..Default::default()
@@ -503,11 +501,11 @@ impl RawClient {
     }
 
     /// Delete many keys (client-go `Client.BatchDelete`).
-    pub async fn batch_delete<K: Into<Vec<u8>>>(
+    pub async fn batch_delete<K: IntoBytes>(
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<()> {
-        let keys: Vec<Vec<u8>> = keys.into_iter().map(Into::into).collect();
+        let keys: Vec<Bytes> = keys.into_iter().map(IntoBytes::into_bytes).collect();
         for k in &keys {
             self.check_key(k)?;
         }
@@ -515,8 +513,8 @@ impl RawClient {
             return Ok(());
         }
         let encoded: Vec<Bytes> = keys
-            .iter()
-            .map(|k| self.inner.codec.encode_key(k).into())
+            .into_iter()
+            .map(|k| self.inner.codec.encode_owned(k))
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
@@ -548,10 +546,10 @@ impl RawClient {
         let (start, end) = self
             .inner
             .codec
-            .encode_range(&range.start, range.end.as_deref());
+            .encode_range(&range.start, range.end.as_ref());
         let req = kvrpcpb::RawDeleteRangeRequest {
-            start_key: start.into(),
-            end_key: end.into(),
+            start_key: start,
+            end_key: end,
             cf: self.cf(),
             ..Default::default()
         };
@@ -570,7 +568,7 @@ impl RawClient {
     }
 
     /// Like [`scan`](Self::scan), keys only (client-go `Scan` with `ScanKeyOnly()`).
-    pub async fn scan_keys(&self, range: impl Into<KeyRange>, limit: u32) -> Result<Vec<Vec<u8>>> {
+    pub async fn scan_keys(&self, range: impl Into<KeyRange>, limit: u32) -> Result<Vec<Bytes>> {
         let pairs = self.scan_inner(range.into(), limit, false, true).await?;
         Ok(pairs.into_iter().map(|p| p.key).collect())
     }
@@ -592,7 +590,7 @@ impl RawClient {
         &self,
         range: impl Into<KeyRange>,
         limit: u32,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Vec<Bytes>> {
         let pairs = self.scan_inner(range.into(), limit, true, true).await?;
         Ok(pairs.into_iter().map(|p| p.key).collect())
     }
@@ -612,13 +610,13 @@ impl RawClient {
         let (lower, mut upper) = self
             .inner
             .codec
-            .encode_range(&range.start, range.end.as_deref());
+            .encode_range(&range.start, range.end.as_ref());
         if reverse && upper.is_empty() {
             // TiKV seeks a reverse scan from its upper bound and checks that bound lies in
             // the region (inclusive), so "" cannot stand for +inf in the last region
             // (client-go's ReverseScan refuses it). No key is longer than
             // `max_key_size`, so `0xFF` repeated one byte longer bounds every key exactly.
-            upper = vec![0xFF; self.inner.config.max_key_size + 1];
+            upper = vec![0xFF; self.inner.config.max_key_size + 1].into();
         }
         let (start_key, end_key) = if reverse {
             (upper, lower)
@@ -626,8 +624,8 @@ impl RawClient {
             (lower, upper)
         };
         let req = kvrpcpb::RawScanRequest {
-            start_key: start_key.into(),
-            end_key: end_key.into(),
+            start_key,
+            end_key,
             limit,
             key_only,
             cf: self.cf(),
@@ -641,16 +639,12 @@ impl RawClient {
         let mut out = Vec::with_capacity(kvs.len().min(limit as usize));
         for kv in kvs {
             if let Some(e) = kv.error {
-                return Err(Error::from_key_error(e));
+                return Err(Error::from_key_error(*e));
             }
-            if let Some(key) = self.inner.codec.decode_key(kv.key.into()) {
+            if let Some(key) = self.inner.codec.decode_key(kv.key) {
                 out.push(KvPair {
                     key,
-                    value: if key_only {
-                        Vec::new()
-                    } else {
-                        kv.value.into()
-                    },
+                    value: if key_only { Bytes::new() } else { kv.value },
                 });
             }
             if out.len() >= limit as usize {
@@ -662,11 +656,11 @@ impl RawClient {
 
     /// The remaining TTL of `key` in seconds: `None` when the key is absent, `Some(0)` when
     /// it never expires (client-go `Client.GetKeyTTL`).
-    pub async fn get_key_ttl(&self, key: impl Into<Vec<u8>>) -> Result<Option<u64>> {
-        let key = key.into();
+    pub async fn get_key_ttl(&self, key: impl IntoBytes) -> Result<Option<u64>> {
+        let key = key.into_bytes();
         self.check_key(&key)?;
         let req = kvrpcpb::RawGetKeyTtlRequest {
-            key: self.inner.codec.encode_owned(key).into(),
+            key: self.inner.codec.encode_owned(key),
             cf: self.cf(),
             ..Default::default()
         };
@@ -682,14 +676,16 @@ impl RawClient {
     /// Atomically: if the current value of `key` equals `previous` (`None` = the key is
     /// absent), write `new`. Returns the value found and whether the swap happened
     /// (client-go `Client.CompareAndSwap`). Needs atomic mode
-    /// ([`with_atomic_for_cas`](Self::with_atomic_for_cas)).
+    /// ([`with_atomic_for_cas`](Self::with_atomic_for_cas)). `previous` stays a plain
+    /// `Option<Vec<u8>>` (moved in without a copy) so that a bare `None` needs no type
+    /// annotation.
     pub async fn compare_and_swap(
         &self,
-        key: impl Into<Vec<u8>>,
+        key: impl IntoBytes,
         previous: Option<Vec<u8>>,
-        new: impl Into<Vec<u8>>,
-    ) -> Result<(Option<Vec<u8>>, bool)> {
-        let (key, new) = (key.into(), new.into());
+        new: impl IntoBytes,
+    ) -> Result<(Option<Bytes>, bool)> {
+        let (key, new) = (key.into_bytes(), new.into_bytes());
         self.check_entry(&key, &new)?;
         self.cas(key, previous, new, false).await
     }
@@ -699,27 +695,27 @@ impl RawClient {
     /// (TiKV's `RawCompareAndSwap` with `delete`; client-go has no counterpart).
     pub async fn compare_and_delete(
         &self,
-        key: impl Into<Vec<u8>>,
+        key: impl IntoBytes,
         previous: Option<Vec<u8>>,
-    ) -> Result<(Option<Vec<u8>>, bool)> {
-        let key = key.into();
+    ) -> Result<(Option<Bytes>, bool)> {
+        let key = key.into_bytes();
         self.check_key(&key)?;
-        self.cas(key, previous, Vec::new(), true).await
+        self.cas(key, previous, Bytes::new(), true).await
     }
 
     async fn cas(
         &self,
-        key: Vec<u8>,
+        key: Bytes,
         previous: Option<Vec<u8>>,
-        new: Vec<u8>,
+        new: Bytes,
         delete: bool,
-    ) -> Result<(Option<Vec<u8>>, bool)> {
+    ) -> Result<(Option<Bytes>, bool)> {
         if !self.atomic {
             return Err(Error::AtomicModeRequired);
         }
         let req = kvrpcpb::RawCasRequest {
-            key: self.inner.codec.encode_owned(key).into(),
-            value: new.into(),
+            key: self.inner.codec.encode_owned(key),
+            value: new,
             previous_not_exist: previous.is_none(),
             previous_value: previous.unwrap_or_default().into(),
             cf: self.cf(),
@@ -729,7 +725,7 @@ impl RawClient {
         match self.send(req.into(), self.op()).await? {
             StoreResponse::RawCompareAndSwap(r) => {
                 server_error(r.error)?;
-                let prev = (!r.previous_not_exist).then_some(r.previous_value.into());
+                let prev = (!r.previous_not_exist).then_some(r.previous_value);
                 Ok((prev, r.succeed))
             }
             other => Err(unexpected("RawCompareAndSwap", &other)),
@@ -748,7 +744,7 @@ impl RawClient {
         let (mut start, end) = self
             .inner
             .codec
-            .encode_range(&range.start, range.end.as_deref());
+            .encode_range(&range.start, range.end.as_ref());
         let op = self.op();
         let mut stale_retries = 0;
         loop {
@@ -758,7 +754,7 @@ impl RawClient {
                 .region_of(&start)
                 .await
                 .map_err(Error::Locate)?;
-            let region_end = route.end_key().to_vec();
+            let region_end = route.region.end_key.clone();
             let part_end = if !region_end.is_empty() && (end.is_empty() || region_end < end) {
                 region_end.clone()
             } else {
@@ -767,8 +763,8 @@ impl RawClient {
             let req = kvrpcpb::RawChecksumRequest {
                 algorithm: kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32,
                 ranges: vec![kvrpcpb::KeyRange {
-                    start_key: start.clone().into(),
-                    end_key: part_end.clone().into(),
+                    start_key: start.clone(),
+                    end_key: part_end.clone(),
                 }],
                 ..Default::default()
             };

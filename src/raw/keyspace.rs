@@ -6,6 +6,8 @@
 //! clamped to the keyspace (`[prefix, prefix of id + 1)`), so an unbounded scan never
 //! leaves the keyspace (client-go `codecV2.EncodeRange` / `DecodeKey`).
 
+use bytes::Bytes;
+
 use crate::pd::codec::{keyspace_end, keyspace_prefix, KeyMode};
 
 /// Adds and strips the keyspace prefix of raw keys.
@@ -35,21 +37,21 @@ impl RawKeyCodec {
         self.keyspace.as_ref().map(|(p, _)| p.as_slice())
     }
 
-    /// The request key for a user key.
-    pub fn encode_key(&self, key: &[u8]) -> Vec<u8> {
+    /// The request key for a user key (a copy: the caller's key is borrowed).
+    pub fn encode_key(&self, key: &[u8]) -> Bytes {
         match &self.keyspace {
-            None => key.to_vec(),
+            None => Bytes::copy_from_slice(key),
             Some((p, _)) => {
                 let mut out = Vec::with_capacity(p.len() + key.len());
                 out.extend_from_slice(p);
                 out.extend_from_slice(key);
-                out
+                out.into()
             }
         }
     }
 
     /// Like [`RawKeyCodec::encode_key`], consuming the key (no copy under API V1).
-    pub fn encode_owned(&self, key: Vec<u8>) -> Vec<u8> {
+    pub fn encode_owned(&self, key: Bytes) -> Bytes {
         match &self.keyspace {
             None => key,
             Some(_) => self.encode_key(&key),
@@ -58,13 +60,14 @@ impl RawKeyCodec {
 
     /// The request range for a user range: `(start, end)`, where an empty `end` means
     /// unbounded under API V1; under API V2 an unbounded end becomes the keyspace end.
-    pub fn encode_range(&self, start: &[u8], end: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+    /// Under API V1 the bounds are shared, not copied.
+    pub fn encode_range(&self, start: &Bytes, end: Option<&Bytes>) -> (Bytes, Bytes) {
         match &self.keyspace {
-            None => (start.to_vec(), end.map(<[u8]>::to_vec).unwrap_or_default()),
+            None => (start.clone(), end.cloned().unwrap_or_default()),
             Some((_, ks_end)) => {
                 let e = match end {
                     Some(e) => self.encode_key(e),
-                    None => ks_end.to_vec(),
+                    None => Bytes::copy_from_slice(ks_end),
                 };
                 (self.encode_key(start), e)
             }
@@ -72,11 +75,12 @@ impl RawKeyCodec {
     }
 
     /// The user key of a request key returned by the server; `None` when the key lies
-    /// outside the keyspace (a server bug: such keys are dropped, never returned).
-    pub fn decode_key(&self, key: Vec<u8>) -> Option<Vec<u8>> {
+    /// outside the keyspace (a server bug: such keys are dropped, never returned). The
+    /// user key shares the request key's buffer (no copy, prefix or not).
+    pub fn decode_key(&self, key: Bytes) -> Option<Bytes> {
         match &self.keyspace {
             None => Some(key),
-            Some((p, _)) => key.strip_prefix(p.as_slice()).map(<[u8]>::to_vec),
+            Some((p, _)) => key.starts_with(p).then(|| key.slice(p.len()..)),
         }
     }
 
@@ -102,36 +106,37 @@ impl RawKeyCodec {
 mod tests {
     use super::*;
 
+    fn b(s: &'static [u8]) -> Bytes {
+        Bytes::from_static(s)
+    }
+
     #[test]
     fn v1_is_identity() {
         let c = RawKeyCodec::v1();
-        assert_eq!(c.encode_key(b"k"), b"k");
-        assert_eq!(c.encode_range(b"a", None), (b"a".to_vec(), vec![]));
-        assert_eq!(c.decode_key(b"k".to_vec()), Some(b"k".to_vec()));
+        assert_eq!(c.encode_key(b"k"), b(b"k"));
+        assert_eq!(c.encode_range(&b(b"a"), None), (b(b"a"), Bytes::new()));
+        assert_eq!(c.decode_key(b(b"k")), Some(b(b"k")));
         assert_eq!(c.decode_bound(b""), None);
     }
 
     #[test]
     fn v2_prefixes_and_clamps() {
         let c = RawKeyCodec::v2(0x010203);
-        assert_eq!(c.encode_key(b"k"), b"r\x01\x02\x03k");
+        assert_eq!(c.encode_key(b"k"), b(b"r\x01\x02\x03k"));
         assert_eq!(
-            c.encode_range(b"", None),
-            (b"r\x01\x02\x03".to_vec(), b"r\x01\x02\x04".to_vec())
+            c.encode_range(&Bytes::new(), None),
+            (b(b"r\x01\x02\x03"), b(b"r\x01\x02\x04"))
         );
         assert_eq!(
-            c.encode_range(b"a", Some(b"b")),
-            (b"r\x01\x02\x03a".to_vec(), b"r\x01\x02\x03b".to_vec())
+            c.encode_range(&b(b"a"), Some(&b(b"b"))),
+            (b(b"r\x01\x02\x03a"), b(b"r\x01\x02\x03b"))
         );
-        assert_eq!(
-            c.decode_key(b"r\x01\x02\x03k".to_vec()),
-            Some(b"k".to_vec())
-        );
-        assert_eq!(c.decode_key(b"r\x01\x02\x04k".to_vec()), None);
+        assert_eq!(c.decode_key(b(b"r\x01\x02\x03k")), Some(b(b"k")));
+        assert_eq!(c.decode_key(b(b"r\x01\x02\x04k")), None);
         assert_eq!(c.decode_bound(b"r\x01\x02\x04"), None);
         assert_eq!(c.decode_bound(b"r\x01\x02\x03m"), Some(b"m".to_vec()));
         assert_eq!(c.decode_bound(b"r\x01"), Some(vec![]));
         let last = RawKeyCodec::v2(0xFF_FFFF);
-        assert_eq!(last.encode_range(b"", None).1, b"s\0\0\0");
+        assert_eq!(last.encode_range(&Bytes::new(), None).1, b(b"s\0\0\0"));
     }
 }

@@ -9,9 +9,18 @@
 //! with client-go's backoffer, replica selection, tagging, interceptors, tracing, limits,
 //! timeouts; see [`crate::presets`]).
 //!
+//! Keys and values are [`bytes::Bytes`] (see [`IntoBytes`]): the API takes any key or value
+//! argument (`"k"`, `b"k"`, `Vec<u8>`, `String`, `&[u8]`, `Bytes`), moving owned buffers
+//! into the request without a copy (the shard and retry layers then share them: a part or
+//! an attempt clones a reference count, not the data), and returns `Bytes`: values come back
+//! as slices of the reply buffer (or of the in-process store), again without a copy. `Bytes`
+//! derefs to `[u8]` and compares with `&str`, `&[u8]` and `Vec<u8>`; call `.to_vec()` when a
+//! `Vec<u8>` is needed. A small value kept for long keeps its whole reply frame alive:
+//! copy it (`Bytes::copy_from_slice`) in that case.
+//!
 //! Differences from client-go, all deliberate:
-//! - `batch_get` returns one `Option<Vec<u8>>` per requested key, in request order:
-//!   absent (`None`) and empty value (`Some(vec![])`) are kept apart.
+//! - `batch_get` returns one `Option<Bytes>` per requested key, in request order:
+//!   absent (`None`) and empty value (`Some` of an empty value) are kept apart.
 //! - Bad input (empty keys, inverted ranges, oversized entries, scan limits above
 //!   `MaxRawKVScanLimit`, TTL/value count mismatches) is rejected with a typed error before
 //!   anything is sent.
@@ -43,7 +52,7 @@ mod types;
 
 pub use keyspace::RawKeyCodec;
 pub use options::{ColumnFamily, RawOptions};
-pub use types::{KeyRange, KvPair, RawChecksum};
+pub use types::{IntoBytes, KeyRange, KvPair, RawChecksum};
 
 mod client;
 

@@ -1,29 +1,96 @@
-//! Values of the RawKV API: key ranges, pairs, checksums.
+//! Values of the RawKV API: key and value arguments, key ranges, pairs, checksums.
+//!
+//! Keys and values are [`Bytes`] inside the client, in the protocol messages and in what the
+//! client returns: a buffer handed over by value (`Vec<u8>`, `String`, `Bytes`) travels to
+//! the transport without a copy, and values read come back as slices of the reply (or, in
+//! process, of the mock store) without a copy either. [`IntoBytes`] is the one conversion
+//! the API takes, so callers keep passing what they have (`"k"`, `b"k"`, `Vec<u8>`,
+//! `String`, `&[u8]`, `Bytes`).
 
 use std::ops::{Bound, RangeBounds};
 
+use bytes::Bytes;
+
 use crate::error::{Error, Result};
 
-/// A key-value pair returned by scans.
+/// A key or value argument of [`RawClient`](super::RawClient): anything a [`Bytes`] can be
+/// made from. Owned buffers (`Bytes`, `Vec<u8>`, `String`, `Box<[u8]>`) are moved in
+/// without copying; borrowed ones (`&[u8]`, `&str`, `b"..."`, `&Vec<u8>`, `&String`) are
+/// copied once, as `Into<Vec<u8>>` did; `&Bytes` is a reference-count bump.
+///
+/// (`Into<Bytes>` alone would refuse `b"..."` literals and non-`'static` borrows, and copy
+/// nothing less.)
+pub trait IntoBytes {
+    /// The bytes, moved or copied as described on the trait.
+    fn into_bytes(self) -> Bytes;
+}
+
+impl IntoBytes for Bytes {
+    fn into_bytes(self) -> Bytes {
+        self
+    }
+}
+
+impl IntoBytes for &Bytes {
+    fn into_bytes(self) -> Bytes {
+        self.clone()
+    }
+}
+
+macro_rules! into_bytes_moved {
+    ($($t:ty),*) => {$(
+        impl IntoBytes for $t {
+            fn into_bytes(self) -> Bytes {
+                Bytes::from(self)
+            }
+        }
+    )*};
+}
+into_bytes_moved!(Vec<u8>, String, Box<[u8]>);
+
+macro_rules! into_bytes_copied {
+    ($($t:ty),*) => {$(
+        impl IntoBytes for $t {
+            fn into_bytes(self) -> Bytes {
+                Bytes::copy_from_slice(self.as_ref())
+            }
+        }
+    )*};
+}
+into_bytes_copied!(&[u8], &str, &Vec<u8>, &String);
+
+impl<const N: usize> IntoBytes for &[u8; N] {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl<const N: usize> IntoBytes for [u8; N] {
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(&self)
+    }
+}
+
+/// A key-value pair, given to batch puts and returned by scans.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KvPair {
     /// The key (keyspace prefix removed).
-    pub key: Vec<u8>,
+    pub key: Bytes,
     /// The value (empty for key-only scans).
-    pub value: Vec<u8>,
+    pub value: Bytes,
 }
 
 impl KvPair {
     /// A pair.
-    pub fn new(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+    pub fn new(key: impl IntoBytes, value: impl IntoBytes) -> Self {
         KvPair {
-            key: key.into(),
-            value: value.into(),
+            key: key.into_bytes(),
+            value: value.into_bytes(),
         }
     }
 }
 
-impl<K: Into<Vec<u8>>, V: Into<Vec<u8>>> From<(K, V)> for KvPair {
+impl<K: IntoBytes, V: IntoBytes> From<(K, V)> for KvPair {
     fn from((k, v): (K, V)) -> Self {
         KvPair::new(k, v)
     }
@@ -51,23 +118,24 @@ impl RawChecksum {
 
 /// A half-open key range `[start, end)`; `end == None` means unbounded.
 ///
-/// Built from Rust ranges over anything that converts into `Vec<u8>`: `a..b`, `a..`, `..b`,
+/// Built from Rust ranges over anything that is `AsRef<[u8]>` (copied): `a..b`, `a..`, `..b`,
 /// `..`, `a..=b` (inclusive ends become `b + "\0"`, as client-go's doc comments advise), or
-/// from a pair `(start, end)` where an empty end means unbounded (client-go's convention).
+/// from a pair `(start, end)` of [`IntoBytes`] where an empty end means unbounded
+/// (client-go's convention).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyRange {
     /// Inclusive start (empty = from the first key).
-    pub start: Vec<u8>,
+    pub start: Bytes,
     /// Exclusive end (`None` = to the last key).
-    pub end: Option<Vec<u8>>,
+    pub end: Option<Bytes>,
 }
 
 impl KeyRange {
     /// `[start, end)`; an empty `end` means unbounded (client-go convention).
-    pub fn new(start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> Self {
-        let end = end.into();
+    pub fn new(start: impl IntoBytes, end: impl IntoBytes) -> Self {
+        let end = end.into_bytes();
         KeyRange {
-            start: start.into(),
+            start: start.into_bytes(),
             end: if end.is_empty() { None } else { Some(end) },
         }
     }
@@ -86,8 +154,8 @@ impl KeyRange {
     pub fn validate(&self) -> Result<()> {
         match &self.end {
             Some(e) if self.start > *e => Err(Error::InvalidRange {
-                start: self.start.clone(),
-                end: e.clone(),
+                start: self.start.to_vec(),
+                end: e.to_vec(),
             }),
             _ => Ok(()),
         }
@@ -95,20 +163,20 @@ impl KeyRange {
 
     fn from_bounds<T: AsRef<[u8]>>(r: &impl RangeBounds<T>) -> Self {
         let start = match r.start_bound() {
-            Bound::Included(s) => s.as_ref().to_vec(),
+            Bound::Included(s) => Bytes::copy_from_slice(s.as_ref()),
             Bound::Excluded(s) => {
                 let mut s = s.as_ref().to_vec();
                 s.push(0);
-                s
+                s.into()
             }
-            Bound::Unbounded => Vec::new(),
+            Bound::Unbounded => Bytes::new(),
         };
         let end = match r.end_bound() {
-            Bound::Excluded(e) => Some(e.as_ref().to_vec()),
+            Bound::Excluded(e) => Some(Bytes::copy_from_slice(e.as_ref())),
             Bound::Included(e) => {
                 let mut e = e.as_ref().to_vec();
                 e.push(0);
-                Some(e)
+                Some(e.into())
             }
             Bound::Unbounded => None,
         };
@@ -139,7 +207,7 @@ impl From<std::ops::RangeFull> for KeyRange {
     }
 }
 
-impl<S: Into<Vec<u8>>, E: Into<Vec<u8>>> From<(S, E)> for KeyRange {
+impl<S: IntoBytes, E: IntoBytes> From<(S, E)> for KeyRange {
     fn from((s, e): (S, E)) -> Self {
         KeyRange::new(s, e)
     }

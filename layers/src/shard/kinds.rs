@@ -33,13 +33,15 @@
 //!
 //! # Cost of a split
 //!
-//! A batch of N items over R regions is split with O(N) copying plus one header per
-//! region: [`Shardable::header`] takes the item lists out of the request, clones what is
-//! left and puts the lists back, and [`Shardable::select`] clones that header and exactly
-//! the part's own items. (Cloning the whole request per part and then replacing its
-//! list would copy every key and value R times.) Each item is still copied once per part
-//! that carries it: the original request is kept whole until its reply is merged, since a
-//! part that went stale is re-split from it and the merge orders replies by its keys.
+//! A batch of N items over R regions is split with O(N) work plus one header per region:
+//! [`Shardable::header`] takes the item lists out of the request, clones what is left and
+//! puts the lists back, and [`Shardable::select`] clones that header and exactly the part's
+//! own items. (Cloning the whole request per part and then replacing its list would clone
+//! every item R times.) Keys and values are `bytes::Bytes`, so cloning an item into its part
+//! bumps reference counts and copies no key or value bytes: the part and the original
+//! request (kept whole until its reply is merged, since a stale part is re-split from it and
+//! the merge orders replies by its keys) share the buffers, as do the retry layer's
+//! per-attempt clones (`layers/tests/zero_copy.rs` checks it).
 
 use std::collections::HashMap;
 

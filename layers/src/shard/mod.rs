@@ -9,7 +9,8 @@
 //!   merged with item replies back in request order ([`kinds::Mergeable`]). A part is the
 //!   request's header (its non-item fields, copied once per part) plus clones of its own
 //!   items only ([`kinds::Shardable::header`], [`kinds::Shardable::select`]), so a batch
-//!   of N items over R regions costs O(N) copying, not O(N·R);
+//!   of N items over R regions costs O(N), not O(N·R); an item's clone shares its key and
+//!   value buffers (`Bytes`), no bytes are copied;
 //! - [`Target::Range`] (scans): regions are visited one after the other in key order
 //!   (descending for reverse scans), each part asking only for the results still missing
 //!   under the limit; replies are concatenated;
@@ -258,11 +259,14 @@ async fn group_by_region<L: RegionLocator>(
     if kinds::key_count(&req.inner).is_none() {
         return Err(Error::InvalidArgument("request has no keys".into()));
     }
-    let mut order: Vec<(&[u8], usize)> = idx
-        .iter()
-        .filter_map(|&i| kinds::key(&req.inner, i).map(|k| (k, i)))
-        .collect();
-    order.sort_by(|a, b| a.0.cmp(b.0));
+    let mut order: Vec<(&[u8], usize)> = Vec::with_capacity(idx.len());
+    order.extend(
+        idx.iter()
+            .filter_map(|&i| kinds::key(&req.inner, i).map(|k| (k, i))),
+    );
+    // Unstable: no scratch buffer; equal keys land in one group, whose positions are
+    // sorted below anyway.
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut groups: Vec<(RegionRoute, Vec<usize>)> = Vec::new();
     for (key, i) in order {
         if let Some((region, members)) = groups.last_mut() {

@@ -221,7 +221,7 @@ impl TxnEngine {
                 }),
                 Ok(None) => {}
                 Err(e) => resp.pairs.push(kvrpcpb::KvPair {
-                    error: Some(e.to_key_error()),
+                    error: Some(Box::new(e.to_key_error())),
                     ..Default::default()
                 }),
             }
@@ -260,7 +260,7 @@ impl TxnEngine {
             {
                 let ke = e.to_key_error();
                 resp.pairs.push(kvrpcpb::KvPair {
-                    error: Some(ke.clone()),
+                    error: Some(Box::new(ke.clone())),
                     ..Default::default()
                 });
                 resp.error = Some(ke);
@@ -293,7 +293,7 @@ impl TxnEngine {
                     }
                     Ok(None) => {}
                     Err(e @ TxnError::KeyIsLocked(_)) => resp.pairs.push(kvrpcpb::KvPair {
-                        error: Some(e.to_key_error()),
+                        error: Some(Box::new(e.to_key_error())),
                         ..Default::default()
                     }),
                     Err(e) => {
@@ -306,7 +306,7 @@ impl TxnEngine {
         if let Some(e) = fatal {
             let ke = e.to_key_error();
             resp.pairs = vec![kvrpcpb::KvPair {
-                error: Some(ke.clone()),
+                error: Some(Box::new(ke.clone())),
                 ..Default::default()
             }];
             resp.error = Some(ke);

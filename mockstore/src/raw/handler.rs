@@ -102,10 +102,10 @@ fn err_string(r: Result<(), RawError>) -> String {
 fn pairs_or_error(r: Result<Vec<kvrpcpb::KvPair>, RawError>) -> Vec<kvrpcpb::KvPair> {
     r.unwrap_or_else(|e| {
         vec![kvrpcpb::KvPair {
-            error: Some(kvrpcpb::KeyError {
+            error: Some(Box::new(kvrpcpb::KeyError {
                 abort: e.tikv_debug(),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         }]
     })

@@ -22,7 +22,12 @@
 //! pessimistic transaction, else `DoConstraintCheck` if the constraint check was postponed to
 //! prewrite, else `SkipPessimisticCheck`. The primary is the first mutation that is neither
 //! `CheckNotExists` nor a shared lock; a shared lock may never be the primary.
+//!
+//! Keys and values are copied out of the buffer's arena once, into [`Bytes`]; the wire form
+//! ([`PrewriteMutation::to_proto`], and every prewrite part and retry built from it) shares
+//! those buffers instead of copying them again.
 
+use bytes::Bytes;
 use tikv_tower_proto::kvrpcpb::{
     self, prewrite_request::PessimisticAction, Assertion, AssertionLevel, Op,
 };
@@ -67,10 +72,10 @@ impl Default for LoweringOptions<'_> {
 pub struct PrewriteMutation {
     /// The operation.
     pub op: Op,
-    /// The key.
-    pub key: Vec<u8>,
-    /// The value (empty unless the op is `Put` or `Insert`).
-    pub value: Vec<u8>,
+    /// The key (copied once out of the buffer).
+    pub key: Bytes,
+    /// The value (empty unless the op is `Put` or `Insert`; copied once out of the buffer).
+    pub value: Bytes,
     /// The existence assertion checked by TiKV.
     pub assertion: Assertion,
     /// What TiKV checks about a pessimistic lock on the key (`PrewriteRequest.pessimistic_actions`).
@@ -80,13 +85,13 @@ pub struct PrewriteMutation {
 }
 
 impl PrewriteMutation {
-    /// The wire form (`kvrpcpb::Mutation`); the pessimistic action goes to the request's
-    /// parallel `pessimistic_actions` list.
+    /// The wire form (`kvrpcpb::Mutation`), sharing key and value buffers; the pessimistic
+    /// action goes to the request's parallel `pessimistic_actions` list.
     pub fn to_proto(&self) -> kvrpcpb::Mutation {
         kvrpcpb::Mutation {
             op: self.op as i32,
-            key: self.key.clone().into(),
-            value: self.value.clone().into(),
+            key: self.key.clone(),
+            value: self.value.clone(),
             assertion: self.assertion as i32,
         }
     }
@@ -96,8 +101,8 @@ impl PrewriteMutation {
         (
             kvrpcpb::Mutation {
                 op: self.op as i32,
-                key: self.key.into(),
-                value: self.value.into(),
+                key: self.key,
+                value: self.value,
                 assertion: self.assertion as i32,
             },
             self.pessimistic_action,
@@ -280,8 +285,8 @@ pub fn lower_mutations(
         plan.size += e.key.len() + value.len();
         plan.mutations.push(PrewriteMutation {
             op,
-            key: e.key.to_vec(),
-            value: value.to_vec(),
+            key: Bytes::copy_from_slice(e.key),
+            value: Bytes::copy_from_slice(value),
             assertion,
             pessimistic_action,
             flags,
