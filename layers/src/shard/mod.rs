@@ -248,38 +248,80 @@ async fn locate<L: RegionLocator>(
     }
 }
 
+/// The first 8 bytes of `key` as a big-endian integer, zero-padded. Ordering by it agrees
+/// with ordering by key (a smaller prefix means a smaller key), so sorting by
+/// `(prefix, key)` sorts by key while comparing whole keys only on equal prefixes.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = key.len().min(8);
+    p[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(p)
+}
+
 /// Group request positions `idx` by region (client-go `GroupKeysByRegion`); each group's
-/// positions ascend (request order). Costs O(|idx| log |idx|): only the keys at `idx` are
+/// positions keep their order in `idx` (ascending: request order). Costs O(|idx| log |idx|): only the keys at `idx` are
 /// looked at, so re-splitting a part does not walk the whole request.
 async fn group_by_region<L: RegionLocator>(
     locator: &L,
     req: &Request,
     idx: &[usize],
 ) -> Result<Vec<(RegionRoute, Vec<usize>)>, Error> {
-    if kinds::key_count(&req.inner).is_none() {
+    let Some(n) = kinds::key_count(&req.inner) else {
         return Err(Error::InvalidArgument("request has no keys".into()));
-    }
-    let mut order: Vec<(&[u8], usize)> = Vec::with_capacity(idx.len());
+    };
+    // The keys at `idx` (one dispatch each), then (key prefix, index into `keys`) sorted:
+    // 16-byte entries compared as integers, whole keys only on equal prefixes. Positions
+    // past the request's items are skipped.
+    let keys: Vec<&[u8]> = idx
+        .iter()
+        .map(|&i| kinds::key(&req.inner, i).unwrap_or_default())
+        .collect();
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(keys.len());
     order.extend(
         idx.iter()
-            .filter_map(|&i| kinds::key(&req.inner, i).map(|k| (k, i))),
+            .zip(0u32..)
+            .filter(|&(&i, _)| i < n)
+            .map(|(_, j)| (key_prefix(keys[j as usize]), j)),
     );
-    // Unstable: no scratch buffer; equal keys land in one group, whose positions are
-    // sorted below anyway.
-    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut groups: Vec<(RegionRoute, Vec<usize>)> = Vec::new();
-    for (key, i) in order {
-        if let Some((region, members)) = groups.last_mut() {
-            if region.contains(key) {
-                members.push(i);
-                continue;
+    // Unstable: no scratch buffer; equal keys land in one group either way.
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| keys[a.1 as usize].cmp(keys[b.1 as usize]))
+    });
+    // Consecutive keys of one region cost one lookup. Keys ascend, so a key is in the
+    // last located region iff it is below that region's end.
+    const SKIPPED: u32 = u32::MAX;
+    let mut routes: Vec<(RegionRoute, usize)> = Vec::new();
+    let mut end: Option<(u64, Bytes)> = None; // the last region's end, `None` = unbounded
+    let mut group_of: Vec<u32> = vec![SKIPPED; keys.len()];
+    for (prefix, j) in order {
+        let key = keys[j as usize];
+        let below_end = match &end {
+            None => true,
+            Some((end_prefix, end_key)) => {
+                prefix < *end_prefix || (prefix == *end_prefix && key < &end_key[..])
+            }
+        };
+        match routes.last_mut() {
+            Some((_, count)) if below_end => *count += 1,
+            _ => {
+                let route = locate(locator, &req.op, key, false).await?;
+                let e = &route.region.end_key;
+                end = (!e.is_empty()).then(|| (key_prefix(e), e.clone()));
+                routes.push((route, 1));
             }
         }
-        let region = locate(locator, &req.op, key, false).await?;
-        groups.push((region, vec![i]));
+        group_of[j as usize] = (routes.len() - 1) as u32;
     }
-    for (_, members) in &mut groups {
-        members.sort_unstable();
+    // Members in `idx` order (ascending for every caller) without sorting: one walk.
+    let mut groups: Vec<(RegionRoute, Vec<usize>)> = routes
+        .into_iter()
+        .map(|(r, n)| (r, Vec::with_capacity(n)))
+        .collect();
+    for (&i, &g) in idx.iter().zip(&group_of) {
+        if let Some((_, members)) = groups.get_mut(g as usize) {
+            members.push(i);
+        }
     }
     Ok(groups)
 }

@@ -328,3 +328,35 @@ fn select_needs_a_header_of_the_same_kind() {
         None
     );
 }
+
+/// Sorting by `(key_prefix, key)` is sorting by key, short keys and zero bytes included.
+#[test]
+fn key_prefix_order_agrees_with_key_order() {
+    let keys: Vec<&[u8]> = vec![
+        b"",
+        b"\0",
+        b"\0\0\0\0\0\0\0\0\0",
+        b"a",
+        b"a\0",
+        b"a\0\x01",
+        b"abcdefgh",
+        b"abcdefgh\0",
+        b"abcdefghz",
+        b"abcdefg",
+        b"\xff\xff\xff\xff\xff\xff\xff\xff",
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+        b"b",
+    ];
+    let mut by_key = keys.clone();
+    by_key.sort();
+    let mut by_prefix = keys.clone();
+    by_prefix.sort_by(|a, b| {
+        super::key_prefix(a)
+            .cmp(&super::key_prefix(b))
+            .then_with(|| a.cmp(b))
+    });
+    assert_eq!(by_prefix, by_key);
+    for w in by_key.windows(2) {
+        assert!(super::key_prefix(w[0]) <= super::key_prefix(w[1]), "{w:?}");
+    }
+}
