@@ -20,7 +20,11 @@ async fn close_stops_pd_tso_and_batch_stream_tasks() {
     let store = client.store().expect("built on a store core").clone();
     client.put("k", "v").await.unwrap();
     assert_eq!(client.get("k").await.unwrap(), Some(b"v".to_vec()));
-    store.oracle().get_timestamp().await.expect("ts over the PD stream");
+    store
+        .oracle()
+        .get_timestamp()
+        .await
+        .expect("ts over the PD stream");
 
     let running = store.tasks().running();
     for name in [

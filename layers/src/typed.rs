@@ -177,9 +177,13 @@ mod tests {
     async fn a_reply_of_another_kind_is_a_typed_error() {
         // A broken store answering a Prewrite with a Commit reply.
         let stack = fake(|_| StoreResponse::default_for(RpcKind::Commit));
-        let err = send(stack, kvrpcpb::PrewriteRequest::default(), SendOptions::default())
-            .await
-            .unwrap_err();
+        let err = send(
+            stack,
+            kvrpcpb::PrewriteRequest::default(),
+            SendOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -200,7 +204,14 @@ mod tests {
             let seen = seen.clone();
             async move {
                 assert!(Arc::ptr_eq(&req.op, &seen));
-                assert_eq!(req.target, Target::Region(crate::RegionVerId { id: 7, conf_ver: 1, ver: 2 }));
+                assert_eq!(
+                    req.target,
+                    Target::Region(crate::RegionVerId {
+                        id: 7,
+                        conf_ver: 1,
+                        ver: 2
+                    })
+                );
                 assert_eq!(req.replica_read, ReplicaRead::Follower);
                 assert_eq!(req.timeout, Some(Duration::from_secs(3)));
                 assert!(matches!(req.inner, StoreRequest::Get(_)));
@@ -208,7 +219,11 @@ mod tests {
             }
         });
         let opts = SendOptions::op(op)
-            .with_target(Target::Region(crate::RegionVerId { id: 7, conf_ver: 1, ver: 2 }))
+            .with_target(Target::Region(crate::RegionVerId {
+                id: 7,
+                conf_ver: 1,
+                ver: 2,
+            }))
             .with_replica_read(ReplicaRead::Follower)
             .with_timeout(Duration::from_secs(3));
         let (_, details) = send_with_details(stack, kvrpcpb::GetRequest::default(), opts)

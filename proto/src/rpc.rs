@@ -766,7 +766,11 @@ mod tests {
             let req = request_of(kind);
             let f = kind.facts();
             assert_eq!(f.batched, kind.in_batch_commands(), "{kind}");
-            assert_eq!(req.routing_key().is_some(), f.routing == Routing::Key, "{kind}");
+            assert_eq!(
+                req.routing_key().is_some(),
+                f.routing == Routing::Key,
+                "{kind}"
+            );
             assert_eq!(req.read_ts().is_some(), f.read_ts, "{kind}");
             // A lock-meeting read is a read, and a configurable read carries a read ts.
             assert!(!f.read_ts || f.access == Access::Read, "{kind}");
@@ -778,7 +782,10 @@ mod tests {
             version: 9,
             ..Default::default()
         });
-        assert_eq!((get.routing_key(), get.read_ts()), (Some(&b"k"[..]), Some(9)));
+        assert_eq!(
+            (get.routing_key(), get.read_ts()),
+            (Some(&b"k"[..]), Some(9))
+        );
         let hb = StoreRequest::from(kvrpcpb::TxnHeartBeatRequest {
             primary_lock: b"p".to_vec(),
             ..Default::default()
@@ -824,7 +831,10 @@ mod tests {
         };
         assert_eq!(put.server_error(), Some("disk full"));
         assert_eq!(kvrpcpb::RawPutResponse::default().server_error(), None);
-        assert_eq!(<kvrpcpb::RawCasRequest as KvRequest>::KIND, RpcKind::RawCompareAndSwap);
+        assert_eq!(
+            <kvrpcpb::RawCasRequest as KvRequest>::KIND,
+            RpcKind::RawCompareAndSwap
+        );
     }
 
     #[test]

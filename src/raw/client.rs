@@ -10,7 +10,9 @@ use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 use tikv_tower_layers::typed::{self, SendOptions};
-use tikv_tower_layers::{LocateError, OpState, RegionLocator, RegionRoute, Request, Response, Target};
+use tikv_tower_layers::{
+    LocateError, OpState, RegionLocator, RegionRoute, Request, Response, Target,
+};
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{HasServerError, KvRequest};
 use tower::util::BoxCloneSyncService;
@@ -498,12 +500,14 @@ impl RawClient {
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
-        let reqs = chunks.into_iter().map(|chunk| kvrpcpb::RawBatchDeleteRequest {
-            keys: chunk,
-            cf: cf.clone(),
-            for_cas: self.atomic,
-            ..Default::default()
-        });
+        let reqs = chunks
+            .into_iter()
+            .map(|chunk| kvrpcpb::RawBatchDeleteRequest {
+                keys: chunk,
+                cf: cf.clone(),
+                for_cas: self.atomic,
+                ..Default::default()
+            });
         self.send_chunks(reqs, |r| server_error(&r)).await?;
         Ok(())
     }

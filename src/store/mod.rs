@@ -226,8 +226,9 @@ impl KvStore {
         options.config.validate()?;
         let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::InProcPdConnector::new(cluster.clone()));
-        let transport =
-            StoreTransport::InProc(crate::transport::InProcTransport::in_process(cluster.clone()));
+        let transport = StoreTransport::InProc(crate::transport::InProcTransport::in_process(
+            cluster.clone(),
+        ));
         let endpoints = vec![crate::pd::inproc::INPROC_PD_URL.to_string()];
         let keep: Box<dyn FnOnce() + Send> = Box::new(move || drop(cluster));
         Self::assemble(
@@ -287,8 +288,7 @@ impl KvStore {
         };
         let cluster_id = pd.cluster_id();
         let keyspace_id = match config.api_version {
-            ApiVersion::V2 => match load_keyspace_id(&pd, config.keyspace_name.as_deref()).await
-            {
+            ApiVersion::V2 => match load_keyspace_id(&pd, config.keyspace_name.as_deref()).await {
                 Ok(id) => Some(id),
                 Err(e) => {
                     tasks.close();

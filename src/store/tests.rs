@@ -126,7 +126,9 @@ impl LockResolver for RollBack {
 
 #[tokio::test]
 async fn resolver_on_the_plain_stack_plugs_into_the_locking_stack() {
-    let cluster = tikv_tower_mockstore::MockCluster::builder().stores(1).build();
+    let cluster = tikv_tower_mockstore::MockCluster::builder()
+        .stores(1)
+        .build();
     let store = KvStore::in_process(cluster, StoreOptions::txn())
         .await
         .expect("store");

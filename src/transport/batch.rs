@@ -249,7 +249,12 @@ impl SendLoop {
         let broken = Arc::new(AtomicBool::new(false));
         self.tasks.spawn(
             "batch-recv-loop",
-            recv_loop(self.addr.clone(), responses, pending.clone(), broken.clone()),
+            recv_loop(
+                self.addr.clone(),
+                responses,
+                pending.clone(),
+                broken.clone(),
+            ),
         );
         Ok(Stream {
             requests: tx,

@@ -796,10 +796,7 @@ mod tests {
     fn shard_dispatch_covers_exactly_the_split_kinds_of_the_table() {
         use tikv_tower_proto::rpc::RpcKind;
         for &kind in RpcKind::ALL {
-            let split = !matches!(
-                kind.facts().routing,
-                Routing::Key | Routing::Unrouted
-            );
+            let split = !matches!(kind.facts().routing, Routing::Key | Routing::Unrouted);
             let reply = StoreResponse::default_for(kind);
             assert_eq!(merge(vec![(vec![], reply)], &[]).is_ok(), split, "{kind}");
         }
