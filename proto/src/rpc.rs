@@ -189,6 +189,31 @@ macro_rules! has_field {
     };
 }
 
+/// The [`KvRequest`] / [`KvResponse`] impls of every row.
+macro_rules! typed_rpcs {
+    ($( $v:ident($req:ident, $resp:ident) )*) => {$(
+        impl KvRequest for kvrpcpb::$req {
+            type Response = kvrpcpb::$resp;
+            const KIND: RpcKind = RpcKind::$v;
+            fn context_mut(&mut self) -> &mut kvrpcpb::Context {
+                self.context.get_or_insert_with(Default::default)
+            }
+        }
+        impl KvResponse for kvrpcpb::$resp {
+            const KIND: RpcKind = RpcKind::$v;
+            fn from_store(resp: StoreResponse) -> Result<Self, StoreResponse> {
+                match resp {
+                    StoreResponse::$v(r) => Ok(*r),
+                    other => Err(other),
+                }
+            }
+            fn region_error(&self) -> Option<&errorpb::Error> {
+                self.region_error.as_ref()
+            }
+        }
+    )*};
+}
+
 /// Generates the enums, their conversions, the per-kind facts and the typed-RPC impls
 /// from the table of [`store_rpc_table!`](crate::store_rpc_table).
 macro_rules! store_rpcs {
@@ -423,48 +448,7 @@ macro_rules! store_rpcs {
             }
         }
 
-        $(
-            impl KvRequest for kvrpcpb::$breq {
-                type Response = kvrpcpb::$bresp;
-                const KIND: RpcKind = RpcKind::$bv;
-                fn context_mut(&mut self) -> &mut kvrpcpb::Context {
-                    self.context.get_or_insert_with(Default::default)
-                }
-            }
-            impl KvResponse for kvrpcpb::$bresp {
-                const KIND: RpcKind = RpcKind::$bv;
-                fn from_store(resp: StoreResponse) -> Result<Self, StoreResponse> {
-                    match resp {
-                        StoreResponse::$bv(r) => Ok(*r),
-                        other => Err(other),
-                    }
-                }
-                fn region_error(&self) -> Option<&errorpb::Error> {
-                    self.region_error.as_ref()
-                }
-            }
-        )*
-        $(
-            impl KvRequest for kvrpcpb::$ureq {
-                type Response = kvrpcpb::$uresp;
-                const KIND: RpcKind = RpcKind::$uv;
-                fn context_mut(&mut self) -> &mut kvrpcpb::Context {
-                    self.context.get_or_insert_with(Default::default)
-                }
-            }
-            impl KvResponse for kvrpcpb::$uresp {
-                const KIND: RpcKind = RpcKind::$uv;
-                fn from_store(resp: StoreResponse) -> Result<Self, StoreResponse> {
-                    match resp {
-                        StoreResponse::$uv(r) => Ok(*r),
-                        other => Err(other),
-                    }
-                }
-                fn region_error(&self) -> Option<&errorpb::Error> {
-                    self.region_error.as_ref()
-                }
-            }
-        )*
+        typed_rpcs!($( $bv($breq, $bresp) )* $( $uv($ureq, $uresp) )*);
     };
 }
 
@@ -479,6 +463,10 @@ macro_rules! store_rpcs {
 /// [`Api`]. `batched` rows travel in the BatchCommands oneof under `cmd`; `unary` rows only
 /// exist as unary gRPC methods.
 ///
+/// `store_rpc_table!(methods: callback)` calls `callback!` with only
+/// `Variant(Request, Response) via tonic_method;` per row (batched and unary alike), for
+/// code that needs the method list and none of the facts.
+///
 /// ```
 /// macro_rules! count_rows {
 ///     (batched { $($b:tt)* } unary { $($u:tt)* }) => { 2 };
@@ -487,8 +475,15 @@ macro_rules! store_rpcs {
 /// ```
 #[macro_export]
 macro_rules! store_rpc_table {
+    (methods: $callback:ident) => {
+        $crate::store_rpc_table!(@call [$crate::__store_rpc_methods] [$callback]);
+    };
     ($callback:ident) => {
-        $callback! {
+        $crate::store_rpc_table!(@call [$callback] []);
+    };
+    (@call [$($callback:tt)*] [$($arg:tt)*]) => {
+        $($callback)*! {
+        $($arg)*
         batched {
             Get(GetRequest, GetResponse) = "KvGet" via kv_get, cmd Get:
                 Read, Short, Key(key), ts(version), configurable_read(true), Txn;
@@ -561,6 +556,31 @@ macro_rules! store_rpc_table {
             MvccGetByStartTs(MvccGetByStartTsRequest, MvccGetByStartTsResponse) = "MvccGetByStartTs" via mvcc_get_by_start_ts:
                 Read, Short, Unrouted, ts(), configurable_read(false), Admin;
         }
+        }
+    };
+}
+
+/// Flattens the table to `Variant(Request, Response) via tonic_method;` rows for
+/// `store_rpc_table!(methods: callback)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_rpc_methods {
+    (
+        $callback:ident
+        batched {
+            $( $bv:ident($breq:ident, $bresp:ident) = $bname:literal via $bmeth:ident, cmd $bcmd:ident:
+               $bacc:ident, $bto:ident, $broute:ident $(($bkf:ident))?, ts($($btsf:ident)?),
+               configurable_read($bcfg:literal), $bapi:ident; )*
+        }
+        unary {
+            $( $uv:ident($ureq:ident, $uresp:ident) = $uname:literal via $umeth:ident:
+               $uacc:ident, $uto:ident, $uroute:ident $(($ukf:ident))?, ts($($utsf:ident)?),
+               configurable_read($ucfg:literal), $uapi:ident; )*
+        }
+    ) => {
+        $callback! {
+            $( $bv($breq, $bresp) via $bmeth; )*
+            $( $uv($ureq, $uresp) via $umeth; )*
         }
     };
 }

@@ -9,18 +9,7 @@ use tonic::transport::Channel;
 /// Expands the table into `call_unary`: one match arm per row, calling the row's tonic
 /// method.
 macro_rules! dispatch_unary {
-    (
-        batched {
-            $( $bv:ident($breq:ident, $bresp:ident) = $bname:literal via $bmeth:ident, cmd $bcmd:ident:
-               $bacc:ident, $bto:ident, $broute:ident $(($bkf:ident))?, ts($($btsf:ident)?),
-               configurable_read($bcfg:literal), $bapi:ident; )*
-        }
-        unary {
-            $( $uv:ident($ureq:ident, $uresp:ident) = $uname:literal via $umeth:ident:
-               $uacc:ident, $uto:ident, $uroute:ident $(($ukf:ident))?, ts($($utsf:ident)?),
-               configurable_read($ucfg:literal), $uapi:ident; )*
-        }
-    ) => {
+    ($( $v:ident($req:ident, $resp:ident) via $method:ident; )*) => {
         /// Sends `req` as its unary RPC on `client` (client-go `tikvrpc.CallRPC`).
         /// `timeout` is also sent to the server as `grpc-timeout`.
         pub(crate) async fn call_unary(
@@ -36,17 +25,13 @@ macro_rules! dispatch_unary {
                 request
             }
             match req {
-                $( StoreRequest::$bv(r) => client
-                    .$bmeth(with_timeout(*r, timeout))
+                $( StoreRequest::$v(r) => client
+                    .$method(with_timeout(*r, timeout))
                     .await
-                    .map(|resp| StoreResponse::$bv(Box::new(resp.into_inner()))), )*
-                $( StoreRequest::$uv(r) => client
-                    .$umeth(with_timeout(*r, timeout))
-                    .await
-                    .map(|resp| StoreResponse::$uv(Box::new(resp.into_inner()))), )*
+                    .map(|resp| StoreResponse::$v(Box::new(resp.into_inner()))), )*
             }
         }
     };
 }
 
-tikv_tower_proto::store_rpc_table!(dispatch_unary);
+tikv_tower_proto::store_rpc_table!(methods: dispatch_unary);

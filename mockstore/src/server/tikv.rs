@@ -164,21 +164,7 @@ impl TikvService {
 /// `Tikv` service: one unary handler per row, each running the request through
 /// [`TikvService::call`].
 macro_rules! tikv_service {
-    (
-        batched {
-            $( $bv:ident($breq:ident, $bresp:ident) = $bname:literal via $bmeth:ident, cmd $bcmd:ident:
-               $bacc:ident, $bto:ident, $broute:ident $(($bkf:ident))?, ts($($btsf:ident)?),
-               configurable_read($bcfg:literal), $bapi:ident; )*
-        }
-        unary {
-            $( $uv:ident($ureq:ident, $uresp:ident) = $uname:literal via $umeth:ident:
-               $uacc:ident, $uto:ident, $uroute:ident $(($ukf:ident))?, ts($($utsf:ident)?),
-               configurable_read($ucfg:literal), $uapi:ident; )*
-        }
-    ) => {
-        tikv_service!(@impl $( $bmeth($breq) -> $bresp => $bv; )* $( $umeth($ureq) -> $uresp => $uv; )*);
-    };
-    (@impl $( $method:ident($req:ident) -> $resp:ident => $variant:ident; )*) => {
+    ($( $variant:ident($req:ident, $resp:ident) via $method:ident; )*) => {
         #[tonic::async_trait]
         impl Tikv for TikvService {
             $(
@@ -205,4 +191,4 @@ macro_rules! tikv_service {
     };
 }
 
-tikv_tower_proto::store_rpc_table!(tikv_service);
+tikv_tower_proto::store_rpc_table!(methods: tikv_service);
