@@ -22,12 +22,12 @@
 //! # async fn main() {
 //! // A fake stack answering every request with a RawGet reply.
 //! let stack = tower::service_fn(|_req: Request| async {
-//!     let reply = RawGetResponse { value: b"v".to_vec(), ..Default::default() };
+//!     let reply = RawGetResponse { value: b"v".to_vec().into(), ..Default::default() };
 //!     Ok::<_, Error>(Response { inner: StoreResponse::from(reply), details: Default::default() })
 //! });
-//! let get = RawGetRequest { key: b"k".to_vec(), ..Default::default() };
+//! let get = RawGetRequest { key: b"k".to_vec().into(), ..Default::default() };
 //! let reply: RawGetResponse = send(stack, get, SendOptions::default()).await.unwrap();
-//! assert_eq!(reply.value, b"v");
+//! assert_eq!(reply.value, &b"v"[..]);
 //! # }
 //! ```
 
@@ -159,17 +159,17 @@ mod tests {
         let stack = fake(|kind| {
             assert_eq!(kind, RpcKind::RawGet);
             kvrpcpb::RawGetResponse {
-                value: b"v".to_vec(),
+                value: b"v".to_vec().into(),
                 ..Default::default()
             }
             .into()
         });
         let req = kvrpcpb::RawGetRequest {
-            key: b"k".to_vec(),
+            key: b"k".to_vec().into(),
             ..Default::default()
         };
         let reply = send(stack, req, SendOptions::default()).await.unwrap();
-        assert_eq!(reply.value, b"v");
+        assert_eq!(reply.value, &b"v"[..]);
         assert!(!reply.not_found);
     }
 

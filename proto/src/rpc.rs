@@ -23,7 +23,7 @@
 //! ```
 //! use tikv_tower_proto::{kvrpcpb, rpc::{RpcKind, StoreRequest}};
 //!
-//! let mut req = StoreRequest::from(kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let mut req = StoreRequest::from(kvrpcpb::RawGetRequest { key: b"k"[..].into(), ..Default::default() });
 //! req.context_mut().region_id = 42;
 //! assert_eq!(req.kind(), RpcKind::RawGet);
 //! assert_eq!(req.kind().as_str(), "RawGet");
@@ -44,9 +44,9 @@ use crate::tikvpb::batch_commands_response::response::Cmd as BatchResponseCmd;
 /// use tikv_tower_proto::rpc::{KvRequest, KvResponse, RpcKind, StoreResponse};
 ///
 /// assert_eq!(<RawGetRequest as KvRequest>::KIND, RpcKind::RawGet);
-/// let reply = StoreResponse::from(RawGetResponse { value: b"v".to_vec(), ..Default::default() });
+/// let reply = StoreResponse::from(RawGetResponse { value: b"v".to_vec().into(), ..Default::default() });
 /// let typed = <RawGetRequest as KvRequest>::Response::from_store(reply).unwrap();
-/// assert_eq!(typed.value, b"v");
+/// assert_eq!(typed.value, &b"v"[..]);
 /// // A reply of another kind is handed back, never unwrapped by force.
 /// let wrong = StoreResponse::default_for(RpcKind::RawPut);
 /// assert!(RawGetResponse::from_store(wrong).is_err());
@@ -159,13 +159,13 @@ server_errors!(
     MvccGetByStartTsResponse
 );
 
-/// `Some(&req.field[..])` for rows that name a routing-key field, `None` otherwise.
+/// `Some(&req.field)` for rows that name a routing-key field, `None` otherwise.
 macro_rules! opt_key {
     ($r:ident) => {
         None
     };
     ($r:ident, $f:ident) => {
-        Some(&$r.$f[..])
+        Some(&$r.$f)
     };
 }
 
@@ -431,7 +431,7 @@ macro_rules! store_rpcs {
         impl StoreRequest {
             /// The routing key of a [`Routing::Key`] kind (the field its row names), `None`
             /// for every other routing.
-            pub fn routing_key(&self) -> Option<&[u8]> {
+            pub fn routing_key(&self) -> Option<&bytes::Bytes> {
                 match self {
                     $( StoreRequest::$bv(_r) => opt_key!(_r $(, $bkf)?), )*
                     $( StoreRequest::$uv(_r) => opt_key!(_r $(, $ukf)?), )*
@@ -798,19 +798,17 @@ mod tests {
             assert_eq!(kind.is_raw(), kind.as_str().starts_with("Raw"), "{kind}");
         }
         let get = StoreRequest::from(kvrpcpb::GetRequest {
-            key: b"k".to_vec(),
+            key: b"k".to_vec().into(),
             version: 9,
             ..Default::default()
         });
-        assert_eq!(
-            (get.routing_key(), get.read_ts()),
-            (Some(&b"k"[..]), Some(9))
-        );
+        assert_eq!(get.routing_key().map(|k| &k[..]), Some(&b"k"[..]));
+        assert_eq!(get.read_ts(), Some(9));
         let hb = StoreRequest::from(kvrpcpb::TxnHeartBeatRequest {
-            primary_lock: b"p".to_vec(),
+            primary_lock: b"p".to_vec().into(),
             ..Default::default()
         });
-        assert_eq!(hb.routing_key(), Some(&b"p"[..]));
+        assert_eq!(hb.routing_key().map(|k| &k[..]), Some(&b"p"[..]));
         assert_eq!(RpcKind::RawChecksum.facts().timeout, TimeoutClass::Long);
         assert_eq!(RpcKind::ResolveLock.facts().routing, Routing::KeysOrPinned);
     }
@@ -933,7 +931,7 @@ mod tests {
                 region_id: 7,
                 ..Default::default()
             }),
-            key: b"k".to_vec(),
+            key: bytes::Bytes::from_static(b"k"),
             version: 5,
             need_commit_ts: true,
         };

@@ -137,11 +137,11 @@ async fn resolver_on_the_plain_stack_plugs_into_the_locking_stack() {
     let prewrite = kvrpcpb::PrewriteRequest {
         mutations: vec![kvrpcpb::Mutation {
             op: kvrpcpb::Op::Put as i32,
-            key: b"k".to_vec(),
-            value: b"v".to_vec(),
+            key: b"k".to_vec().into(),
+            value: b"v".to_vec().into(),
             ..Default::default()
         }],
-        primary_lock: b"k".to_vec(),
+        primary_lock: b"k".to_vec().into(),
         start_version: 5,
         lock_ttl: 60_000,
         ..Default::default()
@@ -151,7 +151,7 @@ async fn resolver_on_the_plain_stack_plugs_into_the_locking_stack() {
         .expect("prewrite");
     assert!(reply.errors.is_empty(), "{:?}", reply.errors);
     let get = kvrpcpb::GetRequest {
-        key: b"k".to_vec(),
+        key: b"k".to_vec().into(),
         version: 10,
         ..Default::default()
     };
