@@ -23,14 +23,6 @@ const REGIONS: u64 = 64;
 const KEY_LEN: usize = 16;
 const VALUE_LEN: usize = 128;
 
-/// `REGIONS` regions evenly splitting the space of keys by their first 8 bytes.
-fn locator() -> Arc<StaticLocator> {
-    let step = u64::MAX / REGIONS + 1;
-    let splits: Vec<[u8; 8]> = (1..REGIONS).map(|i| (i * step).to_be_bytes()).collect();
-    let splits: Vec<&[u8]> = splits.iter().map(|s| &s[..]).collect();
-    StaticLocator::split_at(&splits)
-}
-
 /// 10 000 pairs with keys spread over the whole space in scattered (not sorted) order.
 fn batch_put() -> kvrpcpb::RawBatchPutRequest {
     let pairs = (0..PAIRS as u64)
@@ -72,7 +64,7 @@ fn shard(c: &mut Criterion) {
             })
         }
     });
-    let svc = ShardLayer::new(locator()).layer(inner);
+    let svc = ShardLayer::new(StaticLocator::uniform(REGIONS)).layer(inner);
     let body = batch_put();
 
     // Sanity: one part per region.

@@ -75,6 +75,17 @@ impl StaticLocator {
         Arc::new(StaticLocator { regions })
     }
 
+    /// `regions` regions (at least one) splitting the key space evenly by the keys' first
+    /// 8 bytes read as a big-endian integer: the layout for batches of scattered 8-byte
+    /// (or longer) keys, as in the shard bench and the zero-copy test.
+    pub fn uniform(regions: u64) -> Arc<StaticLocator> {
+        let regions = regions.max(1);
+        let step = u64::MAX / regions + 1;
+        let splits: Vec<[u8; 8]> = (1..regions).map(|i| (i * step).to_be_bytes()).collect();
+        let splits: Vec<&[u8]> = splits.iter().map(|s| &s[..]).collect();
+        StaticLocator::split_at(&splits)
+    }
+
     /// The regions, left to right.
     pub fn regions(&self) -> &[RegionRoute] {
         &self.regions

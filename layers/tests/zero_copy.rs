@@ -73,14 +73,6 @@ const VALUE_LEN: usize = 1024;
 /// The part answered `NotLeader` on its first attempt.
 const FAILING_REGION: u64 = 7;
 
-/// `REGIONS` regions evenly splitting the space of keys by their first 8 bytes.
-fn locator() -> Arc<StaticLocator> {
-    let step = u64::MAX / REGIONS + 1;
-    let splits: Vec<[u8; 8]> = (1..REGIONS).map(|i| (i * step).to_be_bytes()).collect();
-    let splits: Vec<&[u8]> = splits.iter().map(|s| &s[..]).collect();
-    StaticLocator::split_at(&splits)
-}
-
 /// 10 000 pairs, keys scattered over the key space, each value its own 1 KiB buffer.
 fn batch_put() -> kvrpcpb::RawBatchPutRequest {
     let pairs = (0..PAIRS as u64)
@@ -98,7 +90,7 @@ fn batch_put() -> kvrpcpb::RawBatchPutRequest {
 
 #[tokio::test(flavor = "current_thread")]
 async fn batch_put_through_shard_and_retry_shares_value_buffers() {
-    let locator = locator();
+    let locator = StaticLocator::uniform(REGIONS);
     let body = batch_put();
     // Where the caller's values live: every value the transport sees must point there.
     let originals: Arc<HashSet<usize>> = Arc::new(

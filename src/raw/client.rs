@@ -84,7 +84,7 @@ struct Inner {
 /// # async fn demo() -> tikv_tower::Result<()> {
 /// let client = tikv_tower::RawClient::connect(["127.0.0.1:2379"]).await?;
 /// client.put("k", "v").await?;
-/// assert_eq!(client.get("k").await?, Some(b"v".to_vec()));
+/// assert_eq!(client.get("k").await?, Some("v".into()));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use prost::bytes::Bytes;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::pdpb;
 use tikv_tower_proto::pdpb::pd_client::PdClient;
@@ -14,8 +15,8 @@ use tonic::transport::Channel;
 /// One region's route: `[start, end)`, its leader context and the store client.
 #[derive(Clone)]
 struct Route {
-    start: Vec<u8>,
-    end: Vec<u8>,
+    start: Bytes,
+    end: Bytes,
     ctx: kvrpcpb::Context,
     client: TikvClient<Channel>,
 }
@@ -55,7 +56,7 @@ impl Bare {
         };
         let mut stores: HashMap<u64, TikvClient<Channel>> = HashMap::new();
         let mut routes = Vec::new();
-        let mut key: Vec<u8> = Vec::new();
+        let mut key = Bytes::new();
         loop {
             let resp = pd
                 .get_region(pdpb::GetRegionRequest {
@@ -111,12 +112,12 @@ impl Bare {
 
     fn route(&self, key: &[u8]) -> Result<&Route, String> {
         // Regions are in key order; the last one whose start <= key.
-        let idx = self.routes.partition_point(|r| r.start.as_slice() <= key);
+        let idx = self.routes.partition_point(|r| &r.start[..] <= key);
         let r = idx
             .checked_sub(1)
             .and_then(|i| self.routes.get(i))
             .ok_or("no route")?;
-        if !r.end.is_empty() && key >= r.end.as_slice() {
+        if !r.end.is_empty() && key >= &r.end[..] {
             return Err("key beyond the last region".into());
         }
         Ok(r)
@@ -130,7 +131,7 @@ impl Bare {
             .clone()
             .raw_get(kvrpcpb::RawGetRequest {
                 context: Some(r.ctx.clone()),
-                key,
+                key: key.into(),
                 ..Default::default()
             })
             .await
@@ -156,8 +157,8 @@ impl Bare {
             .clone()
             .raw_put(kvrpcpb::RawPutRequest {
                 context: Some(r.ctx.clone()),
-                key,
-                value,
+                key: key.into(),
+                value: value.into(),
                 ..Default::default()
             })
             .await
