@@ -38,13 +38,16 @@
 use std::sync::Arc;
 
 use tikv_tower_layers::call::{StoreCall, TransportError};
-use tikv_tower_layers::intercept::{InterceptLayer, Interceptor};
+use tikv_tower_layers::intercept::Interceptor;
 use tikv_tower_layers::limit::RateLimitLayer;
+use tikv_tower_layers::replica::ReplicaPolicy;
+use tikv_tower_layers::retry::RetryPolicy;
 use tikv_tower_layers::route::RouteConfig;
+use tikv_tower_layers::rpc_intercept::RpcInterceptor;
 use tikv_tower_layers::shard::ShardConfig;
 use tikv_tower_layers::stack::{self, StackConfig};
 use tikv_tower_layers::timeout::Timeouts;
-use tikv_tower_layers::{Request, RequestTags, Response};
+use tikv_tower_layers::{Request, Response};
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::StoreResponse;
 use tower::util::BoxCloneSyncService;
@@ -66,10 +69,7 @@ pub struct RawClientBuilder {
     pd_endpoints: Vec<String>,
     config: Config,
     layers: Vec<LayerFn>,
-    interceptors: InterceptLayer,
-    rate_limit: Option<RateLimitLayer>,
-    store_rate_limit: Option<RateLimitLayer>,
-    tags: RequestTags,
+    stack: StackConfig,
     production: bool,
     #[cfg(feature = "embedded")]
     cluster: Option<tikv_tower_mockstore::MockCluster>,
@@ -80,7 +80,7 @@ impl std::fmt::Debug for RawClientBuilder {
         f.debug_struct("RawClientBuilder")
             .field("pd_endpoints", &self.pd_endpoints)
             .field("layers", &self.layers.len())
-            .field("interceptors", &self.interceptors.len())
+            .field("stack", &self.stack)
             .field("production", &self.production)
             .finish_non_exhaustive()
     }
@@ -92,10 +92,7 @@ impl Default for RawClientBuilder {
             pd_endpoints: Vec::new(),
             config: Config::default(),
             layers: Vec::new(),
-            interceptors: InterceptLayer::new(),
-            rate_limit: None,
-            store_rate_limit: None,
-            tags: RequestTags::default(),
+            stack: StackConfig::default(),
             production: false,
             #[cfg(feature = "embedded")]
             cluster: None,
@@ -134,33 +131,63 @@ impl RawClientBuilder {
         self
     }
 
-    /// Add a user interceptor (client-go `interceptor.RPCInterceptor`), in order.
-    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
-        self.interceptors = self.interceptors.push(interceptor);
+    /// Add an interceptor of every store RPC attempt (client-go
+    /// `interceptor.RPCInterceptor`: it sees each attempt — retries and shard parts
+    /// included — with its target store), in order.
+    pub fn interceptor(mut self, interceptor: impl RpcInterceptor) -> Self {
+        self.stack.rpc_interceptors = self.stack.rpc_interceptors.push(interceptor);
+        self
+    }
+
+    /// Add a per-operation hook: it sees each logical operation once, before sharding
+    /// and retries, and may refuse it.
+    pub fn operation_interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.stack.interceptors = self.stack.interceptors.push(interceptor);
+        self
+    }
+
+    /// The retry policy of every request (default: client-go's Backoffer and
+    /// region-error matrix, `ClientGoRetry`).
+    pub fn retry_policy(mut self, policy: Arc<dyn RetryPolicy>) -> Self {
+        self.stack.retry = policy;
+        self
+    }
+
+    /// The replica policy of every request (default: client-go's `replicaSelector`,
+    /// `ClientGoSelector`).
+    pub fn replica_policy(mut self, policy: Arc<dyn ReplicaPolicy>) -> Self {
+        self.stack.replica = policy;
+        self
+    }
+
+    /// Start from this stack configuration (policies, interceptors, limits, tags); the
+    /// cluster-derived parts (route, shard, timeouts) are filled from [`Config`] and PD.
+    pub fn stack_config(mut self, stack: StackConfig) -> Self {
+        self.stack = stack;
         self
     }
 
     /// Limit logical operations to `quota` (governor).
     pub fn rate_limit(mut self, quota: governor::Quota) -> Self {
-        self.rate_limit = Some(RateLimitLayer::new().global(quota));
+        self.stack.rate_limit = Some(RateLimitLayer::new().global(quota));
         self
     }
 
     /// Limit RPCs to each store to `quota`.
     pub fn store_rate_limit(mut self, quota: governor::Quota) -> Self {
-        self.store_rate_limit = Some(RateLimitLayer::new().per_store(quota));
+        self.stack.store_rate_limit = Some(RateLimitLayer::new().per_store(quota));
         self
     }
 
     /// `Context.request_source` of every request (client-go `WithRequestSource`).
     pub fn request_source(mut self, source: impl Into<String>) -> Self {
-        self.tags.request_source = Some(source.into());
+        self.stack.tags.request_source = Some(source.into());
         self
     }
 
     /// Resource group of every request.
     pub fn resource_group_name(mut self, name: impl Into<String>) -> Self {
-        self.tags.resource_group_name = Some(name.into());
+        self.stack.tags.resource_group_name = Some(name.into());
         self
     }
 
@@ -170,8 +197,8 @@ impl RawClientBuilder {
     /// `tikv-client.store-limit` logical operations in flight when that knob is non-zero.
     pub fn production(mut self) -> Self {
         self.production = true;
-        if self.tags.request_source.is_none() {
-            self.tags.request_source = Some("rawkv-tikv-tower".into());
+        if self.stack.tags.request_source.is_none() {
+            self.stack.tags.request_source = Some("rawkv-tikv-tower".into());
         }
         self
     }
@@ -314,6 +341,7 @@ impl RawClientBuilder {
                 },
                 keyspace_id,
                 keyspace_name: cfg.keyspace_name.clone(),
+                raft_entry_max_size: cfg.raw.raft_entry_max_size as u64,
             },
             shard: ShardConfig {
                 concurrency: cfg.raw.shard_concurrency,
@@ -325,11 +353,7 @@ impl RawClientBuilder {
                 max_write_execution: cfg.tikv_client.max_write_execution_time,
                 ..Timeouts::default()
             },
-            tags: self.tags.clone(),
-            interceptors: self.interceptors.clone(),
-            rate_limit: self.rate_limit.clone(),
-            store_rate_limit: self.store_rate_limit.clone(),
-            ..StackConfig::default()
+            ..self.stack.clone()
         };
         let mut service: RawService =
             BoxCloneSyncService::new(stack::raw(transport, cache.clone(), stack_cfg));
