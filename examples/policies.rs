@@ -16,8 +16,7 @@ use tikv_tower_layers::replica::{Pick, ReplicaFailure, ReplicaPolicy, ReplicaSes
 use tikv_tower_layers::retry::{ClientGoRetry, RetryPolicy, RetrySession};
 use tikv_tower_layers::rpc_intercept::{RpcInfo, RpcInterceptor, RpcResult};
 use tikv_tower_layers::{
-    Decision, Error, RegionErrorKind, RegionRoute, RegionVerId, ReplicaRead, Request,
-    StoreRoute,
+    Decision, Error, RegionErrorKind, RegionRoute, RegionVerId, ReplicaRead, Request, StoreRoute,
 };
 use tikv_tower_mockstore::fault::{FaultRule, InjectedError};
 use tikv_tower_proto::metapb;

@@ -65,6 +65,7 @@ type LayerFn = Box<dyn FnOnce(RawService) -> RawService + Send>;
 pub const EMBEDDED_STORES: usize = 3;
 
 /// Builds a [`RawClient`]: endpoints or an embedded cluster, configuration, and layers.
+#[derive(Default)]
 pub struct RawClientBuilder {
     pd_endpoints: Vec<String>,
     config: Config,
@@ -83,20 +84,6 @@ impl std::fmt::Debug for RawClientBuilder {
             .field("stack", &self.stack)
             .field("production", &self.production)
             .finish_non_exhaustive()
-    }
-}
-
-impl Default for RawClientBuilder {
-    fn default() -> Self {
-        RawClientBuilder {
-            pd_endpoints: Vec::new(),
-            config: Config::default(),
-            layers: Vec::new(),
-            stack: StackConfig::default(),
-            production: false,
-            #[cfg(feature = "embedded")]
-            cluster: None,
-        }
     }
 }
 

@@ -341,7 +341,6 @@ async fn raft_entry_too_large_carries_the_configured_limit() {
         raft_entry_too_large: Some(tikv_tower_proto::errorpb::RaftEntryTooLarge {
             region_id: 1,
             entry_size: 123,
-            ..Default::default()
         }),
         ..Default::default()
     };
