@@ -1,8 +1,9 @@
 //! Ready-made stacks: a RawKV client in one line, with room for your own layers.
 //!
 //! client-go wires its pieces inside `rawkv.NewClientWithOpts` (PD client, codec PD
-//! client, region cache, RPC client, region request sender). Here the same pieces are a
-//! tower stack assembled by [`RawClientBuilder`]:
+//! client, region cache, RPC client, region request sender). Here those pieces live in
+//! the store core ([`crate::store::KvStore`], raw key mode), and [`RawClientBuilder`]
+//! wraps the core's plain stack:
 //!
 //! ```text
 //! user layers (RawClientBuilder::layer, outermost first)
@@ -37,27 +38,23 @@
 
 use std::sync::Arc;
 
-use tikv_tower_layers::call::{StoreCall, TransportError};
 use tikv_tower_layers::intercept::Interceptor;
 use tikv_tower_layers::limit::RateLimitLayer;
 use tikv_tower_layers::replica::ReplicaPolicy;
 use tikv_tower_layers::retry::RetryPolicy;
-use tikv_tower_layers::route::RouteConfig;
 use tikv_tower_layers::rpc_intercept::RpcInterceptor;
-use tikv_tower_layers::shard::ShardConfig;
-use tikv_tower_layers::stack::{self, StackConfig};
-use tikv_tower_layers::timeout::Timeouts;
+use tikv_tower_layers::stack::StackConfig;
 use tikv_tower_layers::{Request, Response};
-use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::rpc::StoreResponse;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service};
 
 use crate::config::{ApiVersion, Config};
-use crate::error::{Error, Result};
-use crate::pd::{ApiCodec, KeyMode, PdClient, PdConfig, PdConnector};
+#[cfg(not(feature = "embedded"))]
+use crate::error::Error;
+use crate::error::Result;
+use crate::pd::KeyMode;
 use crate::raw::{RawClient, RawClientParts, RawService};
-use crate::region_cache::{RegionCache, RegionCacheConfig};
+use crate::store::{KvStore, StoreOptions};
 
 type LayerFn = Box<dyn FnOnce(RawService) -> RawService + Send>;
 
@@ -70,6 +67,8 @@ pub struct RawClientBuilder {
     pd_endpoints: Vec<String>,
     config: Config,
     layers: Vec<LayerFn>,
+    /// Carried whole to the store core's stacks (tags, interceptors, rate limits,
+    /// policies); the core fills the cluster- and config-derived parts.
     stack: StackConfig,
     production: bool,
     #[cfg(feature = "embedded")]
@@ -81,7 +80,7 @@ impl std::fmt::Debug for RawClientBuilder {
         f.debug_struct("RawClientBuilder")
             .field("pd_endpoints", &self.pd_endpoints)
             .field("layers", &self.layers.len())
-            .field("stack", &self.stack)
+            .field("interceptors", &self.stack.interceptors.len())
             .field("production", &self.production)
             .finish_non_exhaustive()
     }
@@ -148,7 +147,7 @@ impl RawClientBuilder {
     }
 
     /// Start from this stack configuration (policies, interceptors, limits, tags); the
-    /// cluster-derived parts (route, shard, timeouts) are filled from [`Config`] and PD.
+    /// cluster-derived parts are filled by the store core from [`Config`] and PD.
     pub fn stack_config(mut self, stack: StackConfig) -> Self {
         self.stack = stack;
         self
@@ -197,23 +196,28 @@ impl RawClientBuilder {
         self
     }
 
-    /// Connect and assemble the stack.
+    /// Connect: build the store core (raw key mode) and the client on its plain stack.
     pub async fn build(self) -> Result<RawClient> {
         self.config.validate()?;
+        let options = StoreOptions {
+            config: self.config.clone(),
+            key_mode: KeyMode::Raw,
+            stack: self.stack.clone(),
+            caller_id: "rawkv-tikv-tower".into(),
+        };
         #[cfg(feature = "embedded")]
         {
             let mut this = self;
-            if let Some(cluster) = this.cluster.take() {
-                return this.build_inproc(cluster, None).await;
-            }
-            if this.pd_endpoints.is_empty() {
-                let cluster = embedded_cluster(&this.config);
-                let keep = cluster.clone();
-                return this
-                    .build_inproc(cluster, Some(Box::new(move || drop(keep))))
-                    .await;
-            }
-            this.build_grpc().await
+            let cluster = match this.cluster.take() {
+                Some(cluster) => Some(cluster),
+                None if this.pd_endpoints.is_empty() => Some(embedded_cluster(&this.config)),
+                None => None,
+            };
+            let store = match cluster {
+                Some(cluster) => KvStore::in_process(cluster, options).await?,
+                None => KvStore::connect(this.pd_endpoints.clone(), options).await?,
+            };
+            this.client_on(store)
         }
         #[cfg(not(feature = "embedded"))]
         {
@@ -222,128 +226,16 @@ impl RawClientBuilder {
                     "no PD endpoints (enable feature `embedded` for an in-process cluster)".into(),
                 ));
             }
-            self.build_grpc().await
+            let store = KvStore::connect(self.pd_endpoints.clone(), options).await?;
+            self.client_on(store)
         }
     }
 
-    async fn build_grpc(self) -> Result<RawClient> {
-        let opts = grpc_options(&self.config);
-        let connector: Arc<dyn PdConnector> =
-            Arc::new(crate::pd::GrpcPdConnector::new(opts.clone()));
-        let endpoints = self.pd_endpoints.clone();
-        // client-go sends through the BatchCommands stream unless `max-batch-size` is 0.
-        match self.config.tikv_client.max_batch_size {
-            0 => {
-                let transport = crate::transport::GrpcTransport::grpc(opts);
-                self.assemble(connector, endpoints, transport, None).await
-            }
-            max => {
-                let transport = crate::transport::BatchTransport::batch(opts, max);
-                self.assemble(connector, endpoints, transport, None).await
-            }
-        }
-    }
-
-    #[cfg(feature = "embedded")]
-    async fn build_inproc(
-        self,
-        cluster: tikv_tower_mockstore::MockCluster,
-        on_close: Option<Box<dyn FnOnce() + Send>>,
-    ) -> Result<RawClient> {
-        let connector: Arc<dyn PdConnector> =
-            Arc::new(crate::pd::InProcPdConnector::new(cluster.clone()));
-        let transport = crate::transport::InProcTransport::in_process(cluster);
-        let endpoints = vec![crate::pd::inproc::INPROC_PD_URL.to_string()];
-        self.assemble(connector, endpoints, transport, on_close)
-            .await
-    }
-
-    async fn assemble<T>(
-        self,
-        connector: Arc<dyn PdConnector>,
-        endpoints: Vec<String>,
-        transport: T,
-        on_close: Option<Box<dyn FnOnce() + Send>>,
-    ) -> Result<RawClient>
-    where
-        T: Service<StoreCall, Response = StoreResponse, Error = TransportError>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        T::Future: Send + 'static,
-    {
-        let cfg = &self.config;
-        let pd_config = PdConfig {
-            endpoints,
-            rpc_timeout: cfg.pd_client.pd_server_timeout,
-            member_update_interval: cfg.pd_client.member_update_interval,
-            caller_id: "rawkv-tikv-tower".into(),
-            ..PdConfig::default()
-        };
-        let pd = PdClient::connect(connector, pd_config).await?;
-        let cluster_id = pd.cluster_id();
-        let (pd, keyspace_id) = match cfg.api_version {
-            ApiVersion::V2 => {
-                let id = match cfg.keyspace_name.as_deref() {
-                    None | Some("") => 0,
-                    Some(name) => {
-                        let meta = pd.load_keyspace(name).await.map_err(|e| match e {
-                            crate::pd::PdError::Server { .. } => {
-                                Error::KeyspaceNotFound(name.to_owned())
-                            }
-                            other => Error::Pd(other),
-                        })?;
-                        use tikv_tower_proto::keyspacepb::keyspace_meta::Keyspace;
-                        if meta.state != tikv_tower_proto::keyspacepb::KeyspaceState::Enabled as i32
-                        {
-                            return Err(Error::KeyspaceNotFound(name.to_owned()));
-                        }
-                        match meta.keyspace {
-                            Some(Keyspace::Id(id)) => id,
-                            Some(Keyspace::KeyspaceIdentity(k)) => k.keyspace_id,
-                            None => return Err(Error::KeyspaceNotFound(name.to_owned())),
-                        }
-                    }
-                };
-                (pd.with_codec(ApiCodec::v2(KeyMode::Raw, id)), Some(id))
-            }
-            _ => (pd.with_codec(ApiCodec::v1(KeyMode::Raw)), None),
-        };
-        let cache = Arc::new(RegionCache::new(
-            pd.clone(),
-            RegionCacheConfig {
-                ttl: cfg.tikv_client.region_cache_ttl,
-                ..RegionCacheConfig::default()
-            },
-        ));
-        let stack_cfg = StackConfig {
-            route: RouteConfig {
-                cluster_id,
-                // A V1TTL TiKV accepts raw requests stamped V1 only (TiKV
-                // `Storage::check_api_version`): V1TTL is a storage mode, not a wire version.
-                api_version: match cfg.api_version {
-                    ApiVersion::V1 | ApiVersion::V1Ttl => kvrpcpb::ApiVersion::V1,
-                    ApiVersion::V2 => kvrpcpb::ApiVersion::V2,
-                },
-                keyspace_id,
-                keyspace_name: cfg.keyspace_name.clone(),
-                raft_entry_max_size: cfg.raw.raft_entry_max_size as u64,
-            },
-            shard: ShardConfig {
-                concurrency: cfg.raw.shard_concurrency,
-                ..ShardConfig::default()
-            },
-            timeouts: Timeouts {
-                short: cfg.tikv_client.read_timeout_short,
-                medium: cfg.tikv_client.read_timeout_medium,
-                max_write_execution: cfg.tikv_client.max_write_execution_time,
-                ..Timeouts::default()
-            },
-            ..self.stack.clone()
-        };
-        let mut service: RawService =
-            BoxCloneSyncService::new(stack::raw(transport, cache.clone(), stack_cfg));
+    /// The client on `store`'s plain stack, wrapped in the production limit and the user
+    /// layers.
+    fn client_on(self, store: KvStore) -> Result<RawClient> {
+        let cfg = store.config().clone();
+        let mut service: RawService = store.plain_stack();
         if self.production && cfg.tikv_client.store_limit > 0 {
             service = BoxCloneSyncService::new(
                 tower::ServiceBuilder::new()
@@ -356,46 +248,23 @@ impl RawClientBuilder {
         for layer in self.layers.into_iter().rev() {
             service = layer(service);
         }
-        let pd_for_close = pd.clone();
-        let close: Box<dyn FnOnce() + Send> = Box::new(move || {
-            drop(pd_for_close);
-            if let Some(f) = on_close {
-                f();
-            }
-        });
         RawClient::from_parts(
             service,
             RawClientParts {
-                cluster_id,
+                cluster_id: store.cluster_id(),
                 api_version: cfg.api_version,
-                keyspace_id,
+                keyspace_id: store.keyspace_id(),
                 config: cfg.raw.clone(),
-                regions: cache,
-                on_close: Some(close),
+                regions: store.region_cache().clone(),
+                on_close: None,
+                store: Some(store),
             },
         )
     }
 }
 
-/// The transport options a [`Config`] asks for.
-pub fn grpc_options(cfg: &Config) -> crate::transport::GrpcOptions {
-    let tc = &cfg.tikv_client;
-    let tls = cfg.security.is_tls().then(|| crate::transport::TlsConfig {
-        ca_path: cfg.security.ca_path.clone(),
-        cert_path: cfg.security.cert_path.clone(),
-        key_path: cfg.security.key_path.clone(),
-        domain_name: None,
-    });
-    crate::transport::GrpcOptions {
-        connection_count: tc.grpc_connection_count,
-        connect_timeout: tc.dial_timeout,
-        keepalive_time: tc.grpc_keepalive_time,
-        keepalive_timeout: tc.grpc_keepalive_timeout,
-        max_send_message_size: tc.grpc_max_send_msg_size,
-        max_recv_message_size: tc.grpc_max_recv_msg_size,
-        tls,
-    }
-}
+/// The transport options a [`Config`] asks for (see [`crate::store::grpc_options`]).
+pub use crate::store::grpc_options;
 
 /// The in-process cluster [`RawClient::embedded`] starts: [`EMBEDDED_STORES`] stores, the
 /// configured API version, and the configured keyspace (id 1) under API V2.

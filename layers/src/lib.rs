@@ -76,6 +76,7 @@ pub mod tag;
 pub mod testing;
 pub mod timeout;
 pub mod trace;
+pub mod typed;
 
 pub use builder::ServiceBuilderExt;
 pub use call::{StoreCall, TransportError};

@@ -62,7 +62,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tikv_tower_proto::rpc::{RpcKind, StoreResponse};
+use tikv_tower_proto::rpc::{RpcKind, StoreResponse, TimeoutClass};
 use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -112,16 +112,10 @@ impl Timeouts {
         if let Some(t) = self.overrides.get(&kind) {
             return *t;
         }
-        match kind {
-            RpcKind::Scan
-            | RpcKind::ScanLock
-            | RpcKind::DeleteRange
-            | RpcKind::RawScan
-            | RpcKind::RawBatchScan
-            | RpcKind::RawDeleteRange
-            | RpcKind::Gc => self.medium,
-            RpcKind::UnsafeDestroyRange | RpcKind::RawChecksum | RpcKind::SplitRegion => self.long,
-            _ => self.short,
+        match kind.facts().timeout {
+            TimeoutClass::Short => self.short,
+            TimeoutClass::Medium => self.medium,
+            TimeoutClass::Long => self.long,
         }
     }
 }

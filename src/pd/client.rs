@@ -47,6 +47,9 @@ pub struct PdConfig {
     pub member_update_interval: Duration,
     /// `RequestHeader.caller_id`.
     pub caller_id: String,
+    /// Where the client's background tasks (membership refresh, TSO streams) are
+    /// spawned; closing it stops them (the store core owns one).
+    pub tasks: crate::tasks::TaskRegistry,
 }
 
 impl Default for PdConfig {
@@ -59,6 +62,7 @@ impl Default for PdConfig {
             backoff_max: Duration::from_secs(1),
             member_update_interval: Duration::from_secs(60),
             caller_id: "tikv-tower".to_string(),
+            tasks: crate::tasks::TaskRegistry::new(),
         }
     }
 }
@@ -204,7 +208,10 @@ impl PdClient {
         inner.update_members().await?;
         let weak = Arc::downgrade(&inner);
         let period = inner.config.member_update_interval;
-        tokio::spawn(member_loop(weak, period));
+        inner
+            .config
+            .tasks
+            .spawn("pd-member-loop", member_loop(weak, period));
         Ok(PdClient {
             inner,
             codec: Arc::new(ApiCodec::v1_raw()),
@@ -227,6 +234,11 @@ impl PdClient {
     /// The cluster id (PD Go client `GetClusterID`).
     pub fn cluster_id(&self) -> u64 {
         self.inner.cluster_id.load(Ordering::Acquire)
+    }
+
+    /// The registry this client's background tasks are spawned in.
+    pub fn tasks(&self) -> &crate::tasks::TaskRegistry {
+        &self.inner.config.tasks
     }
 
     /// The current leader's URL, if known (PD Go client `GetLeaderURL`).

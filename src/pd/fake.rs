@@ -31,6 +31,17 @@ pub(crate) struct FakeState {
     /// The next TSO streams fail after this many replies each.
     pub tso_fail_after: Option<u32>,
     pub tso_streams_opened: u64,
+    /// TSO streams whose server side has ended (the client closed its request stream).
+    pub tso_streams_closed: u64,
+}
+
+/// Counts a TSO stream's server side ending (dropped with the serving closure).
+struct TsoStreamEnd(Arc<Mutex<FakeState>>);
+
+impl Drop for TsoStreamEnd {
+    fn drop(&mut self) {
+        self.0.lock().tso_streams_closed += 1;
+    }
 }
 
 #[derive(Clone, Default)]
@@ -392,7 +403,9 @@ impl PdRpc for FakeConn {
         };
         let state = self.pd.state.clone();
         let served = std::sync::atomic::AtomicU32::new(0);
+        let end = TsoStreamEnd(state.clone());
         let stream = tso_stream_from_fn(cluster_id, move |count| {
+            let _end = &end;
             let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if fail_after.is_some_and(|f| n >= f) {
                 return Err(tonic::Status::unavailable("tso stream broken"));

@@ -10,13 +10,13 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
+use tikv_tower_layers::typed::{self, SendOptions};
 use tikv_tower_layers::{
     LocateError, OpState, RegionLocator, RegionRoute, Request, Response, Target,
 };
 use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+use tikv_tower_proto::rpc::{HasServerError, KvRequest};
 use tower::util::BoxCloneSyncService;
-use tower::ServiceExt;
 
 use super::keyspace::RawKeyCodec;
 use super::options::{ColumnFamily, RawOptions};
@@ -53,9 +53,11 @@ pub struct RawClientParts {
     pub config: RawConfig,
     /// Region lookup (for checksum's region walk).
     pub regions: Arc<dyn RegionLookup>,
-    /// Run once by [`RawClient::close`] (stop PD streams, drop connections, stop an
-    /// embedded cluster).
+    /// Run once by [`RawClient::close`] (extra clean-up of a hand-assembled client).
     pub on_close: Option<Box<dyn FnOnce() + Send>>,
+    /// The store core the client was made from, closed by [`RawClient::close`] (and
+    /// when the last handle drops): its background tasks stop.
+    pub store: Option<crate::store::KvStore>,
 }
 
 struct Inner {
@@ -68,6 +70,7 @@ struct Inner {
     regions: Arc<dyn RegionLookup>,
     closed: AtomicBool,
     on_close: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    store: Option<crate::store::KvStore>,
 }
 
 /// A RawKV client (client-go `rawkv.Client`).
@@ -104,18 +107,11 @@ impl fmt::Debug for RawClient {
     }
 }
 
-fn unexpected(expected: &'static str, got: &StoreResponse) -> Error {
-    Error::UnexpectedResponse {
-        expected,
-        got: got.kind().as_str().to_owned(),
-    }
-}
-
-fn server_error(e: String) -> Result<()> {
-    if e.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Server(e))
+/// A raw reply's `error` string as [`Error::Server`].
+fn server_error(reply: &impl HasServerError) -> Result<()> {
+    match reply.server_error() {
+        None => Ok(()),
+        Some(e) => Err(Error::Server(e.to_owned())),
     }
 }
 
@@ -140,6 +136,7 @@ impl RawClient {
                 regions: parts.regions,
                 closed: AtomicBool::new(false),
                 on_close: Mutex::new(parts.on_close),
+                store: parts.store,
             }),
             options: RawOptions::new().with_column_family(cf),
             atomic,
@@ -200,12 +197,22 @@ impl RawClient {
     }
 
     /// Close the client (client-go `Client.Close`): later calls on any clone fail with
-    /// [`Error::Closed`]; background tasks are stopped. Idempotent.
+    /// [`Error::Closed`]; the store core is closed, which stops every background task it
+    /// started (see [`KvStore::close`](crate::store::KvStore::close)). Idempotent.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        if let Some(store) = &self.inner.store {
+            store.close();
+        }
         if let Some(f) = self.inner.on_close.lock().take() {
             f();
         }
+    }
+
+    /// The store core this client was made from (`None` for a client assembled by hand
+    /// with [`from_parts`](Self::from_parts) without one).
+    pub fn store(&self) -> Option<&crate::store::KvStore> {
+        self.inner.store.as_ref()
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -280,32 +287,32 @@ impl RawClient {
     }
 
     /// Sends `reqs` (the client-side chunks of one batch operation, sharing one operation
-    /// state) at most `shard_concurrency` at a time; returns `handle` of each reply, in
-    /// completion order.
-    async fn send_chunks<T>(
+    /// state) at most `shard_concurrency` at a time; returns `handle` of each typed reply,
+    /// in completion order.
+    async fn send_chunks<R: KvRequest, T>(
         &self,
-        reqs: impl IntoIterator<Item = StoreRequest>,
-        handle: impl Fn(StoreResponse) -> Result<T>,
+        reqs: impl IntoIterator<Item = R>,
+        handle: impl Fn(R::Response) -> Result<T>,
     ) -> Result<Vec<T>> {
         let op = self.op();
         let handle = &handle;
         stream::iter(reqs.into_iter().map(|req| {
             let op = op.clone();
-            async move { handle(self.send(req, op).await?) }
+            async move { handle(self.send(req, SendOptions::op(op)).await?) }
         }))
         .buffer_unordered(self.inner.config.shard_concurrency)
         .try_collect()
         .await
     }
 
-    async fn send(&self, req: StoreRequest, op: Arc<OpState>) -> Result<StoreResponse> {
-        let resp = self
-            .inner
-            .service
-            .clone()
-            .oneshot(Request::new(req).with_op(op))
-            .await?;
-        Ok(resp.inner)
+    /// Sends one typed request through the stack ([`typed::send`]).
+    async fn send<R: KvRequest>(&self, req: R, options: SendOptions) -> Result<R::Response> {
+        Ok(typed::send(self.inner.service.clone(), req, options).await?)
+    }
+
+    /// Sends one typed request as its own operation.
+    async fn send_one<R: KvRequest>(&self, req: R) -> Result<R::Response> {
+        self.send(req, SendOptions::op(self.op())).await
     }
 
     /// The value of `key`, `None` when absent (client-go `Client.Get`). An existing empty
@@ -318,13 +325,9 @@ impl RawClient {
             cf: self.cf(),
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawGet(r) => {
-                server_error(r.error)?;
-                Ok((!r.not_found).then_some(r.value.into()))
-            }
-            other => Err(unexpected("RawGet", &other)),
-        }
+        let r = self.send_one(req).await?;
+        server_error(&r)?;
+        Ok((!r.not_found).then_some(r.value.into()))
     }
 
     /// The values of `keys`, one per key in request order, `None` for absent keys
@@ -347,20 +350,12 @@ impl RawClient {
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
-        let reqs = chunks.into_iter().map(|chunk| {
-            kvrpcpb::RawBatchGetRequest {
-                keys: chunk,
-                cf: cf.clone(),
-                ..Default::default()
-            }
-            .into()
+        let reqs = chunks.into_iter().map(|chunk| kvrpcpb::RawBatchGetRequest {
+            keys: chunk,
+            cf: cf.clone(),
+            ..Default::default()
         });
-        let found = self
-            .send_chunks(reqs, |resp| match resp {
-                StoreResponse::RawBatchGet(r) => Ok(r.pairs),
-                other => Err(unexpected("RawBatchGet", &other)),
-            })
-            .await?;
+        let found = self.send_chunks(reqs, |r| Ok(r.pairs)).await?;
         let mut by_key: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
         for p in found.into_iter().flatten() {
             by_key.insert(p.key, p.value);
@@ -394,10 +389,7 @@ impl RawClient {
             for_cas: self.atomic,
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawPut(r) => server_error(r.error),
-            other => Err(unexpected("RawPut", &other)),
-        }
+        server_error(&self.send_one(req).await?)
     }
 
     /// Store many pairs (client-go `Client.BatchPut`). Atomic per region only. When a key
@@ -476,13 +468,8 @@ impl RawClient {
                 for_cas: self.atomic,
                 ..Default::default()
             }
-            .into()
         });
-        self.send_chunks(reqs, |resp| match resp {
-            StoreResponse::RawBatchPut(r) => server_error(r.error),
-            other => Err(unexpected("RawBatchPut", &other)),
-        })
-        .await?;
+        self.send_chunks(reqs, |r| server_error(&r)).await?;
         Ok(())
     }
 
@@ -496,10 +483,7 @@ impl RawClient {
             for_cas: self.atomic,
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawDelete(r) => server_error(r.error),
-            other => Err(unexpected("RawDelete", &other)),
-        }
+        server_error(&self.send_one(req).await?)
     }
 
     /// Delete many keys (client-go `Client.BatchDelete`).
@@ -520,20 +504,15 @@ impl RawClient {
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
-        let reqs = chunks.into_iter().map(|chunk| {
-            kvrpcpb::RawBatchDeleteRequest {
+        let reqs = chunks
+            .into_iter()
+            .map(|chunk| kvrpcpb::RawBatchDeleteRequest {
                 keys: chunk,
                 cf: cf.clone(),
                 for_cas: self.atomic,
                 ..Default::default()
-            }
-            .into()
-        });
-        self.send_chunks(reqs, |resp| match resp {
-            StoreResponse::RawBatchDelete(r) => server_error(r.error),
-            other => Err(unexpected("RawBatchDelete", &other)),
-        })
-        .await?;
+            });
+        self.send_chunks(reqs, |r| server_error(&r)).await?;
         Ok(())
     }
 
@@ -555,10 +534,7 @@ impl RawClient {
             cf: self.cf(),
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawDeleteRange(r) => server_error(r.error),
-            other => Err(unexpected("RawDeleteRange", &other)),
-        }
+        server_error(&self.send_one(req).await?)
     }
 
     /// Up to `limit` pairs of `range` in ascending key order, across regions (client-go
@@ -634,10 +610,7 @@ impl RawClient {
             reverse,
             ..Default::default()
         };
-        let kvs = match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawScan(r) => r.kvs,
-            other => return Err(unexpected("RawScan", &other)),
-        };
+        let kvs = self.send_one(req).await?.kvs;
         let mut out = Vec::with_capacity(kvs.len().min(limit as usize));
         for kv in kvs {
             if let Some(e) = kv.error {
@@ -670,13 +643,9 @@ impl RawClient {
             cf: self.cf(),
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawGetKeyTtl(r) => {
-                server_error(r.error)?;
-                Ok((!r.not_found).then_some(r.ttl))
-            }
-            other => Err(unexpected("RawGetKeyTTL", &other)),
-        }
+        let r = self.send_one(req).await?;
+        server_error(&r)?;
+        Ok((!r.not_found).then_some(r.ttl))
     }
 
     /// Atomically: if the current value of `key` equals `previous` (`None` = the key is
@@ -726,14 +695,10 @@ impl RawClient {
             delete,
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawCompareAndSwap(r) => {
-                server_error(r.error)?;
-                let prev = (!r.previous_not_exist).then_some(r.previous_value.into());
-                Ok((prev, r.succeed))
-            }
-            other => Err(unexpected("RawCompareAndSwap", &other)),
-        }
+        let r = self.send_one(req).await?;
+        server_error(&r)?;
+        let prev = (!r.previous_not_exist).then_some(r.previous_value.into());
+        Ok((prev, r.succeed))
     }
 
     /// CRC64-XOR checksum, pair count and byte count of `range`, region by region
@@ -772,21 +737,16 @@ impl RawClient {
                 }],
                 ..Default::default()
             };
-            let req = Request::with_target(req.into(), Target::Region(route.ver_id()))
-                .with_op(op.clone());
-            match self.inner.service.clone().oneshot(req).await {
-                Ok(Response {
-                    inner: StoreResponse::RawChecksum(r),
-                    ..
-                }) => {
-                    server_error(r.error)?;
+            let options = SendOptions::op(op.clone()).with_target(Target::Region(route.ver_id()));
+            match typed::send(self.inner.service.clone(), req, options).await {
+                Ok(r) => {
+                    server_error(&r)?;
                     sum.merge(RawChecksum {
                         crc64_xor: r.checksum,
                         total_kvs: r.total_kvs,
                         total_bytes: r.total_bytes,
                     });
                 }
-                Ok(other) => return Err(unexpected("RawChecksum", &other.inner)),
                 // The region changed under us (split, merge, leader gone): the retry layer
                 // charged the backoff to the shared budget; look the region up again
                 // (client-go `sendReq`'s loop).

@@ -191,12 +191,10 @@ where
     }
 }
 
-/// Reads whose timeouts may be configurable (client-go `isReadReq`).
+/// Reads whose timeouts may be configurable (client-go `isReadReq`): the table's
+/// `configurable_read` fact.
 fn is_timeout_configurable_read(kind: RpcKind) -> bool {
-    matches!(
-        kind,
-        RpcKind::Get | RpcKind::BatchGet | RpcKind::Scan | RpcKind::BufferBatchGet
-    )
+    kind.facts().configurable_read
 }
 
 /// The region error a route that went stale before sending stands for (client-go

@@ -46,7 +46,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+use tikv_tower_proto::rpc::{Routing, StoreRequest, StoreResponse};
 
 use crate::error::Error;
 use crate::request::{KeyRange, Target};
@@ -710,28 +710,21 @@ dispatch!(
     RawChecksum,
 );
 
-/// The target implied by a request's kind (see [`Target::infer`]).
+/// The target implied by a request's kind (see [`Target::infer`]): its table row's
+/// [`Routing`], with the key or range read from the request.
 pub fn infer_target(req: &StoreRequest) -> Target {
-    match req {
-        StoreRequest::Get(r) => Target::Key(r.key.clone()),
-        StoreRequest::RawGet(r) => Target::Key(r.key.clone()),
-        StoreRequest::RawPut(r) => Target::Key(r.key.clone()),
-        StoreRequest::RawDelete(r) => Target::Key(r.key.clone()),
-        StoreRequest::RawGetKeyTtl(r) => Target::Key(r.key.clone()),
-        StoreRequest::RawCompareAndSwap(r) => Target::Key(r.key.clone()),
-        StoreRequest::Cleanup(r) => Target::Key(r.key.clone()),
-        StoreRequest::TxnHeartBeat(r) => Target::Key(r.primary_lock.clone()),
-        StoreRequest::CheckTxnStatus(r) => Target::Key(r.primary_key.clone()),
-        StoreRequest::MvccGetByKey(r) => Target::Key(r.key.clone()),
-        StoreRequest::ResolveLock(r) if r.keys.is_empty() => Target::Unrouted,
-        StoreRequest::Scan(_) | StoreRequest::RawScan(_) | StoreRequest::ScanLock(_) => {
-            range(req).map_or(Target::Unrouted, Target::Range)
-        }
-        StoreRequest::DeleteRange(_)
-        | StoreRequest::RawDeleteRange(_)
-        | StoreRequest::RawChecksum(_) => range(req).map_or(Target::Unrouted, Target::EachRegion),
-        _ if keys(req).is_some() => Target::Keys,
-        _ => Target::Unrouted,
+    match req.kind().facts().routing {
+        Routing::Key => req
+            .routing_key()
+            .map_or(Target::Unrouted, |k| Target::Key(k.clone())),
+        Routing::Keys => Target::Keys,
+        Routing::KeysOrPinned => match key_count(req) {
+            Some(n) if n > 0 => Target::Keys,
+            _ => Target::Unrouted,
+        },
+        Routing::Range => range(req).map_or(Target::Unrouted, Target::Range),
+        Routing::EachRegion => range(req).map_or(Target::Unrouted, Target::EachRegion),
+        Routing::Unrouted => Target::Unrouted,
     }
 }
 
@@ -796,6 +789,16 @@ mod tests {
         ];
         for (req, want) in cases {
             assert_eq!(infer_target(&req), want, "{}", req.kind());
+        }
+    }
+
+    #[test]
+    fn shard_dispatch_covers_exactly_the_split_kinds_of_the_table() {
+        use tikv_tower_proto::rpc::RpcKind;
+        for &kind in RpcKind::ALL {
+            let split = !matches!(kind.facts().routing, Routing::Key | Routing::Unrouted);
+            let reply = StoreResponse::default_for(kind);
+            assert_eq!(merge(vec![(vec![], reply)], &[]).is_ok(), split, "{kind}");
         }
     }
 
