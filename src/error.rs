@@ -23,8 +23,8 @@
 //! |---|---|
 //! | `ErrBodyMissing` | [`Error::UnexpectedResponse`] |
 //! | `ErrTiKVServerBusy`, `ErrRegionUnavailable`, `ErrResultUndetermined` | [`Error::ServerBusy`], [`Error::RegionUnavailable`], [`Error::Undetermined`] (`is_server_busy`, `is_region_unavailable`, `is_undetermined` = `IsErrorUndetermined`) |
-//! | `ErrTiKVServerTimeout`, `ErrPDServerTimeout` | [`Error::Timeout`], [`Error::Pd`] (`is_timeout`) |
-//! | `ErrTiKVStaleCommand`, `ErrTiKVMaxTimestampNotSynced`, `ErrTiKVDiskFull`, `ErrRegionDataNotReady`, `ErrRegionNotInitialized`, `ErrRegionRecoveryInProgress`, `ErrRegionFlashback*`, `ErrIsWitness` | retried by the layers with their backoff kind; when the budget runs out: [`Error::BackoffExhausted`] naming the kinds; otherwise [`Error::RegionError`] / [`Error::RegionUnavailable`] |
+//! | `ErrTiKVServerTimeout`, `ErrPDServerTimeout` | [`Error::Timeout`], [`Error::PdServerTimeout`], [`Error::BackoffExhausted`] with that cause (`is_timeout`, `is_pd_server_timeout`) |
+//! | `ErrTiKVStaleCommand`, `ErrTiKVMaxTimestampNotSynced`, `ErrTiKVDiskFull`, `ErrRegionDataNotReady`, `ErrRegionNotInitialized`, `ErrRegionRecoveryInProgress`, `ErrRegionFlashback*`, `ErrIsWitness` | retried by the layers with their backoff kind; when the budget runs out: [`Error::BackoffExhausted`] typed by the longest-sleeping kind's cause, with the history; otherwise [`Error::RegionError`] / [`Error::RegionUnavailable`] |
 //! | `ErrWriteConflict` (+`IsErrWriteConflict`), `ErrKeyExist` (+`IsErrKeyExist`), `ErrDeadlock`, `ErrAssertionFailed`, `ErrRetryable`, `ExtractKeyErr` | [`Error::WriteConflict`], [`Error::KeyExists`], [`Error::Deadlock`], [`Error::AssertionFailed`], [`Error::Retryable`], [`Error::from_key_error`] |
 //! | `ErrEntryTooLarge`, `ErrKeyTooLarge` | [`Error::EntryTooLarge`], [`Error::KeyTooLarge`] |
 //! | `PDError`, `MismatchClusterID` | [`Error::Pd`] (`PdError::ClusterIdMismatch`) |
@@ -33,6 +33,7 @@
 
 use tikv_tower_layers::call::TransportError;
 use tikv_tower_layers::locate::LocateError;
+pub use tikv_tower_layers::retry::backoff::{BackoffCause, BackoffHistory};
 use tikv_tower_proto::{errorpb, kvrpcpb};
 
 use crate::pd::error::PdError;
@@ -152,16 +153,24 @@ pub enum Error {
     #[error("tikv server busy: {0}")]
     ServerBusy(String),
     /// The backoff budget of the operation was spent (client-go's backoffer
-    /// "backoffer.maxSleep is exceeded", which names the backoff kinds and last errors).
-    #[error("backoff budget exhausted after {total_sleep_ms} ms (kinds: {kinds}): {last_error}")]
+    /// "backoffer.maxSleep is exceeded"). `cause` is the typed error of the kind that
+    /// slept longest (client-go `longestSleepCfg.err`: `ErrRegionUnavailable`,
+    /// `ErrTiKVServerTimeout`, `ErrPDServerTimeout`, `ErrTiKVServerBusy`, ...); the
+    /// predicates ([`is_region_unavailable`](Self::is_region_unavailable),
+    /// [`is_server_busy`](Self::is_server_busy), [`is_timeout`](Self::is_timeout),
+    /// [`is_pd_server_timeout`](Self::is_pd_server_timeout)) look at it. `history` is
+    /// every backoff slept.
+    #[error("{cause}: {history}")]
     BackoffExhausted {
-        /// Total sleep in milliseconds.
-        total_sleep_ms: u64,
-        /// The backoff kinds used, e.g. `regionMiss, tikvRPC`.
-        kinds: String,
-        /// The last error seen.
-        last_error: String,
+        /// The cause: the longest-sleeping kind's error.
+        cause: BackoffCause,
+        /// The backoffs slept (kinds, sleeps, errors, budget).
+        history: Box<BackoffHistory>,
     },
+    /// PD could not be reached to locate a region or store (client-go
+    /// `ErrPDServerTimeout`).
+    #[error("pd server timeout: {0}")]
+    PdServerTimeout(String),
     /// The outcome of a write is unknown (client-go `ErrResultUndetermined`); never retried.
     #[error("execution result undetermined: {0}")]
     Undetermined(String),
@@ -245,18 +254,41 @@ impl Error {
         Error::KeyError(Box::new(e))
     }
 
-    /// Build the error for a region error that reached the user.
+    /// Build the error for a region error that reached the user, by its kind
+    /// ([`RegionErrorKind::of`](tikv_tower_layers::RegionErrorKind::of), the one
+    /// classification the layers use too).
     pub fn from_region_error(e: errorpb::Error) -> Self {
-        if e.server_is_busy.is_some() {
-            return Error::ServerBusy(e.message);
+        use tikv_tower_layers::RegionErrorKind as K;
+        match K::of(&e) {
+            K::ServerIsBusy => Error::ServerBusy(e.message),
+            K::UndeterminedResult => Error::Undetermined(e.message),
+            K::RegionNotFound | K::RegionNotInitialized => {
+                Error::RegionUnavailable(format!("{e:?}"))
+            }
+            _ => Error::RegionError(Box::new(e)),
         }
-        if e.undetermined_result.is_some() {
-            return Error::Undetermined(e.message);
+    }
+
+    /// The cause of an exhausted backoff budget, if this is one.
+    pub fn backoff_cause(&self) -> Option<BackoffCause> {
+        match self {
+            Error::BackoffExhausted { cause, .. } => Some(*cause),
+            _ => None,
         }
-        if e.region_not_found.is_some() || e.region_not_initialized.is_some() {
-            return Error::RegionUnavailable(format!("{e:?}"));
+    }
+
+    /// The backoff history of an exhausted budget, if this is one.
+    pub fn backoff_history(&self) -> Option<&BackoffHistory> {
+        match self {
+            Error::BackoffExhausted { history, .. } => Some(history),
+            _ => None,
         }
-        Error::RegionError(Box::new(e))
+    }
+
+    /// client-go `ErrPDServerTimeout`: PD could not be reached in time.
+    pub fn is_pd_server_timeout(&self) -> bool {
+        matches!(self, Error::PdServerTimeout(_))
+            || self.backoff_cause() == Some(BackoffCause::PdServerTimeout)
     }
 
     /// Wrap any error.
@@ -289,19 +321,26 @@ impl Error {
     /// client-go `ErrRegionUnavailable`: the region could not be served.
     pub fn is_region_unavailable(&self) -> bool {
         matches!(self, Error::RegionUnavailable(_) | Error::RegionError(_))
+            || self.backoff_cause() == Some(BackoffCause::RegionUnavailable)
     }
 
     /// A deadline passed somewhere on the path.
     pub fn is_timeout(&self) -> bool {
         matches!(
             self,
-            Error::Timeout(_) | Error::Transport(TransportError::Timeout { .. })
+            Error::Timeout(_)
+                | Error::PdServerTimeout(_)
+                | Error::Transport(TransportError::Timeout { .. })
+        ) || matches!(
+            self.backoff_cause(),
+            Some(BackoffCause::TiKvServerTimeout | BackoffCause::PdServerTimeout)
         ) || matches!(self, Error::Transport(TransportError::Status { code, .. }) if *code == tonic::Code::DeadlineExceeded)
     }
 
     /// client-go `ErrTiKVServerBusy`.
     pub fn is_server_busy(&self) -> bool {
         matches!(self, Error::ServerBusy(_))
+            || self.backoff_cause() == Some(BackoffCause::TiKvServerBusy)
     }
 
     /// The backoff budget ran out.
@@ -362,6 +401,7 @@ impl Error {
                 | Error::ServerBusy(_)
                 | Error::RegionUnavailable(_)
                 | Error::BackoffExhausted { .. }
+                | Error::PdServerTimeout(_)
                 | Error::Timeout(_)
         ) || self.is_unreachable()
     }
@@ -372,44 +412,26 @@ impl From<tikv_tower_layers::Error> for Error {
     /// sender's region errors and backoffer failures into `tikverr` values the same way).
     fn from(e: tikv_tower_layers::Error) -> Self {
         use tikv_tower_layers::Error as L;
-        use tikv_tower_layers::RegionErrorKind as K;
         match e {
-            L::Region {
-                kind: K::ServerIsBusy,
-                error,
-                ..
-            } => Error::ServerBusy(error.message.clone()),
-            L::Region {
-                kind: K::UndeterminedResult,
-                error,
-                ..
-            } => Error::Undetermined(error.message.clone()),
             L::Region { error, .. } => Error::from_region_error(*error),
             L::RegionUnavailable(v) => {
                 Error::RegionUnavailable(format!("region {} (no replica left to try)", v.id))
             }
             L::Undetermined(m) => Error::Undetermined(m),
-            L::RaftEntryTooLarge { entry_size, .. } => Error::EntryTooLarge {
-                limit: 0,
+            L::RaftEntryTooLarge {
+                entry_size, limit, ..
+            } => Error::EntryTooLarge {
+                limit,
                 size: entry_size,
             },
             L::Flashback { region_id, message } => {
                 Error::RegionUnavailable(format!("region {region_id} in flashback: {message}"))
             }
-            L::BackoffExhausted {
-                kinds,
-                last_errors,
-                total_sleep,
-                ..
-            } => Error::BackoffExhausted {
-                total_sleep_ms: total_sleep.as_millis() as u64,
-                kinds: kinds
-                    .iter()
-                    .map(|k| format!("{k:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                last_error: last_errors.last().cloned().unwrap_or_default(),
+            L::BackoffExhausted(history) => Error::BackoffExhausted {
+                cause: history.cause(),
+                history,
             },
+            L::Locate(LocateError::Pd(m)) => Error::PdServerTimeout(m),
             L::Transport(t) | L::SendFailed { source: t, .. } => match t {
                 TransportError::Canceled => Error::Canceled,
                 t => Error::Transport(t),

@@ -36,8 +36,13 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
+
 use tikv_tower_layers::intercept::Interceptor;
 use tikv_tower_layers::limit::RateLimitLayer;
+use tikv_tower_layers::replica::ReplicaPolicy;
+use tikv_tower_layers::retry::RetryPolicy;
+use tikv_tower_layers::rpc_intercept::RpcInterceptor;
 use tikv_tower_layers::stack::StackConfig;
 use tikv_tower_layers::{Request, Response};
 use tower::util::BoxCloneSyncService;
@@ -112,9 +117,39 @@ impl RawClientBuilder {
         self
     }
 
-    /// Add a user interceptor (client-go `interceptor.RPCInterceptor`), in order.
-    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
+    /// Add an interceptor of every store RPC attempt (client-go
+    /// `interceptor.RPCInterceptor`: it sees each attempt — retries and shard parts
+    /// included — with its target store), in order.
+    pub fn interceptor(mut self, interceptor: impl RpcInterceptor) -> Self {
+        self.stack.rpc_interceptors = self.stack.rpc_interceptors.push(interceptor);
+        self
+    }
+
+    /// Add a per-operation hook: it sees each logical operation once, before sharding
+    /// and retries, and may refuse it.
+    pub fn operation_interceptor(mut self, interceptor: impl Interceptor) -> Self {
         self.stack.interceptors = self.stack.interceptors.push(interceptor);
+        self
+    }
+
+    /// The retry policy of every request (default: client-go's Backoffer and
+    /// region-error matrix, `ClientGoRetry`).
+    pub fn retry_policy(mut self, policy: Arc<dyn RetryPolicy>) -> Self {
+        self.stack.retry = policy;
+        self
+    }
+
+    /// The replica policy of every request (default: client-go's `replicaSelector`,
+    /// `ClientGoSelector`).
+    pub fn replica_policy(mut self, policy: Arc<dyn ReplicaPolicy>) -> Self {
+        self.stack.replica = policy;
+        self
+    }
+
+    /// Start from this stack configuration (policies, interceptors, limits, tags); the
+    /// cluster-derived parts are filled by the store core from [`Config`] and PD.
+    pub fn stack_config(mut self, stack: StackConfig) -> Self {
+        self.stack = stack;
         self
     }
 

@@ -424,7 +424,7 @@ async fn builder_user_layer_interceptor_and_tags() {
                 req
             })
         }))
-        .interceptor(tikv_tower_layers::intercept::before_fn(
+        .operation_interceptor(tikv_tower_layers::intercept::before_fn(
             "no-forbidden",
             |req| match &req.inner {
                 tikv_tower_proto::rpc::StoreRequest::RawPut(p)

@@ -1,7 +1,7 @@
 //! The error model of the layers.
 //!
 //! Layers fail with one typed [`Error`]. Region errors (`errorpb.Error`) are classified
-//! into [`RegionErrorKind`]; the route layer attaches a [`RetryHint`] saying what the
+//! into [`RegionErrorKind`]; the route layer attaches a [`Decision`] saying what the
 //! region-error matrix decided (retry now, back off then retry, re-locate / re-split,
 //! give up), and the retry layer executes it. Key errors (`kvrpcpb.KeyError`) are *not*
 //! errors at this level: they stay in the [`Response`](crate::Response) for the protocols
@@ -193,9 +193,14 @@ impl RegionErrorKind {
     }
 }
 
-/// What the region-error matrix decided for one failed attempt.
+/// What to do after a failed attempt: the one decision type that flows from the
+/// region-error matrix and the replica session (which attach it to the error) through the
+/// retry session (which may override it) to the retry loop (which executes it).
+///
+/// client-go spreads this over `onRegionError`'s `(shouldRetry, err)`, the selector's
+/// pending backoffs and the callers' `bo.Backoff(BoRegionMiss)` re-locate loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryHint {
+pub enum Decision {
     /// Retry at once (a new leader is known, another replica can be tried).
     Now,
     /// Back off with this kind, then retry the same shard.
@@ -204,8 +209,22 @@ pub enum RetryHint {
     /// backing off with the kind if given (client-go: "return the region error to the
     /// caller", which backs off `BoRegionMiss` and re-splits).
     Relocate(Option<BackoffKind>),
-    /// Not retryable.
-    Fail,
+    /// Stop: return the error to the caller.
+    Return,
+}
+
+impl Decision {
+    /// The decision for a failed region or store lookup (client-go: `LocateKey` callers
+    /// back off `BoPDRPC` on PD errors and `BoRegionMiss` on a missing region; an unknown
+    /// store re-locates). Used by the retry session and by the shard layer's splitting.
+    pub fn for_locate(e: &LocateError) -> Decision {
+        match e {
+            LocateError::Pd(_) => Decision::Backoff(BackoffKind::PdRpc),
+            LocateError::RegionNotFound(_) => Decision::Backoff(BackoffKind::RegionMiss),
+            LocateError::StoreNotFound(_) => Decision::Relocate(Some(BackoffKind::RegionMiss)),
+            LocateError::Invalid(_) => Decision::Return,
+        }
+    }
 }
 
 /// Errors of the layers.
@@ -220,8 +239,8 @@ pub enum Error {
         store_id: u64,
         /// Classification.
         kind: RegionErrorKind,
-        /// What should happen next.
-        hint: RetryHint,
+        /// What the matrix decided.
+        decision: Decision,
         /// The server's error.
         error: Box<errorpb::Error>,
     },
@@ -233,12 +252,14 @@ pub enum Error {
     #[error("undetermined result: {0}")]
     Undetermined(String),
     /// The proposal was too large for raft (`RaftEntryTooLarge`).
-    #[error("raft entry too large in region {region_id}: {entry_size} bytes")]
+    #[error("raft entry too large in region {region_id}: {entry_size} bytes, limit {limit}")]
     RaftEntryTooLarge {
         /// Region id.
         region_id: u64,
         /// Entry size.
         entry_size: u64,
+        /// The limit (TiKV `raft-entry-max-size` as configured in the client; 0 = unknown).
+        limit: u64,
     },
     /// The region is in a flashback (`FlashbackInProgress` / `FlashbackNotPrepared`).
     #[error("region {region_id} flashback: {message}")]
@@ -248,32 +269,22 @@ pub enum Error {
         /// What happened.
         message: String,
     },
-    /// The shared backoff budget is spent (client-go "backoffer.maxSleep is exceeded").
-    #[error("backoff budget {budget:?} exhausted after sleeping {total_sleep:?} (kinds {kinds:?}); last errors: {last_errors:?}")]
-    BackoffExhausted {
-        /// Backoff kinds used, in order of first use.
-        kinds: Vec<BackoffKind>,
-        /// The kind slept the longest (its attribution names the cause, client-go
-        /// `longestSleepCfg.err`).
-        longest: Option<BackoffKind>,
-        /// The most recent errors that caused backoffs.
-        last_errors: Vec<String>,
-        /// Total time slept.
-        total_sleep: Duration,
-        /// The budget.
-        budget: Duration,
-    },
+    /// The shared backoff budget is spent (client-go "backoffer.maxSleep is exceeded"):
+    /// the whole history, whose longest-sleeping kind names the cause
+    /// ([`BackoffHistory::cause`](crate::retry::backoff::BackoffHistory::cause)).
+    #[error("{}: {}", .0.cause(), .0)]
+    BackoffExhausted(Box<crate::retry::backoff::BackoffHistory>),
     /// The store could not be reached / did not answer (after retries where allowed).
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// One attempt's send failed (produced by the route layer with the matrix's hint;
+    /// One attempt's send failed (produced by the route layer with the matrix's decision;
     /// the retry layer turns a final one into [`Error::Transport`]).
     #[error("send to store {store_id} failed: {source}")]
     SendFailed {
         /// The store.
         store_id: u64,
-        /// What should happen next.
-        hint: RetryHint,
+        /// What the matrix decided.
+        decision: Decision,
         /// The transport's error.
         source: TransportError,
     },
@@ -325,12 +336,12 @@ impl Error {
         match self {
             Error::Transport(e) => !matches!(e, TransportError::Canceled),
             Error::Locate(e) => matches!(e, LocateError::Pd(_) | LocateError::RegionNotFound(_)),
-            Error::BackoffExhausted { .. }
+            Error::BackoffExhausted(_)
             | Error::RegionUnavailable(_)
             | Error::Timeout(_)
             | Error::DeadlineExceeded => true,
-            Error::Region { hint, .. } | Error::SendFailed { hint, .. } => {
-                !matches!(hint, RetryHint::Fail)
+            Error::Region { decision, .. } | Error::SendFailed { decision, .. } => {
+                !matches!(decision, Decision::Return)
             }
             _ => false,
         }
@@ -360,16 +371,17 @@ impl Error {
         matches!(
             self,
             Error::Region {
-                hint: RetryHint::Relocate(_),
+                decision: Decision::Relocate(_),
                 ..
             } | Error::RegionUnavailable(_)
         )
     }
 
-    /// The hint attached by the route layer, if any.
-    pub fn hint(&self) -> Option<RetryHint> {
+    /// The decision the route layer attached (region-error matrix / replica session),
+    /// if any; the retry session may override it.
+    pub fn decision(&self) -> Option<Decision> {
         match self {
-            Error::Region { hint, .. } | Error::SendFailed { hint, .. } => Some(*hint),
+            Error::Region { decision, .. } | Error::SendFailed { decision, .. } => Some(*decision),
             _ => None,
         }
     }
@@ -385,6 +397,6 @@ impl Error {
 
     /// Whether the backoff budget ran out.
     pub fn is_backoff_exhausted(&self) -> bool {
-        matches!(self, Error::BackoffExhausted { .. })
+        matches!(self, Error::BackoffExhausted(_))
     }
 }

@@ -12,12 +12,13 @@
 //! |---|---|---|
 //! | [`request`], [`error`] | request / response / error model | `tikvrpc.Request`, `tikverr` |
 //! | [`route`] | locate region, pick peer, stamp `Context`, send | `RegionRequestSender.SendReqCtx` |
-//! | [`replica`] | which peer serves an attempt | `replicaSelector` |
-//! | [`retry`] | typed, budgeted backoff; the region-error matrix | `retry.Backoffer`, `onRegionError`, `onSendFail` |
+//! | [`replica`] | which peer serves an attempt: a swappable [`ReplicaPolicy`] | `replicaSelector` |
+//! | [`retry`] | typed, budgeted backoff; the region-error matrix; a swappable [`RetryPolicy`] | `retry.Backoffer`, `onRegionError`, `onSendFail` |
 //! | [`shard`] | split by region, fan out, merge, re-split | `GroupKeysByRegion`, batch loops |
 //! | [`resolve_lock`] | resolve locks met by reads, retry | `LockResolver` use in snapshot reads |
 //! | [`tag`] | request source, resource group, priority | `tikvrpc.Request` context setters |
-//! | [`intercept`] | user interceptors | `tikvrpc/interceptor` |
+//! | [`intercept`] | per-operation hooks (once per logical operation) | – |
+//! | [`rpc_intercept`] | interceptors of every store RPC attempt | `tikvrpc/interceptor` (`RPCInterceptor`) |
 //! | [`trace`] | tracing spans, OpenTelemetry | opentracing spans in the sender |
 //! | [`limit`] | rate and concurrency limits | store token limit |
 //! | [`timeout`] | per-command RPC timeouts | `client.ReadTimeout*` |
@@ -68,6 +69,7 @@ pub mod request;
 pub mod resolve_lock;
 pub mod retry;
 pub mod route;
+pub mod rpc_intercept;
 pub mod shard;
 pub mod stack;
 pub mod tag;
@@ -78,12 +80,14 @@ pub mod typed;
 
 pub use builder::ServiceBuilderExt;
 pub use call::{StoreCall, TransportError};
-pub use error::{Error, RegionErrorKind, RetryHint};
+pub use error::{Decision, Error, RegionErrorKind};
 pub use locate::{InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute};
+pub use replica::{ReplicaPolicy, ReplicaSession};
 pub use request::{
     ExecDetails, KeyRange, OpState, ReplicaRead, Request, RequestTags, Response, Target,
 };
 pub use retry::backoff::{BackoffKind, Backoffer, Jitter};
+pub use retry::{RetryPolicy, RetrySession};
 
 #[cfg(test)]
 mod tests;

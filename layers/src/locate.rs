@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tikv_tower_proto::metapb;
 
 /// A region's identity at one epoch (client-go's `RegionVerID`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RegionVerId {
     /// Region id.
     pub id: u64,
@@ -68,7 +68,7 @@ impl RegionRoute {
 }
 
 /// A store as routing needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreRoute {
     /// Store id.
     pub id: u64,
@@ -76,6 +76,9 @@ pub struct StoreRoute {
     pub addr: Arc<str>,
     /// Store labels (zone, host, engine, ...), used by replica selection.
     pub labels: Arc<[metapb::StoreLabel]>,
+    /// The store's state as PD reports it (`Up`, `Offline`, `Tombstone`), seen by replica
+    /// policies.
+    pub state: metapb::StoreState,
 }
 
 /// Why a cached region is dropped (client-go's `InvalidReason`).

@@ -6,7 +6,8 @@
 //! - a routing [`Target`]: one key, the request's own keys (any order), a key range
 //!   (forward or reverse, with a scan limit), a region (pinned at an epoch or by id), or
 //!   "every region overlapping a range" for delete-range-like fan-out;
-//! - a [`ReplicaRead`] policy (leader, follower, mixed, learner, prefer-leader, stale read);
+//! - a [`ReplicaRead`] kind (leader, follower, mixed, learner, prefer-leader, stale read),
+//!   and optionally its own replica and retry policies (overriding the stack's);
 //! - the per-operation state [`OpState`] behind an `Arc`, shared by every shard and every
 //!   attempt of the logical operation: the backoff budget ([`Backoffer`]), the deadline, the
 //!   resolved-locks set, the request tags and the trace span;
@@ -51,8 +52,9 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::locate::RegionVerId;
-use crate::replica::SelectorState;
+use crate::replica::{ReplicaPolicy, ReplicaSession};
 use crate::retry::backoff::{BackoffKind, Backoffer};
+use crate::retry::RetryPolicy;
 
 /// A key range in request key space: `[start, end)`, `end` empty = unbounded.
 ///
@@ -411,12 +413,16 @@ impl OpState {
     }
 }
 
+/// The replica session of one shard, shared by all its attempts (made by the route layer
+/// from the [`ReplicaPolicy`] in effect; `None` until the first attempt).
+pub type SharedReplicaSession = Arc<Mutex<Option<Box<dyn ReplicaSession>>>>;
+
 /// A key-addressed request travelling down the stack.
 ///
 /// Cloning is cheap except for `inner` (one clone per retry attempt). Every clone shares
-/// the [`OpState`] and the per-shard replica-selection state, so attempts of one shard
-/// continue where the previous attempt left (tried peers, attempt counts).
-#[derive(Debug, Clone)]
+/// the [`OpState`] and the per-shard replica session, so attempts of one shard continue
+/// where the previous attempt left (tried peers, attempt counts).
+#[derive(Clone)]
 pub struct Request {
     /// The kvrpcpb request; the layers stamp its `Context`.
     pub inner: StoreRequest,
@@ -428,7 +434,29 @@ pub struct Request {
     pub op: Arc<OpState>,
     /// Per-RPC timeout override (otherwise the timeout layer's per-command default).
     pub timeout: Option<Duration>,
-    session: Arc<Mutex<SelectorState>>,
+    /// Replica policy for this request only (otherwise the route layer's).
+    pub replica_policy: Option<Arc<dyn ReplicaPolicy>>,
+    /// Retry policy for this request only (otherwise the retry layer's).
+    pub retry_policy: Option<Arc<dyn RetryPolicy>>,
+    /// Attempts of this shard before this one (set by the retry layer; drives
+    /// `Context.is_retry_request`).
+    pub attempt: u32,
+    session: SharedReplicaSession,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("inner", &self.inner)
+            .field("target", &self.target)
+            .field("replica_read", &self.replica_read)
+            .field("op", &self.op)
+            .field("timeout", &self.timeout)
+            .field("replica_policy", &self.replica_policy)
+            .field("retry_policy", &self.retry_policy)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -447,6 +475,9 @@ impl Request {
             replica_read: ReplicaRead::Leader,
             op: OpState::new(),
             timeout: None,
+            replica_policy: None,
+            retry_policy: None,
+            attempt: 0,
             session: Arc::default(),
         }
     }
@@ -469,8 +500,20 @@ impl Request {
         self
     }
 
-    /// A part of this request (a shard): same op, policy and timeout, a new kvrpcpb
-    /// request and target, and its own replica-selection state.
+    /// Use this replica policy for this request (overrides the stack's).
+    pub fn with_replica_policy(mut self, p: Arc<dyn ReplicaPolicy>) -> Request {
+        self.replica_policy = Some(p);
+        self
+    }
+
+    /// Use this retry policy for this request (overrides the stack's).
+    pub fn with_retry_policy(mut self, p: Arc<dyn RetryPolicy>) -> Request {
+        self.retry_policy = Some(p);
+        self
+    }
+
+    /// A part of this request (a shard): same op, policies and timeout, a new kvrpcpb
+    /// request and target, and its own replica session.
     pub fn part(&self, inner: StoreRequest, target: Target) -> Request {
         Request {
             inner,
@@ -478,12 +521,15 @@ impl Request {
             replica_read: self.replica_read,
             op: self.op.clone(),
             timeout: self.timeout,
+            replica_policy: self.replica_policy.clone(),
+            retry_policy: self.retry_policy.clone(),
+            attempt: 0,
             session: Arc::default(),
         }
     }
 
-    /// The per-shard replica-selection state (shared by all attempts of this shard).
-    pub fn session(&self) -> &Arc<Mutex<SelectorState>> {
+    /// The per-shard replica session (shared by all attempts of this shard).
+    pub fn replica_session(&self) -> &SharedReplicaSession {
         &self.session
     }
 

@@ -6,8 +6,8 @@
 //!    waiting for a rate-limit permit, so traces show the whole latency.
 //! 2. **rate limit (global)** — paces logical operations before any work (locating,
 //!    splitting) is done for them.
-//! 3. **intercept** — user hooks see the logical request once (not once per shard or
-//!    attempt) and may refuse it before any RPC.
+//! 3. **intercept** — per-operation hooks see the logical request once (not once per
+//!    shard or attempt) and may refuse it before any RPC.
 //! 4. **tag** — stamps request source / resource group / priority once; every shard and
 //!    attempt inherits the context. After the interceptors, so they may change the tags.
 //! 5. **timeout (request level)** — fixes the per-RPC timeout and
@@ -18,11 +18,17 @@
 //! 7. **resolve lock** — per part: a lock found in one region's reply is resolved and only
 //!    that part is read again. Above retry, because a resolution round is a new read, not
 //!    a transport retry.
-//! 8. **retry** — per part: executes the region-error matrix' hints with the shared
-//!    budget; pinned parts with stale routes go back up to the shard layer.
-//! 9. **route** — one attempt: locate, pick the replica, stamp `Context`, send.
-//! 10. **rate limit (per store)** — below routing, where the store is known.
-//! 11. **timeout (store-call level)** — enforces the per-RPC timeout (capped by the
+//! 8. **retry** — per part: a session of the [`RetryPolicy`] (`StackConfig::retry`, or
+//!    the request's own) decides after each failure, starting from the region-error
+//!    matrix' [`Decision`](crate::Decision), with the shared budget; pinned parts with
+//!    stale routes go back up to the shard layer.
+//! 9. **route** — one attempt: locate, pick the replica with a session of the
+//!    [`ReplicaPolicy`] (`StackConfig::replica`, or the request's own), stamp `Context`,
+//!    send.
+//! 10. **RPC interceptors** — user interceptors of every store RPC attempt, with its
+//!     target store (client-go `RPCInterceptor`); absent when none is configured.
+//! 11. **rate limit (per store)** — below routing, where the store is known.
+//! 12. **timeout (store-call level)** — enforces the per-RPC timeout (capped by the
 //!     operation deadline) around the transport call only.
 //!
 //! client-go counterpart: the wiring of `tikv.KVStore` (`RegionRequestSender` over the
@@ -79,17 +85,19 @@ use crate::error::Error;
 use crate::intercept::InterceptLayer;
 use crate::limit::RateLimitLayer;
 use crate::locate::RegionLocator;
+use crate::replica::{ClientGoSelector, ReplicaPolicy};
 use crate::request::{Request, RequestTags, Response};
 use crate::resolve_lock::{LockResolver, ResolveLockLayer};
-use crate::retry::{ClientGoRetry, RetryLayer};
+use crate::retry::{ClientGoRetry, RetryLayer, RetryPolicy};
 use crate::route::{RouteConfig, RouteLayer};
+use crate::rpc_intercept::RpcInterceptLayer;
 use crate::shard::{ShardConfig, ShardLayer};
 use crate::tag::TagLayer;
 use crate::timeout::{TimeoutLayer, Timeouts};
 use crate::trace::TraceLayer;
 
 /// Configuration of the standard stack.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StackConfig {
     /// Cluster id, API version, keyspace.
     pub route: RouteConfig,
@@ -101,14 +109,36 @@ pub struct StackConfig {
     pub tags: RequestTags,
     /// Optional resource-group tagger and interceptors.
     pub tag_layer: Option<TagLayer>,
-    /// User interceptors.
+    /// Per-operation hooks (once per logical operation).
     pub interceptors: InterceptLayer,
+    /// Interceptors of every store RPC attempt (client-go `RPCInterceptor`).
+    pub rpc_interceptors: RpcInterceptLayer,
     /// Global rate limit (request level).
     pub rate_limit: Option<RateLimitLayer>,
     /// Per-store rate limit (store-call level).
     pub store_rate_limit: Option<RateLimitLayer>,
-    /// Retry policy.
-    pub retry: ClientGoRetry,
+    /// Retry policy (default [`ClientGoRetry`]); a request may bring its own.
+    pub retry: Arc<dyn RetryPolicy>,
+    /// Replica policy (default [`ClientGoSelector`]); a request may bring its own.
+    pub replica: Arc<dyn ReplicaPolicy>,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            route: RouteConfig::default(),
+            shard: ShardConfig::default(),
+            timeouts: Timeouts::default(),
+            tags: RequestTags::default(),
+            tag_layer: None,
+            interceptors: InterceptLayer::default(),
+            rpc_interceptors: RpcInterceptLayer::default(),
+            rate_limit: None,
+            store_rate_limit: None,
+            retry: Arc::new(ClientGoRetry::default()),
+            replica: Arc::new(ClientGoSelector::default()),
+        }
+    }
 }
 
 /// The layer order both presets share (see the module docs); `$lock` sits between shard
@@ -130,8 +160,13 @@ macro_rules! chain {
             .layer(timeouts.clone())
             .layer(ShardLayer::with_config(locator.clone(), cfg.shard))
             .layer($lock)
-            .layer(RetryLayer::with_policy(cfg.retry))
-            .layer(RouteLayer::new(locator, cfg.route.clone()))
+            .layer(RetryLayer::with_policy(cfg.retry.clone()))
+            .layer(RouteLayer::with_policy(
+                locator,
+                cfg.replica.clone(),
+                cfg.route.clone(),
+            ))
+            .option_layer((!cfg.rpc_interceptors.is_empty()).then(|| cfg.rpc_interceptors.clone()))
             .option_layer(cfg.store_rate_limit.clone())
             .layer(timeouts)
             .service($transport)

@@ -132,6 +132,7 @@ impl RegionLocator for StaticLocator {
             id,
             addr: format!("store-{id}").into(),
             labels: Arc::from(vec![]),
+            state: metapb::StoreState::Up,
         })
     }
 

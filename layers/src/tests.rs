@@ -10,10 +10,10 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_service::Service;
 
 use crate::call::{StoreCall, TransportError};
-use crate::error::{Error, RetryHint};
+use crate::error::{Decision, Error};
 use crate::intercept::{before_fn, InterceptLayer, Interceptor};
 use crate::limit::{Quota, RateLimitLayer};
-use crate::replica::{ClientGoSelector, SelectorState};
+use crate::replica::{ClientGoSelector, ReplicaPolicy};
 use crate::request::{OpState, ReplicaRead, Request, RequestTags, Response, Target};
 use crate::resolve_lock::{LockResolver, ResolveLockLayer, ResolveOutcome};
 use crate::retry::backoff::BackoffKind;
@@ -153,15 +153,16 @@ async fn retry_gives_up_when_budget_is_spent_and_says_why() {
         .await
         .unwrap_err();
     match &err {
-        Error::BackoffExhausted {
-            kinds,
-            last_errors,
-            total_sleep,
-            budget,
-            longest,
-        } => {
+        Error::BackoffExhausted(h) => {
+            let (kinds, last_errors, total_sleep, budget, longest) = (
+                &h.kinds_used(),
+                h.last_errors(),
+                &h.total_sleep,
+                &h.budget,
+                h.longest(),
+            );
             assert_eq!(kinds, &vec![BackoffKind::MaxTsNotSynced]);
-            assert_eq!(*longest, Some(BackoffKind::MaxTsNotSynced));
+            assert_eq!(longest, Some(BackoffKind::MaxTsNotSynced));
             assert!(
                 last_errors
                     .last()
@@ -269,8 +270,13 @@ async fn all_replicas_down_ends_in_exhausted_budget_naming_tikv_rpc() {
         .await
         .unwrap_err();
     match err {
-        Error::BackoffExhausted { kinds, .. } => {
-            assert!(kinds.contains(&BackoffKind::TiKvRpc), "{kinds:?}")
+        Error::BackoffExhausted(h) => {
+            assert!(h.kinds_used().contains(&BackoffKind::TiKvRpc), "{h:?}");
+            assert_eq!(h.longest(), Some(BackoffKind::TiKvRpc));
+            assert_eq!(
+                h.cause(),
+                crate::retry::backoff::BackoffCause::TiKvServerTimeout
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -473,7 +479,7 @@ fn region_error_matrix() {
     type Case = (
         &'static str,
         fn(&mut errorpb::Error),
-        Result<RetryHint, &'static str>,
+        Result<Decision, &'static str>,
     );
     let cases: Vec<Case> = vec![
         (
@@ -489,29 +495,29 @@ fn region_error_matrix() {
                     leader: Some(crate::testutil::peer(1, 2)),
                 })
             },
-            Ok(RetryHint::Now),
+            Ok(Decision::Now),
         ),
         (
             "not leader, none",
             |e| e.not_leader = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::RegionScheduling)),
+            Ok(Decision::Backoff(BackoffKind::RegionScheduling)),
         ),
         (
             "disk full",
             |e| e.disk_full = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::TiKvDiskFull)),
+            Ok(Decision::Backoff(BackoffKind::TiKvDiskFull)),
         ),
         (
             "recovery",
             |e| e.recovery_in_progress = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(
+            Ok(Decision::Relocate(Some(
                 BackoffKind::RegionRecoveryInProgress,
             ))),
         ),
         (
             "witness",
             |e| e.is_witness = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(BackoffKind::IsWitness))),
+            Ok(Decision::Relocate(Some(BackoffKind::IsWitness))),
         ),
         (
             "flashback",
@@ -526,7 +532,7 @@ fn region_error_matrix() {
         (
             "key not in region",
             |e| e.key_not_in_region = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(BackoffKind::RegionMiss))),
+            Ok(Decision::Relocate(Some(BackoffKind::RegionMiss))),
         ),
         (
             "epoch not match, learned",
@@ -535,32 +541,32 @@ fn region_error_matrix() {
                     current_regions: vec![region(1, "", "", 2)],
                 })
             },
-            Ok(RetryHint::Relocate(None)),
+            Ok(Decision::Relocate(None)),
         ),
         (
             "epoch not match, nothing",
             |e| e.epoch_not_match = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(BackoffKind::RegionMiss))),
+            Ok(Decision::Relocate(Some(BackoffKind::RegionMiss))),
         ),
         (
             "bucket",
             |e| e.bucket_version_not_match = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(BackoffKind::RegionMiss))),
+            Ok(Decision::Relocate(Some(BackoffKind::RegionMiss))),
         ),
         (
             "busy leader write",
             |e| e.server_is_busy = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::TiKvServerBusy)),
+            Ok(Decision::Backoff(BackoffKind::TiKvServerBusy)),
         ),
         (
             "stale command",
             |e| e.stale_command = Some(Default::default()),
-            Ok(RetryHint::Now),
+            Ok(Decision::Now),
         ),
         (
             "store not match",
             |e| e.store_not_match = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(BackoffKind::RegionMiss))),
+            Ok(Decision::Relocate(Some(BackoffKind::RegionMiss))),
         ),
         (
             "entry too large",
@@ -570,62 +576,57 @@ fn region_error_matrix() {
         (
             "max ts",
             |e| e.max_timestamp_not_synced = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::MaxTsNotSynced)),
+            Ok(Decision::Backoff(BackoffKind::MaxTsNotSynced)),
         ),
         (
             "not init",
             |e| e.region_not_initialized = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::MaxRegionNotInitialized)),
+            Ok(Decision::Backoff(BackoffKind::MaxRegionNotInitialized)),
         ),
         (
             "read index",
             |e| e.read_index_not_ready = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::RegionScheduling)),
+            Ok(Decision::Backoff(BackoffKind::RegionScheduling)),
         ),
         (
             "merging",
             |e| e.proposal_in_merging_mode = Some(Default::default()),
-            Ok(RetryHint::Backoff(BackoffKind::RegionScheduling)),
+            Ok(Decision::Backoff(BackoffKind::RegionScheduling)),
         ),
         (
             "data not ready",
             |e| e.data_is_not_ready = Some(Default::default()),
-            Ok(RetryHint::Now),
+            Ok(Decision::Now),
         ),
         (
             "mismatch peer",
             |e| e.mismatch_peer_id = Some(Default::default()),
-            Ok(RetryHint::Relocate(Some(BackoffKind::RegionMiss))),
+            Ok(Decision::Relocate(Some(BackoffKind::RegionMiss))),
         ),
         (
             "unknown",
             |_| {},
-            Ok(RetryHint::Relocate(Some(BackoffKind::RegionMiss))),
+            Ok(Decision::Relocate(Some(BackoffKind::RegionMiss))),
         ),
     ];
     for (name, build, want) in cases {
         let c = Cluster::single();
         let policy = ClientGoSelector::new();
-        let mut state = SelectorState::default();
         let route = futures::executor::block_on(crate::locate::RegionLocator::locate_key(&c, b"a"))
             .unwrap();
-        crate::replica::ReplicaPolicy::init(
-            &policy,
-            &mut state,
-            &route,
-            ReplicaRead::Leader,
-            false,
-        );
-        crate::replica::ReplicaPolicy::pick(&policy, &mut state);
+        let mut session = policy.new_session(&route, &[], ReplicaRead::Leader, false);
+        session.pick();
         let at = Attempt {
             region: route.ver_id(),
             store_id: 1,
             is_read: false,
             max_execution_duration_ms: 0,
+            entry_limit: 8 << 20,
+            attempts: 1,
         };
         let mut e = errorpb::Error::default();
         build(&mut e);
-        let got = matrix::on_region_error(&c, &policy, &mut state, &at, &e);
+        let got = matrix::on_region_error(&c, &mut *session, &at, &e);
         match (got, want) {
             (Ok(h), Ok(w)) => assert_eq!(h, w, "{name}"),
             (Err(err), Err(_)) => assert!(

@@ -347,6 +347,7 @@ impl RegionLocator for Cluster {
             id: store_id,
             addr: Arc::from(format!("store-{store_id}")),
             labels: Arc::from(vec![]),
+            state: metapb::StoreState::Up,
         });
         async move { r }
     }

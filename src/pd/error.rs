@@ -83,9 +83,23 @@ impl PdError {
             return PdError::Unimplemented(message);
         }
         if message.contains("mismatch cluster id") {
+            // PD's `ErrMismatchClusterID`: "mismatch cluster id, need {server} but got
+            // {request}": the server's id is what the client got back, the request's is
+            // the one the client expected.
+            let after = |word: &str| -> u64 {
+                message
+                    .split(word)
+                    .nth(1)
+                    .and_then(|rest| {
+                        rest.split(|c: char| !c.is_ascii_digit())
+                            .find(|t| !t.is_empty())
+                    })
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            };
             return PdError::ClusterIdMismatch {
-                expected: 0,
-                got: 0,
+                expected: after("got "),
+                got: after("need "),
             };
         }
         PdError::Grpc {

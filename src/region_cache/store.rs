@@ -39,6 +39,7 @@ impl StoreMap {
             id: store.id,
             addr: Arc::from(store.address.as_str()),
             labels: Arc::from(store.labels.clone()),
+            state: store.state(),
         };
         let entry = Arc::new(CachedStore {
             route: route.clone(),

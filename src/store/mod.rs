@@ -442,6 +442,7 @@ fn stack_config(
         },
         keyspace_id,
         keyspace_name: cfg.keyspace_name.clone(),
+        raft_entry_max_size: cfg.raw.raft_entry_max_size as u64,
     };
     stack.shard.concurrency = cfg.raw.shard_concurrency;
     stack.timeouts = Timeouts {

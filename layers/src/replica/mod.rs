@@ -1,12 +1,19 @@
 //! Replica selection: which peer of a region serves the next attempt.
 //!
-//! The route layer keeps, per shard, a [`SelectorState`]: the region's peers with per-peer
-//! attempt counts and flags (answered `NotLeader`, unreachable, busy, data not ready, ...),
-//! the believed leader, pending backoffs and the effective read policy. A
-//! [`ReplicaPolicy`] decides over that state: [`pick`](ReplicaPolicy::pick) the next peer,
-//! [`fallback`](ReplicaPolicy::fallback) when nothing is left, and learns from
-//! [`on_success`](ReplicaPolicy::on_success) / [`on_failure`](ReplicaPolicy::on_failure).
-//! The state is reset whenever the shard is routed to a different region (or epoch).
+//! A [`ReplicaPolicy`] is shared by every request of a stack. For each shard routed to a
+//! region it makes a [`ReplicaSession`] ([`new_session`](ReplicaPolicy::new_session),
+//! client-go `newReplicaSelector`), handing it the region's peers *and the metadata of
+//! their stores* ([`StoreRoute`]: address, labels, state). The session is the only place
+//! the per-shard selection state is written: the route layer asks it to
+//! [`pick`](ReplicaSession::pick) a peer for each attempt and reports what happened
+//! ([`on_success`](ReplicaSession::on_success),
+//! [`on_failure`](ReplicaSession::on_failure) with a [`ReplicaFailure`]), and the session
+//! answers with the one retry [`Decision`] type the retry loop executes. When the shard is
+//! routed to another region (or epoch), or the session says it is no longer usable, the
+//! route layer asks the policy for a new session.
+//!
+//! A policy is set per stack (`StackConfig::replica`), on the client builder, or per
+//! request ([`Request::with_replica_policy`](crate::Request::with_replica_policy)).
 //!
 //! [`ClientGoSelector`] is client-go's `replicaSelector` (`internal/locate/replica_selector.go`):
 //!
@@ -22,7 +29,9 @@
 //!   store and retries another peer at once; the backoff is slept only if that store is
 //!   picked again (`onServerIsBusy`, `addPendingBackoff`, `backoffOnRetry`);
 //! - follower / mixed / learner / prefer-leader reads round-robin over their candidates,
-//!   each peer at most once, and fall back to the leader (`ReplicaSelectMixedStrategy`);
+//!   each peer at most once, preferring stores whose labels match
+//!   ([`ClientGoSelector::with_match_labels`], client-go `WithMatchLabels`) and skipping
+//!   stores PD reports tombstoned, and fall back to the leader (`ReplicaSelectMixedStrategy`);
 //! - stale reads go to any replica first with `stale_read = true`; after `DataIsNotReady`
 //!   the next attempt is a normal read at the leader, then replica reads
 //!   (`nextForReplicaReadMixed`, `onDataIsNotReady`);
@@ -33,8 +42,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaFailure, ReplicaPolicy, ReplicaVerdict, SelectorState};
-//! use tikv_tower_layers::{RegionRoute, ReplicaRead};
+//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaFailure, ReplicaPolicy};
+//! use tikv_tower_layers::{Decision, RegionRoute, ReplicaRead};
 //! use tikv_tower_proto::metapb;
 //!
 //! // Region 1 with peers on stores 1, 2, 3; the cache believes store 1 leads.
@@ -42,27 +51,27 @@
 //! let region = metapb::Region { id: 1, peers: peers.clone(), ..Default::default() };
 //! let route = RegionRoute { region: Arc::new(region), leader: Some(peers[0]) };
 //! let policy = ClientGoSelector::default();
-//! let mut state = SelectorState::default();
 //!
 //! // A follower read goes to a follower, flagged `replica_read`.
-//! policy.init(&mut state, &route, ReplicaRead::Follower, true);
-//! let pick = policy.pick(&mut state).unwrap();
+//! let mut session = policy.new_session(&route, &[], ReplicaRead::Follower, true);
+//! let pick = session.pick().unwrap();
 //! assert!(pick.replica_read && pick.peer.store_id != 1);
 //!
 //! // A write (not read-only) goes to the leader; `NotLeader` naming store 2 moves it there.
-//! policy.init(&mut state, &route, ReplicaRead::Follower, false);
-//! assert_eq!(policy.pick(&mut state).unwrap().peer.store_id, 1);
-//! let verdict = policy.on_failure(&mut state, &ReplicaFailure::NotLeader(Some(peers[1])));
-//! assert_eq!(verdict, ReplicaVerdict::RetryNow);
-//! assert_eq!(policy.pick(&mut state).unwrap().peer.store_id, 2);
-//! // Custom policies implement ReplicaPolicy and are handed to RouteLayer::with_policy.
+//! let mut session = policy.new_session(&route, &[], ReplicaRead::Follower, false);
+//! assert_eq!(session.pick().unwrap().peer.store_id, 1);
+//! let decision = session.on_failure(&ReplicaFailure::NotLeader(Some(peers[1])));
+//! assert_eq!(decision, Decision::Now);
+//! assert_eq!(session.pick().unwrap().peer.store_id, 2);
 //! ```
 
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tikv_tower_proto::metapb;
 
-use crate::locate::{RegionRoute, RegionVerId};
+use crate::error::Decision;
+use crate::locate::{RegionRoute, RegionVerId, StoreRoute};
 use crate::request::ReplicaRead;
 use crate::retry::backoff::BackoffKind;
 
@@ -85,10 +94,12 @@ pub struct ReplicaFlags {
 }
 
 /// One peer of the region as the selector tracks it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ReplicaSlot {
     /// The peer.
     pub peer: metapb::Peer,
+    /// Its store's metadata when the route layer resolved it (address, labels, state).
+    pub store: Option<StoreRoute>,
     /// Attempts sent to it in this shard.
     pub attempts: u32,
     /// What it answered.
@@ -99,12 +110,31 @@ impl ReplicaSlot {
     fn is_learner(&self) -> bool {
         self.peer.role == metapb::PeerRole::Learner as i32
     }
+    /// Whether PD reports the peer's store as tombstoned (never a candidate).
+    fn is_tombstone(&self) -> bool {
+        self.store
+            .as_ref()
+            .is_some_and(|s| s.state == metapb::StoreState::Tombstone)
+    }
+    /// Whether the peer's store carries every label of `labels` (client-go
+    /// `replica.store.IsLabelsMatch`); no labels asked = match.
+    fn matches(&self, labels: &[metapb::StoreLabel]) -> bool {
+        labels.is_empty()
+            || self.store.as_ref().is_some_and(|s| {
+                labels.iter().all(|want| {
+                    s.labels
+                        .iter()
+                        .any(|l| l.key == want.key && l.value == want.value)
+                })
+            })
+    }
 }
 
-/// The selector state of one shard (client-go `replicaSelector` fields).
+/// The selector state of one shard (client-go `replicaSelector` fields), owned and
+/// written only by [`ClientGoSession`].
 #[derive(Debug, Clone, Default)]
 pub struct SelectorState {
-    /// The region it was built for (`None` = not initialized).
+    /// The region it was built for.
     pub region: Option<RegionVerId>,
     /// The region's peers.
     pub replicas: Vec<ReplicaSlot>,
@@ -124,13 +154,17 @@ pub struct SelectorState {
     pub invalidated: bool,
     /// Allow one more attempt after invalidation (`regionInvalidatedForRetry`).
     pub retry_after_invalidation: bool,
-    /// RPCs sent in this shard (drives `is_retry_request`).
-    pub sent: u32,
 }
 
 impl SelectorState {
-    /// Rebuild for `region` under `read` (client-go `newReplicaSelector`).
-    pub fn reset(&mut self, region: &RegionRoute, read: ReplicaRead, read_only: bool) {
+    /// Build for `region` under `read` (client-go `newReplicaSelector`); `stores` are the
+    /// peers' stores the route layer resolved (any order, possibly incomplete).
+    pub fn new(
+        region: &RegionRoute,
+        stores: &[StoreRoute],
+        read: ReplicaRead,
+        read_only: bool,
+    ) -> Self {
         let replicas: Vec<ReplicaSlot> = region
             .region
             .peers
@@ -138,6 +172,7 @@ impl SelectorState {
             .filter(|p| !p.is_witness)
             .map(|p| ReplicaSlot {
                 peer: *p,
+                store: stores.iter().find(|s| s.id == p.store_id).cloned(),
                 attempts: 0,
                 flags: ReplicaFlags::default(),
             })
@@ -146,20 +181,18 @@ impl SelectorState {
             .leader
             .as_ref()
             .and_then(|l| replicas.iter().position(|r| r.peer.id == l.id));
-        let sent = self.sent;
-        *self = SelectorState {
+        SelectorState {
             region: Some(region.ver_id()),
             replicas,
             leader,
             read: if read_only { read } else { ReplicaRead::Leader },
             read_only,
-            sent,
             ..SelectorState::default()
-        };
+        }
     }
 
     /// The peer of the last attempt.
-    pub fn target_slot(&mut self) -> Option<&mut ReplicaSlot> {
+    fn target_slot(&mut self) -> Option<&mut ReplicaSlot> {
         let t = self.target?;
         self.replicas.get_mut(t)
     }
@@ -181,7 +214,7 @@ impl SelectorState {
 
     /// Point the leader at `peer` (client-go `baseReplicaSelector.updateLeader`); returns
     /// false when the peer is not in the region (the route is stale).
-    pub fn set_leader(&mut self, peer: &metapb::Peer) -> bool {
+    fn set_leader(&mut self, peer: &metapb::Peer) -> bool {
         match self
             .replicas
             .iter()
@@ -200,16 +233,6 @@ impl SelectorState {
             None => false,
         }
     }
-
-    /// Take the pending backoff for `store_id` (client-go `backoffOnRetry`).
-    pub fn take_pending_backoff(&mut self, store_id: u64) -> Option<(BackoffKind, String)> {
-        let i = self
-            .pending_backoffs
-            .iter()
-            .position(|(s, _, _)| *s == store_id)?;
-        let (_, k, e) = self.pending_backoffs.remove(i);
-        Some((k, e))
-    }
 }
 
 /// The peer chosen for an attempt and how to read from it.
@@ -223,13 +246,18 @@ pub struct Pick {
     pub stale_read: bool,
 }
 
-/// A replica-related failure reported to the policy.
+/// A replica-related failure reported to the session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplicaFailure {
     /// `NotLeader`, with the leader if the peer knew it.
     NotLeader(Option<metapb::Peer>),
     /// The store could not be reached.
     Unreachable,
+    /// The picked peer's store is unknown to PD or tombstoned: the route is useless.
+    StoreUnknown,
+    /// The region error said the cached route is stale (epoch, key range, store,
+    /// recovery, witness, unknown errors): the session must not be used again.
+    RouteStale,
     /// `ServerIsBusy` (estimated wait in ms, 0 if unknown).
     ServerIsBusy {
         /// `estimated_wait_ms`.
@@ -247,49 +275,57 @@ pub enum ReplicaFailure {
     StaleCommand,
 }
 
-/// What the policy wants after a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaVerdict {
-    /// Try again now (another peer or the new leader).
-    RetryNow,
-    /// Back off with this kind, then try again.
-    Backoff(BackoffKind),
-    /// The route is stale (e.g. the named leader is not a peer we know): re-locate.
-    Relocate,
-    /// The policy cannot help: give up on this error.
-    GiveUp,
-}
-
-/// Decides which replica serves each attempt. Implementations are shared by all requests
-/// (`&self`); per-shard memory lives in [`SelectorState`].
-pub trait ReplicaPolicy: Send + Sync + 'static {
-    /// Initialize the state for a region (called when the shard's region changes).
-    fn init(
+/// Makes the per-shard [`ReplicaSession`]s (scylla's `LoadBalancingPolicy`, client-go's
+/// `replicaSelector` constructor). Shared by all requests of a stack.
+pub trait ReplicaPolicy: Send + Sync + fmt::Debug + 'static {
+    /// A session for one shard at `region`; `stores` holds the metadata of the peers'
+    /// stores the route layer resolved (when [`wants_stores`](Self::wants_stores)).
+    fn new_session(
         &self,
-        state: &mut SelectorState,
         region: &RegionRoute,
+        stores: &[StoreRoute],
         read: ReplicaRead,
         read_only: bool,
-    ) {
-        state.reset(region, read, read_only);
+    ) -> Box<dyn ReplicaSession>;
+    /// Whether the route layer should resolve every peer's store before
+    /// [`new_session`](Self::new_session) (default: yes). Returning false saves lookups
+    /// when only the leader is ever picked.
+    fn wants_stores(&self, _read: ReplicaRead, _read_only: bool) -> bool {
+        true
     }
-    /// The peer for the next attempt; `None` when no candidate is left.
-    fn pick(&self, state: &mut SelectorState) -> Option<Pick>;
-    /// Last resort when `pick` found nothing (default: none, the region is invalidated).
-    fn fallback(&self, _state: &mut SelectorState) -> Option<Pick> {
-        None
-    }
-    /// The attempt got a reply without region error (client-go `onSendSuccess`).
-    fn on_success(&self, _state: &mut SelectorState) {}
-    /// The attempt failed (client-go `onNotLeader`, `onSendFailure`, `onServerIsBusy`,
-    /// `onDataIsNotReady`, `onRegionNotFound`, `onFlashbackInProgress`).
-    fn on_failure(&self, state: &mut SelectorState, failure: &ReplicaFailure) -> ReplicaVerdict;
 }
 
-/// client-go's `replicaSelector` for every [`ReplicaRead`] kind.
+/// The selection state of one shard at one region: the only writer of that state.
+pub trait ReplicaSession: Send {
+    /// The region (and epoch) the session was made for.
+    fn region(&self) -> RegionVerId;
+    /// Whether the session may serve another attempt; false makes the route layer
+    /// re-locate and ask the policy for a new session.
+    fn is_usable(&self) -> bool {
+        true
+    }
+    /// The peer for the next attempt; `None` when no candidate is left.
+    fn pick(&mut self) -> Option<Pick>;
+    /// A backoff to sleep before sending to `store_id` (client-go `backoffOnRetry`).
+    fn take_pending_backoff(&mut self, _store_id: u64) -> Option<(BackoffKind, String)> {
+        None
+    }
+    /// Every pending backoff, when no candidate is left (client-go `backoffOnNoCandidate`).
+    fn drain_pending_backoffs(&mut self) -> Vec<(BackoffKind, String)> {
+        Vec::new()
+    }
+    /// The attempt got a reply without region error (client-go `onSendSuccess`).
+    fn on_success(&mut self) {}
+    /// The attempt failed (client-go `onNotLeader`, `onSendFailure`, `onServerIsBusy`,
+    /// `onDataIsNotReady`, `onRegionNotFound`, `onFlashbackInProgress`): what next.
+    fn on_failure(&mut self, failure: &ReplicaFailure) -> Decision;
+}
+
+/// client-go's `replicaSelector` for every [`ReplicaRead`] kind (the default policy).
 #[derive(Debug, Default)]
 pub struct ClientGoSelector {
     round_robin: AtomicUsize,
+    match_labels: Vec<metapb::StoreLabel>,
 }
 
 impl ClientGoSelector {
@@ -298,15 +334,51 @@ impl ClientGoSelector {
         Self::default()
     }
 
-    fn choose(
+    /// Prefer replicas whose stores carry all of these labels for non-leader reads
+    /// (client-go `WithMatchLabels`, e.g. the client's zone).
+    pub fn with_match_labels(mut self, labels: Vec<metapb::StoreLabel>) -> Self {
+        self.match_labels = labels;
+        self
+    }
+}
+
+impl ReplicaPolicy for ClientGoSelector {
+    fn new_session(
         &self,
-        state: &mut SelectorState,
-        idx: usize,
-        replica_read: bool,
-        stale_read: bool,
-    ) -> Pick {
-        state.target = Some(idx);
-        let slot = &mut state.replicas[idx];
+        region: &RegionRoute,
+        stores: &[StoreRoute],
+        read: ReplicaRead,
+        read_only: bool,
+    ) -> Box<dyn ReplicaSession> {
+        Box::new(ClientGoSession {
+            state: SelectorState::new(region, stores, read, read_only),
+            round_robin: self.round_robin.fetch_add(1, Ordering::Relaxed),
+            match_labels: self.match_labels.clone(),
+        })
+    }
+
+    fn wants_stores(&self, read: ReplicaRead, read_only: bool) -> bool {
+        read_only && read.is_follower_read()
+    }
+}
+
+/// The session of [`ClientGoSelector`] (client-go `replicaSelector`).
+#[derive(Debug, Clone)]
+pub struct ClientGoSession {
+    state: SelectorState,
+    round_robin: usize,
+    match_labels: Vec<metapb::StoreLabel>,
+}
+
+impl ClientGoSession {
+    /// The selection state (read-only).
+    pub fn state(&self) -> &SelectorState {
+        &self.state
+    }
+
+    fn choose(&mut self, idx: usize, replica_read: bool, stale_read: bool) -> Pick {
+        self.state.target = Some(idx);
+        let slot = &mut self.state.replicas[idx];
         slot.attempts += 1;
         Pick {
             peer: slot.peer,
@@ -315,70 +387,81 @@ impl ClientGoSelector {
         }
     }
 
-    /// Round-robin over candidates (each peer at most once), client-go
-    /// `ReplicaSelectMixedStrategy.next` without scores.
-    fn next_mixed(
-        &self,
-        state: &SelectorState,
-        include_leader: bool,
-        learners_only: bool,
-    ) -> Option<usize> {
+    /// Round-robin over candidates (each peer at most once), stores matching the labels
+    /// first; client-go `ReplicaSelectMixedStrategy.next` without scores.
+    fn next_mixed(&mut self, include_leader: bool, learners_only: bool) -> Option<usize> {
+        let state = &self.state;
         let n = state.replicas.len();
         if n == 0 {
             return None;
         }
-        let start = self.round_robin.fetch_add(1, Ordering::Relaxed) % n;
-        (0..n).map(|k| (start + k) % n).find(|&i| {
-            let r = &state.replicas[i];
-            let is_leader = state.leader == Some(i);
+        let start = self.round_robin % n;
+        self.round_robin = self.round_robin.wrapping_add(1);
+        let candidate = |i: &usize| {
+            let r = &state.replicas[*i];
+            let is_leader = state.leader == Some(*i);
             (include_leader || !is_leader)
                 && (!learners_only || r.is_learner())
                 && r.attempts == 0
+                && !r.is_tombstone()
                 && !r.flags.unreachable
                 && !r.flags.data_not_ready
                 && !r.flags.server_busy
                 && !r.flags.deadline_exceeded
-        })
+        };
+        let order = || (0..n).map(|k| (start + k) % n);
+        order()
+            .filter(candidate)
+            .find(|i| state.replicas[*i].matches(&self.match_labels))
+            .or_else(|| order().find(candidate))
     }
 
-    fn leader_or_other(&self, state: &mut SelectorState) -> Option<Pick> {
-        if state.leader_is_candidate() {
-            let i = state.leader.unwrap_or_default();
-            return Some(self.choose(state, i, false, false));
+    fn leader_or_other(&mut self) -> Option<Pick> {
+        if self.state.leader_is_candidate() {
+            let i = self.state.leader.unwrap_or_default();
+            return Some(self.choose(i, false, false));
         }
         // The leader is unusable: probe the other peers once each with a leader read; a
         // follower answers NotLeader naming the real leader.
-        let i = self.next_mixed(state, false, false)?;
-        Some(self.choose(state, i, false, false))
+        let i = self.next_mixed(false, false)?;
+        Some(self.choose(i, false, false))
     }
 }
 
-impl ReplicaPolicy for ClientGoSelector {
-    fn pick(&self, state: &mut SelectorState) -> Option<Pick> {
-        if state.invalidated && !state.retry_after_invalidation {
+impl ReplicaSession for ClientGoSession {
+    fn region(&self) -> RegionVerId {
+        self.state.region.unwrap_or_default()
+    }
+
+    fn is_usable(&self) -> bool {
+        !self.state.invalidated || self.state.retry_after_invalidation
+    }
+
+    fn pick(&mut self) -> Option<Pick> {
+        if !self.is_usable() {
             return None;
         }
-        state.retry_after_invalidation = false;
-        state.attempts += 1;
-        let read_only = state.read_only;
-        match state.read {
-            ReplicaRead::Leader => self.leader_or_other(state),
-            ReplicaRead::PreferLeader if state.leader_is_candidate() => self.leader_or_other(state),
+        self.state.retry_after_invalidation = false;
+        self.state.attempts += 1;
+        let read_only = self.state.read_only;
+        match self.state.read {
+            ReplicaRead::Leader => self.leader_or_other(),
+            ReplicaRead::PreferLeader if self.state.leader_is_candidate() => self.leader_or_other(),
             ReplicaRead::StaleRead => {
                 // Second attempt after a failed stale read: the leader, normal read.
-                if state.attempts >= 2 && state.leader_is_candidate() {
-                    if let Some(l) = state.leader_slot() {
+                if self.state.attempts >= 2 && self.state.leader_is_candidate() {
+                    if let Some(l) = self.state.leader_slot() {
                         if l.attempts == 0 {
-                            let i = state.leader.unwrap_or_default();
-                            return Some(self.choose(state, i, false, false));
+                            let i = self.state.leader.unwrap_or_default();
+                            return Some(self.choose(i, false, false));
                         }
                     }
                 }
-                let first = state.attempts == 1;
-                let i = self.next_mixed(state, true, false)?;
-                let is_leader = state.leader == Some(i);
+                let first = self.state.attempts == 1;
+                let i = self.next_mixed(true, false)?;
+                let is_leader = self.state.leader == Some(i);
                 // Retries use replica read (data may lag); the first attempt is a stale read.
-                Some(self.choose(state, i, !first && !is_leader, first))
+                Some(self.choose(i, !first && !is_leader, first))
             }
             read @ (ReplicaRead::Follower
             | ReplicaRead::Mixed
@@ -386,44 +469,60 @@ impl ReplicaPolicy for ClientGoSelector {
             | ReplicaRead::PreferLeader) => {
                 let include_leader = matches!(read, ReplicaRead::Mixed | ReplicaRead::PreferLeader);
                 let learners = read == ReplicaRead::Learner;
-                match self.next_mixed(state, include_leader, learners) {
+                match self.next_mixed(include_leader, learners) {
                     Some(i) => {
-                        let is_leader = state.leader == Some(i);
-                        Some(self.choose(state, i, read_only && !is_leader, false))
+                        let is_leader = self.state.leader == Some(i);
+                        Some(self.choose(i, read_only && !is_leader, false))
                     }
                     // No follower left: the leader (client-go falls back to the leader).
                     None => {
-                        state.read = ReplicaRead::Leader;
-                        self.leader_or_other(state)
+                        self.state.read = ReplicaRead::Leader;
+                        self.leader_or_other()
                     }
                 }
             }
         }
     }
 
-    fn on_success(&self, state: &mut SelectorState) {
-        if let Some(t) = state.target_slot() {
+    fn take_pending_backoff(&mut self, store_id: u64) -> Option<(BackoffKind, String)> {
+        let pending = &mut self.state.pending_backoffs;
+        let i = pending.iter().position(|(s, _, _)| *s == store_id)?;
+        let (_, k, e) = pending.remove(i);
+        Some((k, e))
+    }
+
+    fn drain_pending_backoffs(&mut self) -> Vec<(BackoffKind, String)> {
+        self.state.invalidated = true;
+        std::mem::take(&mut self.state.pending_backoffs)
+            .into_iter()
+            .map(|(_, k, e)| (k, e))
+            .collect()
+    }
+
+    fn on_success(&mut self) {
+        if let Some(t) = self.state.target_slot() {
             t.flags.server_busy = false;
         }
     }
 
-    fn on_failure(&self, state: &mut SelectorState, failure: &ReplicaFailure) -> ReplicaVerdict {
+    fn on_failure(&mut self, failure: &ReplicaFailure) -> Decision {
+        let state = &mut self.state;
         match failure {
             ReplicaFailure::NotLeader(leader) => {
                 if let Some(t) = state.target_slot() {
                     t.flags.not_leader = true;
                 }
                 match leader {
-                    None => ReplicaVerdict::Backoff(BackoffKind::RegionScheduling),
+                    None => Decision::Backoff(BackoffKind::RegionScheduling),
                     Some(peer) => {
                         if !state.set_leader(peer) {
                             state.invalidated = true;
-                            return ReplicaVerdict::Relocate;
+                            return Decision::Relocate(Some(BackoffKind::RegionMiss));
                         }
                         if state.leader_is_candidate() {
                             state.read = ReplicaRead::Leader;
                         }
-                        ReplicaVerdict::RetryNow
+                        Decision::Now
                     }
                 }
             }
@@ -431,7 +530,18 @@ impl ReplicaPolicy for ClientGoSelector {
                 if let Some(t) = state.target_slot() {
                     t.flags.unreachable = true;
                 }
-                ReplicaVerdict::Backoff(BackoffKind::TiKvRpc)
+                Decision::Backoff(BackoffKind::TiKvRpc)
+            }
+            ReplicaFailure::StoreUnknown => {
+                if let Some(t) = state.target_slot() {
+                    t.flags.unreachable = true;
+                }
+                state.invalidated = true;
+                Decision::Relocate(Some(BackoffKind::RegionMiss))
+            }
+            ReplicaFailure::RouteStale => {
+                state.invalidated = true;
+                Decision::Relocate(Some(BackoffKind::RegionMiss))
             }
             ReplicaFailure::ServerIsBusy { .. } => {
                 let store = state
@@ -451,46 +561,45 @@ impl ReplicaPolicy for ClientGoSelector {
                             "server is busy".into(),
                         ));
                     }
-                    ReplicaVerdict::RetryNow
+                    Decision::Now
                 } else {
-                    ReplicaVerdict::Backoff(BackoffKind::TiKvServerBusy)
+                    Decision::Backoff(BackoffKind::TiKvServerBusy)
                 }
             }
             ReplicaFailure::DataIsNotReady => {
                 if let Some(t) = state.target_slot() {
                     t.flags.data_not_ready = true;
                 }
-                ReplicaVerdict::RetryNow
+                Decision::Now
             }
             ReplicaFailure::RegionNotFound => {
                 let leader_untried = state.leader_slot().is_some_and(|l| l.attempts == 0);
+                state.invalidated = true;
                 if leader_untried {
                     state.read = ReplicaRead::Leader;
                     state.retry_after_invalidation = true;
-                    state.invalidated = true;
-                    ReplicaVerdict::RetryNow
+                    Decision::Now
                 } else {
-                    state.invalidated = true;
-                    ReplicaVerdict::Relocate
+                    Decision::Relocate(Some(BackoffKind::RegionMiss))
                 }
             }
             ReplicaFailure::DeadlineExceeded => {
                 if let Some(t) = state.target_slot() {
                     t.flags.deadline_exceeded = true;
                 }
-                ReplicaVerdict::RetryNow
+                Decision::Now
             }
             ReplicaFailure::FlashbackInProgress => {
                 // Retry at the leader only if this was a replica read at a follower.
                 let at_follower = state.target.is_some() && state.target != state.leader;
                 if state.read != ReplicaRead::Leader && at_follower {
                     state.read = ReplicaRead::Leader;
-                    ReplicaVerdict::RetryNow
+                    Decision::Now
                 } else {
-                    ReplicaVerdict::GiveUp
+                    Decision::Return
                 }
             }
-            ReplicaFailure::StaleCommand => ReplicaVerdict::RetryNow,
+            ReplicaFailure::StaleCommand => Decision::Now,
         }
     }
 }
@@ -524,42 +633,43 @@ mod tests {
         }
     }
 
-    fn state(read: ReplicaRead, read_only: bool) -> (ClientGoSelector, SelectorState) {
-        let p = ClientGoSelector::new();
-        let mut s = SelectorState::default();
-        p.init(&mut s, &route(11), read, read_only);
-        (p, s)
+    fn state(read: ReplicaRead, read_only: bool) -> ClientGoSession {
+        ClientGoSession {
+            state: SelectorState::new(&route(11), &[], read, read_only),
+            round_robin: 0,
+            match_labels: Vec::new(),
+        }
     }
 
     #[test]
     fn leader_then_new_leader_on_not_leader() {
-        let (p, mut s) = state(ReplicaRead::Leader, false);
-        assert_eq!(p.pick(&mut s).unwrap().peer.id, 11);
-        let v = p.on_failure(&mut s, &ReplicaFailure::NotLeader(Some(peer(12, 2))));
-        assert_eq!(v, ReplicaVerdict::RetryNow);
-        assert_eq!(p.pick(&mut s).unwrap().peer.id, 12);
+        let mut s = state(ReplicaRead::Leader, false);
+        assert_eq!(s.pick().unwrap().peer.id, 11);
+        let v = s.on_failure(&ReplicaFailure::NotLeader(Some(peer(12, 2))));
+        assert_eq!(v, Decision::Now);
+        assert_eq!(s.pick().unwrap().peer.id, 12);
     }
 
     #[test]
     fn not_leader_without_leader_backs_off_and_tries_another_peer() {
-        let (p, mut s) = state(ReplicaRead::Leader, false);
-        p.pick(&mut s);
+        let mut s = state(ReplicaRead::Leader, false);
+        s.pick();
         assert_eq!(
-            p.on_failure(&mut s, &ReplicaFailure::NotLeader(None)),
-            ReplicaVerdict::Backoff(BackoffKind::RegionScheduling)
+            s.on_failure(&ReplicaFailure::NotLeader(None)),
+            Decision::Backoff(BackoffKind::RegionScheduling)
         );
-        let next = p.pick(&mut s).unwrap();
+        let next = s.pick().unwrap();
         assert_ne!(next.peer.id, 11);
         assert!(!next.replica_read);
     }
 
     #[test]
     fn unreachable_store_moves_to_next_peer_then_exhausts() {
-        let (p, mut s) = state(ReplicaRead::Leader, false);
+        let mut s = state(ReplicaRead::Leader, false);
         let mut seen = vec![];
-        while let Some(pick) = p.pick(&mut s) {
+        while let Some(pick) = s.pick() {
             seen.push(pick.peer.id);
-            p.on_failure(&mut s, &ReplicaFailure::Unreachable);
+            s.on_failure(&ReplicaFailure::Unreachable);
         }
         seen.sort();
         assert_eq!(seen, vec![11, 12, 13]);
@@ -567,88 +677,79 @@ mod tests {
 
     #[test]
     fn leader_attempts_are_bounded() {
-        let (p, mut s) = state(ReplicaRead::Leader, false);
+        let mut s = state(ReplicaRead::Leader, false);
         let mut at_leader = 0;
-        while let Some(pick) = p.pick(&mut s) {
+        while let Some(pick) = s.pick() {
             if pick.peer.id == 11 {
                 at_leader += 1;
             }
-            p.on_failure(&mut s, &ReplicaFailure::StaleCommand);
+            s.on_failure(&ReplicaFailure::StaleCommand);
         }
         assert_eq!(at_leader, MAX_REPLICA_ATTEMPT);
     }
 
     #[test]
     fn follower_read_prefers_followers_then_leader() {
-        let (p, mut s) = state(ReplicaRead::Follower, true);
-        let a = p.pick(&mut s).unwrap();
+        let mut s = state(ReplicaRead::Follower, true);
+        let a = s.pick().unwrap();
         assert_ne!(a.peer.id, 11);
         assert!(a.replica_read);
-        p.on_failure(&mut s, &ReplicaFailure::Unreachable);
-        let b = p.pick(&mut s).unwrap();
+        s.on_failure(&ReplicaFailure::Unreachable);
+        let b = s.pick().unwrap();
         assert_ne!(b.peer.id, 11);
         assert_ne!(b.peer.id, a.peer.id);
-        p.on_failure(&mut s, &ReplicaFailure::Unreachable);
-        let c = p.pick(&mut s).unwrap();
+        s.on_failure(&ReplicaFailure::Unreachable);
+        let c = s.pick().unwrap();
         assert_eq!(c.peer.id, 11);
         assert!(!c.replica_read);
     }
 
     #[test]
     fn writes_never_use_follower_policy() {
-        let (p, mut s) = state(ReplicaRead::Follower, false);
-        assert_eq!(p.pick(&mut s).unwrap().peer.id, 11);
+        let mut s = state(ReplicaRead::Follower, false);
+        assert_eq!(s.pick().unwrap().peer.id, 11);
     }
 
     #[test]
     fn stale_read_falls_back_to_leader_on_data_not_ready() {
-        let (p, mut s) = state(ReplicaRead::StaleRead, true);
-        let first = p.pick(&mut s).unwrap();
+        let mut s = state(ReplicaRead::StaleRead, true);
+        let first = s.pick().unwrap();
         assert!(first.stale_read);
         if first.peer.id == 11 {
             // Landed on the leader: the data is there; nothing to test on this draw.
             return;
         }
-        assert_eq!(
-            p.on_failure(&mut s, &ReplicaFailure::DataIsNotReady),
-            ReplicaVerdict::RetryNow
-        );
-        let second = p.pick(&mut s).unwrap();
+        assert_eq!(s.on_failure(&ReplicaFailure::DataIsNotReady), Decision::Now);
+        let second = s.pick().unwrap();
         assert_eq!(second.peer.id, 11);
         assert!(!second.stale_read && !second.replica_read);
     }
 
     #[test]
     fn busy_read_records_pending_backoff_and_moves_on() {
-        let (p, mut s) = state(ReplicaRead::Mixed, true);
-        let a = p.pick(&mut s).unwrap();
+        let mut s = state(ReplicaRead::Mixed, true);
+        let a = s.pick().unwrap();
         assert_eq!(
-            p.on_failure(
-                &mut s,
-                &ReplicaFailure::ServerIsBusy {
-                    estimated_wait_ms: 0
-                }
-            ),
-            ReplicaVerdict::RetryNow
+            s.on_failure(&ReplicaFailure::ServerIsBusy {
+                estimated_wait_ms: 0
+            }),
+            Decision::Now
         );
-        assert_eq!(s.pending_backoffs.len(), 1);
-        assert_eq!(s.pending_backoffs[0].0, a.peer.store_id);
-        let b = p.pick(&mut s).unwrap();
+        assert_eq!(s.state().pending_backoffs.len(), 1);
+        assert_eq!(s.state().pending_backoffs[0].0, a.peer.store_id);
+        let b = s.pick().unwrap();
         assert_ne!(a.peer.id, b.peer.id);
     }
 
     #[test]
     fn busy_leader_write_backs_off() {
-        let (p, mut s) = state(ReplicaRead::Leader, false);
-        p.pick(&mut s);
+        let mut s = state(ReplicaRead::Leader, false);
+        s.pick();
         assert_eq!(
-            p.on_failure(
-                &mut s,
-                &ReplicaFailure::ServerIsBusy {
-                    estimated_wait_ms: 0
-                }
-            ),
-            ReplicaVerdict::Backoff(BackoffKind::TiKvServerBusy)
+            s.on_failure(&ReplicaFailure::ServerIsBusy {
+                estimated_wait_ms: 0
+            }),
+            Decision::Backoff(BackoffKind::TiKvServerBusy)
         );
     }
 }

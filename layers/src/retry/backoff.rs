@@ -5,7 +5,9 @@
 //! keeps, per kind, the attempt count and last sleep (exponential growth is per kind),
 //! and one total sleep budget for the whole logical operation: once the time slept
 //! (excluding server-busy waits, up to 10 minutes) reaches the budget, the next backoff
-//! fails with [`Error::BackoffExhausted`] naming the kinds used and the last errors.
+//! fails with [`Error::BackoffExhausted`] carrying the whole [`BackoffHistory`]; the
+//! kind that slept longest names the cause ([`BackoffHistory::cause`], client-go's
+//! `longestSleepCfg.err`: `ErrRegionUnavailable`, `ErrTiKVServerTimeout`, ...).
 //! As in client-go the budget is checked *before* a sleep, so the final sleep may
 //! overshoot it by at most one capped sleep. A budget of zero means unlimited.
 //!
@@ -123,6 +125,36 @@ pub enum BackoffCause {
     RegionNotInitialized,
     /// `ErrIsWitness`.
     IsWitness,
+}
+
+impl BackoffCause {
+    /// client-go's message of the error (`tikverr.ErrRegionUnavailable.Error()`, ...).
+    pub const fn message(self) -> &'static str {
+        use BackoffCause::*;
+        match self {
+            TiKvServerTimeout => "tikv server timeout",
+            TiFlashServerTimeout => "tiflash server timeout",
+            ResolveLockTimeout => "resolve lock timeout",
+            PdServerTimeout => "pd server timeout",
+            RegionUnavailable => "region unavailable",
+            TiKvServerBusy => "tikv server is busy",
+            TiKvDiskFull => "tikv disk full",
+            RegionRecoveryInProgress => "region is in recovery progress",
+            TiFlashServerBusy => "tiflash server is busy",
+            TiKvStaleCommand => "tikv stale command",
+            MaxTimestampNotSynced => "tikv max timestamp is not synced",
+            CommitTsLag => "commit ts lag",
+            RegionDataNotReady => "region data not ready",
+            RegionNotInitialized => "region not initialized",
+            IsWitness => "peer is witness",
+        }
+    }
+}
+
+impl fmt::Display for BackoffCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 /// One typed configuration: base and cap in milliseconds, jitter, attribution.
@@ -245,8 +277,99 @@ struct KindState {
     slept: Duration,
 }
 
-/// How many recent errors a backoffer remembers for its exhaustion report.
+/// How many recent errors a backoffer's [`last_errors`](Backoffer::last_errors) returns.
 const KEPT_ERRORS: usize = 5;
+
+/// How many backoff events a history keeps (the oldest are dropped and counted).
+pub const HISTORY_CAP: usize = 256;
+
+/// One backoff: its kind, how long it slept (zero for the one refused by the budget)
+/// and the error that caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackoffEvent {
+    /// The kind.
+    pub kind: BackoffKind,
+    /// Time slept.
+    pub sleep: Duration,
+    /// The error that caused it.
+    pub error: String,
+}
+
+/// Per-kind totals of a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSleep {
+    /// The kind.
+    pub kind: BackoffKind,
+    /// How many times it backed off.
+    pub times: u32,
+    /// Time slept for it.
+    pub slept: Duration,
+}
+
+/// Everything a backoffer did for one operation, attached to the exhaustion error
+/// (client-go's `Backoffer.String()`: the kinds, the errors, the total sleep).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackoffHistory {
+    /// Per-kind totals, in order of first use.
+    pub kinds: Vec<KindSleep>,
+    /// The backoffs in order (the most recent [`HISTORY_CAP`]).
+    pub events: Vec<BackoffEvent>,
+    /// Older events dropped from `events`.
+    pub dropped: usize,
+    /// Total time slept.
+    pub total_sleep: Duration,
+    /// The budget.
+    pub budget: Duration,
+}
+
+impl BackoffHistory {
+    /// The kind that slept longest (client-go `longestSleepCfg`); the first used on ties.
+    pub fn longest(&self) -> Option<BackoffKind> {
+        let mut best: Option<&KindSleep> = None;
+        for k in &self.kinds {
+            if best.is_none_or(|b| k.slept > b.slept) {
+                best = Some(k);
+            }
+        }
+        best.map(|k| k.kind)
+    }
+
+    /// What the exhaustion is attributed to: the longest-sleeping kind's cause.
+    pub fn cause(&self) -> BackoffCause {
+        self.longest()
+            .map_or(BackoffCause::RegionUnavailable, BackoffKind::cause)
+    }
+
+    /// The kinds used, in order of first use.
+    pub fn kinds_used(&self) -> Vec<BackoffKind> {
+        self.kinds.iter().map(|k| k.kind).collect()
+    }
+
+    /// The most recent errors (oldest first), at most five.
+    pub fn last_errors(&self) -> Vec<String> {
+        let from = self.events.len().saturating_sub(KEPT_ERRORS);
+        self.events[from..]
+            .iter()
+            .map(|e| format!("{}: {}", e.kind, e.error))
+            .collect()
+    }
+}
+
+impl fmt::Display for BackoffHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "backoffer.maxSleep {}ms is exceeded after sleeping {}ms (",
+            self.budget.as_millis(),
+            self.total_sleep.as_millis()
+        )?;
+        for (i, k) in self.kinds.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{} x{} {}ms", k.kind, k.times, k.slept.as_millis())?;
+        }
+        write!(f, "); last errors: {:?}", self.last_errors())
+    }
+}
 
 /// `BoTxnLockFast`'s effective base in milliseconds unless set otherwise (client-go
 /// `kv.DefBackoffLockFast`, which `createBackoffFn` puts in place of the config's 2 ms).
@@ -266,7 +389,8 @@ pub struct Backoffer {
     total_sleep: Duration,
     excluded_sleep: Duration,
     kinds: Vec<KindState>,
-    errors: VecDeque<String>,
+    history: VecDeque<BackoffEvent>,
+    dropped: usize,
     txn_lock_fast_base_ms: u64,
 }
 
@@ -278,7 +402,8 @@ impl Backoffer {
             total_sleep: Duration::ZERO,
             excluded_sleep: Duration::ZERO,
             kinds: Vec::new(),
-            errors: VecDeque::new(),
+            history: VecDeque::new(),
+            dropped: 0,
             txn_lock_fast_base_ms: DEFAULT_BACKOFF_LOCK_FAST_MS,
         }
     }
@@ -319,20 +444,40 @@ impl Backoffer {
         self.kinds.iter().map(|k| k.kind).collect()
     }
 
-    /// The most recent errors that caused a backoff (oldest first).
+    /// The most recent errors that caused a backoff (oldest first, at most five).
     pub fn last_errors(&self) -> Vec<String> {
-        self.errors.iter().cloned().collect()
+        self.history().last_errors()
     }
 
-    fn exhausted_error(&self) -> Error {
-        let longest = self.kinds.iter().max_by_key(|k| k.slept).map(|k| k.kind);
-        Error::BackoffExhausted {
-            kinds: self.kinds(),
-            longest,
-            last_errors: self.last_errors(),
+    /// Everything slept so far.
+    pub fn history(&self) -> BackoffHistory {
+        BackoffHistory {
+            kinds: self
+                .kinds
+                .iter()
+                .map(|k| KindSleep {
+                    kind: k.kind,
+                    times: k.attempts,
+                    slept: k.slept,
+                })
+                .collect(),
+            events: self.history.iter().cloned().collect(),
+            dropped: self.dropped,
             total_sleep: self.total_sleep,
             budget: self.max_sleep,
         }
+    }
+
+    fn record(&mut self, kind: BackoffKind, sleep: Duration, cause: &dyn fmt::Display) {
+        if self.history.len() == HISTORY_CAP {
+            self.history.pop_front();
+            self.dropped += 1;
+        }
+        self.history.push_back(BackoffEvent {
+            kind,
+            sleep,
+            error: cause.to_string(),
+        });
     }
 
     /// Record a backoff of `kind` caused by `cause` and return how long to sleep
@@ -346,10 +491,6 @@ impl Backoffer {
         max_sleep: Option<Duration>,
         cause: &dyn fmt::Display,
     ) -> Result<Duration, Error> {
-        if self.errors.len() == KEPT_ERRORS {
-            self.errors.pop_front();
-        }
-        self.errors.push_back(format!("{kind}: {cause}"));
         let counted = self.total_sleep.saturating_sub(self.excluded_sleep);
         let mut exceeded = counted >= self.max_sleep;
         if let Some(limit) = kind.excluded_limit() {
@@ -364,7 +505,8 @@ impl Backoffer {
                     slept: Duration::ZERO,
                 });
             }
-            return Err(self.exhausted_error());
+            self.record(kind, Duration::ZERO, cause);
+            return Err(Error::BackoffExhausted(Box::new(self.history())));
         }
         let cfg = kind.config();
         let base = if kind == BackoffKind::TxnLockFast {
@@ -399,6 +541,7 @@ impl Backoffer {
         if kind.excluded_limit().is_some() {
             self.excluded_sleep += real;
         }
+        self.record(kind, real, cause);
         Ok(real)
     }
 }
@@ -537,18 +680,23 @@ mod tests {
             .next_sleep(BackoffKind::StaleCmd, None, &"e3")
             .unwrap_err();
         match err {
-            Error::BackoffExhausted {
-                kinds,
-                last_errors,
-                total_sleep,
-                longest,
-                ..
-            } => {
-                assert_eq!(kinds, vec![BackoffKind::RegionMiss, BackoffKind::StaleCmd]);
-                assert_eq!(total_sleep, Duration::from_millis(6));
-                assert_eq!(longest, Some(BackoffKind::RegionMiss));
-                assert_eq!(last_errors.len(), 3);
-                assert!(last_errors[2].contains("e3"));
+            Error::BackoffExhausted(h) => {
+                assert_eq!(
+                    h.kinds_used(),
+                    vec![BackoffKind::RegionMiss, BackoffKind::StaleCmd]
+                );
+                assert_eq!(h.total_sleep, Duration::from_millis(6));
+                assert_eq!(h.longest(), Some(BackoffKind::RegionMiss));
+                assert_eq!(h.cause(), BackoffCause::RegionUnavailable);
+                let sleeps: Vec<u64> = h
+                    .events
+                    .iter()
+                    .map(|e| e.sleep.as_millis() as u64)
+                    .collect();
+                assert_eq!(sleeps, vec![2, 4, 0]);
+                let last = h.last_errors();
+                assert_eq!(last.len(), 3);
+                assert!(last[2].contains("e3"));
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -1,8 +1,8 @@
 //! The region-error matrix and send-failure handling.
 //!
 //! [`on_region_error`] mirrors client-go's `RegionRequestSender.onRegionError` case by
-//! case: it informs the region cache ([`RegionLocator`]) and the replica policy, and says
-//! what to do next as a [`RetryHint`]; terminal errors come back as `Err`.
+//! case: it informs the region cache ([`RegionLocator`]) and the replica session, and says
+//! what to do next as a [`Decision`]; terminal errors come back as `Err`.
 //! [`on_send_fail`] mirrors `RegionRequestSender.onSendFail`.
 //!
 //! | region error | cache / selector effect | next |
@@ -22,7 +22,7 @@
 //! | ServerIsBusy | "deadline is exceeded" on a configurable-timeout read → peer flagged; else pending backoff + next peer for reads, backoff for leader-only | retry now / backoff TiKVServerBusy |
 //! | StaleCommand | – | retry now (selector tries the next peer when the leader exhausts) |
 //! | StoreNotMatch | invalidate, store marked for re-resolution | re-locate (RegionMiss) |
-//! | RaftEntryTooLarge | – | fail |
+//! | RaftEntryTooLarge | – | fail ([`Error::RaftEntryTooLarge`] with the configured limit) |
 //! | MaxTimestampNotSynced | – | backoff MaxTsNotSynced |
 //! | RegionNotInitialized | – | backoff MaxRegionNotInitialized |
 //! | ReadIndexNotReady, ProposalInMergingMode | – | backoff RegionScheduling |
@@ -38,9 +38,9 @@
 //! # use tikv_tower_proto::metapb;
 //! # use tikv_tower_layers::testing::StaticLocator;
 //! # use tikv_tower_layers::RegionLocator;
-//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaPolicy, SelectorState};
+//! use tikv_tower_layers::replica::{ClientGoSelector, ReplicaPolicy};
 //! use tikv_tower_layers::retry::matrix::{self, Attempt};
-//! use tikv_tower_layers::{BackoffKind, Error, ReplicaRead, RetryHint};
+//! use tikv_tower_layers::{BackoffKind, Decision, Error, ReplicaRead};
 //! use tikv_tower_proto::errorpb;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -49,24 +49,23 @@
 //! // The route layer's view of one attempt: region 1, sent to its leader on store 1.
 //! let region = locator.locate_key(b"k").await?;
 //! let policy = ClientGoSelector::default();
-//! let mut state = SelectorState::default();
-//! policy.init(&mut state, &region, ReplicaRead::Leader, true);
-//! let leader = policy.pick(&mut state).unwrap().peer;
-//! let at = Attempt { region: region.ver_id(), store_id: leader.store_id, is_read: true, max_execution_duration_ms: 0 };
+//! let mut session = policy.new_session(&region, &[], ReplicaRead::Leader, true);
+//! let leader = session.pick().unwrap().peer;
+//! let at = Attempt { region: region.ver_id(), store_id: leader.store_id, is_read: true, max_execution_duration_ms: 0, entry_limit: 0, attempts: 1 };
 //!
 //! // NotLeader naming the new leader: retry there at once.
 //! let not_leader = Some(errorpb::NotLeader { region_id: 1, leader: Some(region.region.peers[1]) });
 //! let err = errorpb::Error { not_leader, ..Default::default() };
-//! assert_eq!(matrix::on_region_error(&*locator, &policy, &mut state, &at, &err)?, RetryHint::Now);
+//! assert_eq!(matrix::on_region_error(&*locator, &mut *session, &at, &err)?, Decision::Now);
 //!
 //! // EpochNotMatch the cache learns nothing from: back off RegionMiss, then re-locate.
 //! let err = errorpb::Error { epoch_not_match: Some(Default::default()), ..Default::default() };
-//! let hint = matrix::on_region_error(&*locator, &policy, &mut state, &at, &err)?;
-//! assert_eq!(hint, RetryHint::Relocate(Some(BackoffKind::RegionMiss)));
+//! let decision = matrix::on_region_error(&*locator, &mut *session, &at, &err)?;
+//! assert_eq!(decision, Decision::Relocate(Some(BackoffKind::RegionMiss)));
 //!
 //! // UndeterminedResult is terminal.
 //! let err = errorpb::Error { undetermined_result: Some(Default::default()), ..Default::default() };
-//! let result = matrix::on_region_error(&*locator, &policy, &mut state, &at, &err);
+//! let result = matrix::on_region_error(&*locator, &mut *session, &at, &err);
 //! assert!(matches!(result, Err(Error::Undetermined(_))));
 //! # Ok(())
 //! # }
@@ -75,9 +74,9 @@
 use tikv_tower_proto::errorpb;
 
 use crate::call::TransportError;
-use crate::error::{Error, RegionErrorKind, RetryHint};
+use crate::error::{Decision, Error, RegionErrorKind};
 use crate::locate::{InvalidReason, RegionLocator, RegionVerId};
-use crate::replica::{ReplicaFailure, ReplicaPolicy, ReplicaVerdict, SelectorState};
+use crate::replica::{ReplicaFailure, ReplicaSession};
 use crate::retry::backoff::BackoffKind;
 
 /// client-go `ReadTimeoutShort` in ms: a read whose `max_execution_duration_ms` is below
@@ -97,6 +96,11 @@ pub struct Attempt {
     pub is_read: bool,
     /// `Context.max_execution_duration_ms` of the attempt (0 = unset).
     pub max_execution_duration_ms: u64,
+    /// TiKV's `raft-entry-max-size` as the client is configured with it (a
+    /// `RaftEntryTooLarge` reply carries only the entry size), 0 = unknown.
+    pub entry_limit: u64,
+    /// Attempts of this shard so far, this one included.
+    pub attempts: u32,
 }
 
 impl Attempt {
@@ -107,31 +111,33 @@ impl Attempt {
     }
 }
 
-fn verdict_to_hint(v: ReplicaVerdict) -> RetryHint {
-    match v {
-        ReplicaVerdict::RetryNow => RetryHint::Now,
-        ReplicaVerdict::Backoff(k) => RetryHint::Backoff(k),
-        ReplicaVerdict::Relocate => RetryHint::Relocate(Some(BackoffKind::RegionMiss)),
-        ReplicaVerdict::GiveUp => RetryHint::Fail,
-    }
+/// The region is gone from the cache and the session: re-locate after `RegionMiss`.
+fn stale(
+    locator: &(impl RegionLocator + ?Sized),
+    session: &mut dyn ReplicaSession,
+    at: &Attempt,
+    reason: InvalidReason,
+    backoff: BackoffKind,
+) -> Decision {
+    locator.invalidate_region(at.region, reason);
+    session.on_failure(&ReplicaFailure::RouteStale);
+    Decision::Relocate(Some(backoff))
 }
 
-/// client-go `onRegionError`: effects on cache and selector, and the next step.
-pub fn on_region_error<L, P>(
+/// client-go `onRegionError`: effects on cache and replica session, and the next step.
+/// Terminal errors come back as `Err`, already typed.
+pub fn on_region_error<L>(
     locator: &L,
-    policy: &P,
-    state: &mut SelectorState,
+    session: &mut dyn ReplicaSession,
     at: &Attempt,
     err: &errorpb::Error,
-) -> Result<RetryHint, Error>
+) -> Result<Decision, Error>
 where
     L: RegionLocator + ?Sized,
-    P: ReplicaPolicy + ?Sized,
 {
     use RegionErrorKind as K;
     let kind = RegionErrorKind::of(err);
-    let miss = RetryHint::Relocate(Some(BackoffKind::RegionMiss));
-    let hint = match kind {
+    let decision = match kind {
         K::UndeterminedResult => {
             let msg = err
                 .undetermined_result
@@ -147,38 +153,40 @@ where
         K::NotLeader => {
             let leader = err.not_leader.as_ref().and_then(|n| n.leader);
             locator.update_leader(at.region, leader);
-            let v = policy.on_failure(state, &ReplicaFailure::NotLeader(leader));
-            if v == ReplicaVerdict::Relocate {
+            let d = session.on_failure(&ReplicaFailure::NotLeader(leader));
+            if matches!(d, Decision::Relocate(_)) {
                 locator.invalidate_region(at.region, InvalidReason::NoLeader);
             }
-            verdict_to_hint(v)
+            d
         }
-        K::DiskFull => RetryHint::Backoff(BackoffKind::TiKvDiskFull),
-        K::RecoveryInProgress => {
-            locator.invalidate_region(at.region, InvalidReason::Other);
-            state.invalidated = true;
-            RetryHint::Relocate(Some(BackoffKind::RegionRecoveryInProgress))
-        }
-        K::IsWitness => {
-            locator.invalidate_region(at.region, InvalidReason::Other);
-            state.invalidated = true;
-            RetryHint::Relocate(Some(BackoffKind::IsWitness))
-        }
-        K::FlashbackInProgress => {
-            match policy.on_failure(state, &ReplicaFailure::FlashbackInProgress) {
-                ReplicaVerdict::RetryNow => RetryHint::Now,
-                _ => {
-                    let f = err.flashback_in_progress.unwrap_or_default();
-                    return Err(Error::Flashback {
-                        region_id: f.region_id,
-                        message: format!(
-                            "in flashback progress, flashback start ts {}",
-                            f.flashback_start_ts
-                        ),
-                    });
-                }
+        K::DiskFull => Decision::Backoff(BackoffKind::TiKvDiskFull),
+        K::RecoveryInProgress => stale(
+            locator,
+            session,
+            at,
+            InvalidReason::Other,
+            BackoffKind::RegionRecoveryInProgress,
+        ),
+        K::IsWitness => stale(
+            locator,
+            session,
+            at,
+            InvalidReason::Other,
+            BackoffKind::IsWitness,
+        ),
+        K::FlashbackInProgress => match session.on_failure(&ReplicaFailure::FlashbackInProgress) {
+            Decision::Now => Decision::Now,
+            _ => {
+                let f = err.flashback_in_progress.unwrap_or_default();
+                return Err(Error::Flashback {
+                    region_id: f.region_id,
+                    message: format!(
+                        "in flashback progress, flashback start ts {}",
+                        f.flashback_start_ts
+                    ),
+                });
             }
-        }
+        },
         K::FlashbackNotPrepared => {
             let region_id = err
                 .flashback_not_prepared
@@ -191,16 +199,18 @@ where
         }
         K::RegionNotFound => {
             locator.invalidate_region(at.region, InvalidReason::RegionNotFound);
-            match policy.on_failure(state, &ReplicaFailure::RegionNotFound) {
-                ReplicaVerdict::RetryNow => RetryHint::Now,
-                _ => miss,
+            match session.on_failure(&ReplicaFailure::RegionNotFound) {
+                Decision::Now => Decision::Now,
+                _ => Decision::Relocate(Some(BackoffKind::RegionMiss)),
             }
         }
-        K::KeyNotInRegion => {
-            locator.invalidate_region(at.region, InvalidReason::KeyNotInRegion);
-            state.invalidated = true;
-            miss
-        }
+        K::KeyNotInRegion => stale(
+            locator,
+            session,
+            at,
+            InvalidReason::KeyNotInRegion,
+            BackoffKind::RegionMiss,
+        ),
         K::EpochNotMatch => {
             let current = err
                 .epoch_not_match
@@ -208,60 +218,62 @@ where
                 .map(|e| e.current_regions.as_slice())
                 .unwrap_or(&[]);
             let learned = locator.on_epoch_not_match(at.region, current);
-            state.invalidated = true;
+            session.on_failure(&ReplicaFailure::RouteStale);
             if learned {
-                RetryHint::Relocate(None)
+                Decision::Relocate(None)
             } else {
                 locator.invalidate_region(at.region, InvalidReason::EpochNotMatch);
-                miss
+                Decision::Relocate(Some(BackoffKind::RegionMiss))
             }
         }
-        K::BucketVersionNotMatch => miss,
+        K::BucketVersionNotMatch => Decision::Relocate(Some(BackoffKind::RegionMiss)),
         K::ServerIsBusy => {
             let busy = err.server_is_busy.clone().unwrap_or_default();
             if busy.reason.contains("deadline is exceeded") && at.configurable_timeout() {
-                verdict_to_hint(policy.on_failure(state, &ReplicaFailure::DeadlineExceeded))
+                session.on_failure(&ReplicaFailure::DeadlineExceeded)
             } else {
-                verdict_to_hint(policy.on_failure(
-                    state,
-                    &ReplicaFailure::ServerIsBusy {
-                        estimated_wait_ms: busy.estimated_wait_ms,
-                    },
-                ))
+                session.on_failure(&ReplicaFailure::ServerIsBusy {
+                    estimated_wait_ms: busy.estimated_wait_ms,
+                })
             }
         }
-        K::StaleCommand => verdict_to_hint(policy.on_failure(state, &ReplicaFailure::StaleCommand)),
+        K::StaleCommand => session.on_failure(&ReplicaFailure::StaleCommand),
         K::StoreNotMatch => {
             locator.on_send_fail(at.region, at.store_id);
-            locator.invalidate_region(at.region, InvalidReason::StoreNotMatch);
-            state.invalidated = true;
-            miss
+            stale(
+                locator,
+                session,
+                at,
+                InvalidReason::StoreNotMatch,
+                BackoffKind::RegionMiss,
+            )
         }
         K::RaftEntryTooLarge => {
             let e = err.raft_entry_too_large.unwrap_or_default();
             return Err(Error::RaftEntryTooLarge {
                 region_id: e.region_id,
                 entry_size: e.entry_size,
+                limit: at.entry_limit,
             });
         }
-        K::MaxTimestampNotSynced => RetryHint::Backoff(BackoffKind::MaxTsNotSynced),
-        K::RegionNotInitialized => RetryHint::Backoff(BackoffKind::MaxRegionNotInitialized),
+        K::MaxTimestampNotSynced => Decision::Backoff(BackoffKind::MaxTsNotSynced),
+        K::RegionNotInitialized => Decision::Backoff(BackoffKind::MaxRegionNotInitialized),
         K::ReadIndexNotReady | K::ProposalInMergingMode => {
-            RetryHint::Backoff(BackoffKind::RegionScheduling)
+            Decision::Backoff(BackoffKind::RegionScheduling)
         }
-        K::DataIsNotReady => {
-            verdict_to_hint(policy.on_failure(state, &ReplicaFailure::DataIsNotReady))
-        }
+        K::DataIsNotReady => session.on_failure(&ReplicaFailure::DataIsNotReady),
         K::DeadlineExceeded if at.configurable_timeout() => {
-            verdict_to_hint(policy.on_failure(state, &ReplicaFailure::DeadlineExceeded))
+            session.on_failure(&ReplicaFailure::DeadlineExceeded)
         }
-        K::MismatchPeerId | K::DeadlineExceeded | K::Unknown => {
-            locator.invalidate_region(at.region, InvalidReason::Other);
-            state.invalidated = true;
-            miss
-        }
+        K::MismatchPeerId | K::DeadlineExceeded | K::Unknown => stale(
+            locator,
+            session,
+            at,
+            InvalidReason::Other,
+            BackoffKind::RegionMiss,
+        ),
     };
-    Ok(hint)
+    Ok(decision)
 }
 
 /// client-go `onSendFail`: the store did not answer.
@@ -270,27 +282,25 @@ where
 /// another replica at once. Otherwise the peer is marked unreachable for this shard, the
 /// cache is told (`on_send_fail`: store address re-resolved, region reloaded) and the
 /// request backs off `BoTiKVRPC` before trying the next peer.
-pub fn on_send_fail<L, P>(
+pub fn on_send_fail<L>(
     locator: &L,
-    policy: &P,
-    state: &mut SelectorState,
+    session: &mut dyn ReplicaSession,
     at: &Attempt,
     err: &TransportError,
-) -> RetryHint
+) -> Decision
 where
     L: RegionLocator + ?Sized,
-    P: ReplicaPolicy + ?Sized,
 {
     match err {
-        TransportError::Canceled => RetryHint::Fail,
+        TransportError::Canceled => Decision::Return,
         TransportError::Timeout { .. } if at.configurable_timeout() => {
-            verdict_to_hint(policy.on_failure(state, &ReplicaFailure::DeadlineExceeded))
+            session.on_failure(&ReplicaFailure::DeadlineExceeded)
         }
         _ => {
             locator.on_send_fail(at.region, at.store_id);
-            match policy.on_failure(state, &ReplicaFailure::Unreachable) {
-                ReplicaVerdict::GiveUp => RetryHint::Fail,
-                _ => RetryHint::Backoff(BackoffKind::TiKvRpc),
+            match session.on_failure(&ReplicaFailure::Unreachable) {
+                Decision::Return => Decision::Return,
+                _ => Decision::Backoff(BackoffKind::TiKvRpc),
             }
         }
     }

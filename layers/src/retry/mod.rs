@@ -1,11 +1,15 @@
 //! Retry with client-go's typed, budgeted backoff.
 //!
 //! [`Retry`] sends a request down (normally to the route layer) and, when an attempt fails,
-//! asks a [`RetryPolicy`] what to do. The default [`ClientGoRetry`] follows the hint the
-//! route layer attached from the region-error matrix ([`matrix`]): retry at once, back off
-//! with a typed [`BackoffKind`] then retry, re-locate (for a shard
-//! pinned to a region: return the stale-route error so the shard layer re-splits), or give
-//! up. Every backoff is charged to the operation's one budget in
+//! asks a [`RetrySession`] what to do. A session lives for one request (one shard) and is
+//! made, on the first failure, by the [`RetryPolicy`] in effect: the request's own
+//! ([`Request::with_retry_policy`](crate::Request::with_retry_policy)) or the layer's
+//! (`StackConfig::retry`, the client builder's `retry_policy`) — scylla-rust-driver's
+//! `RetryPolicy::new_session()` → `RetrySession`. The default [`ClientGoRetry`] makes a
+//! [`ClientGoRetrySession`], which follows the [`Decision`] the route layer attached from
+//! the region-error matrix ([`matrix`]) and the replica session: retry at once, back off
+//! with a typed [`BackoffKind`] then retry, re-locate (for a shard pinned to a region:
+//! return the stale-route error so the shard layer re-splits), or return the error. Every backoff is charged to the operation's one budget in
 //! [`OpState`](crate::OpState), shared by all shards; when it is spent the request fails
 //! with [`Error::BackoffExhausted`] naming the kinds and last errors. `is_retry_request`
 //! is stamped by the route layer on every attempt after the first.
@@ -56,44 +60,39 @@
 pub mod backoff;
 pub mod matrix;
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::{Error, RetryHint};
-use crate::locate::LocateError;
+use crate::error::{Decision, Error};
 use crate::request::{Request, Response};
 use backoff::BackoffKind;
 
-/// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryAction {
-    /// Return the error to the caller.
-    Return,
-    /// Retry at once.
-    Now,
-    /// Back off, then retry.
-    Backoff(BackoffKind),
-    /// Back off if given, then re-locate (pinned shards: return to the shard layer).
-    Relocate(Option<BackoffKind>),
+/// Makes a [`RetrySession`] per request (scylla's `RetryPolicy`). Shared by the stack.
+pub trait RetryPolicy: Send + Sync + fmt::Debug + 'static {
+    /// A session for `req` (called at its first failure only).
+    fn new_session(&self, req: &Request) -> Box<dyn RetrySession>;
 }
 
-/// Decides whether and how to retry (a per-stack policy; per-operation memory lives in
-/// the request's [`OpState`](crate::OpState)).
-pub trait RetryPolicy: Clone + Send + Sync + 'static {
-    /// The action for `err`, the `attempt`-th failure of `req`.
-    fn decide(&self, req: &Request, err: &Error, attempt: u32) -> RetryAction;
+/// Decides, failure after failure of one request, what to do next (scylla's
+/// `RetrySession`, client-go's `Backoffer` plus the sender's retry loop).
+pub trait RetrySession: Send {
+    /// The decision after `err`, the latest failure of `req`. The decision the route
+    /// layer attached ([`Error::decision`]) is the region-error matrix' advice.
+    fn decide(&mut self, req: &Request, err: &Error) -> Decision;
 }
 
-/// client-go's behaviour: follow the matrix's hints; PD failures back off `BoPDRPC`.
+/// client-go's behaviour (the default policy): see [`ClientGoRetrySession`].
 #[derive(Debug, Clone, Copy)]
 pub struct ClientGoRetry {
-    /// Hard cap on attempts per shard, a guard against hint loops (the budget normally
-    /// ends retries first).
+    /// Hard cap on attempts per shard, a guard against decision loops (the budget
+    /// normally ends retries first).
     pub max_attempts: u32,
 }
 
@@ -104,54 +103,73 @@ impl Default for ClientGoRetry {
 }
 
 impl RetryPolicy for ClientGoRetry {
-    fn decide(&self, _req: &Request, err: &Error, attempt: u32) -> RetryAction {
-        if attempt >= self.max_attempts {
-            return RetryAction::Return;
+    fn new_session(&self, _req: &Request) -> Box<dyn RetrySession> {
+        Box::new(ClientGoRetrySession::new(self.max_attempts))
+    }
+}
+
+/// client-go's retry session: follow the matrix' decision; a region with no replica left
+/// re-locates after `BoRegionMiss`; lookup failures back off as
+/// [`Decision::for_locate`] says (`BoPDRPC` for PD); everything else is returned.
+#[derive(Debug, Clone)]
+pub struct ClientGoRetrySession {
+    failures: u32,
+    max_attempts: u32,
+}
+
+impl ClientGoRetrySession {
+    /// A session allowing at most `max_attempts` failures.
+    pub fn new(max_attempts: u32) -> Self {
+        ClientGoRetrySession {
+            failures: 0,
+            max_attempts,
+        }
+    }
+}
+
+impl RetrySession for ClientGoRetrySession {
+    fn decide(&mut self, _req: &Request, err: &Error) -> Decision {
+        self.failures += 1;
+        if self.failures >= self.max_attempts {
+            return Decision::Return;
         }
         match err {
-            Error::Region { hint, .. } | Error::SendFailed { hint, .. } => match *hint {
-                RetryHint::Now => RetryAction::Now,
-                RetryHint::Backoff(k) => RetryAction::Backoff(k),
-                RetryHint::Relocate(k) => RetryAction::Relocate(k),
-                RetryHint::Fail => RetryAction::Return,
-            },
-            Error::RegionUnavailable(_) => RetryAction::Relocate(Some(BackoffKind::RegionMiss)),
-            Error::Locate(LocateError::Pd(_)) => RetryAction::Backoff(BackoffKind::PdRpc),
-            Error::Locate(LocateError::RegionNotFound(_)) => {
-                RetryAction::Backoff(BackoffKind::RegionMiss)
-            }
-            Error::Locate(LocateError::StoreNotFound(_)) => {
-                RetryAction::Relocate(Some(BackoffKind::RegionMiss))
-            }
-            _ => RetryAction::Return,
+            Error::Region { decision, .. } | Error::SendFailed { decision, .. } => *decision,
+            Error::RegionUnavailable(_) => Decision::Relocate(Some(BackoffKind::RegionMiss)),
+            Error::Locate(e) => Decision::for_locate(e),
+            _ => Decision::Return,
         }
     }
 }
 
 /// Layer adding [`Retry`].
-#[derive(Debug, Clone, Default)]
-pub struct RetryLayer<P = ClientGoRetry> {
-    policy: P,
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    policy: Arc<dyn RetryPolicy>,
+}
+
+impl Default for RetryLayer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl RetryLayer {
     /// client-go's retry behaviour.
     pub fn new() -> Self {
         RetryLayer {
-            policy: ClientGoRetry::default(),
+            policy: Arc::new(ClientGoRetry::default()),
         }
     }
-}
 
-impl<P> RetryLayer<P> {
-    /// A custom policy.
-    pub fn with_policy(policy: P) -> Self {
+    /// A custom policy (requests may still bring their own).
+    pub fn with_policy(policy: Arc<dyn RetryPolicy>) -> Self {
         RetryLayer { policy }
     }
 }
 
-impl<S, P: Clone> Layer<S> for RetryLayer<P> {
-    type Service = Retry<S, P>;
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
     fn layer(&self, inner: S) -> Self::Service {
         Retry {
             inner,
@@ -162,19 +180,18 @@ impl<S, P: Clone> Layer<S> for RetryLayer<P> {
 
 /// The retry service (see the [module docs](self)).
 #[derive(Debug, Clone)]
-pub struct Retry<S, P = ClientGoRetry> {
+pub struct Retry<S> {
     inner: S,
-    policy: P,
+    policy: Arc<dyn RetryPolicy>,
 }
 
 /// Boxed future of the loop layers (one allocation per logical call).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-impl<S, P> Service<Request> for Retry<S, P>
+impl<S> Service<Request> for Retry<S>
 where
     S: Service<Request, Response = Response, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    P: RetryPolicy,
 {
     type Response = Response;
     type Error = Error;
@@ -191,30 +208,39 @@ where
     }
 }
 
-async fn retry_loop<S, P>(inner: S, policy: P, req: Request) -> Result<Response, Error>
+async fn retry_loop<S>(
+    mut inner: S,
+    policy: Arc<dyn RetryPolicy>,
+    mut req: Request,
+) -> Result<Response, Error>
 where
     S: Service<Request, Response = Response, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    P: RetryPolicy,
 {
-    let mut failures = 0u32;
+    // Made at the first failure: a request that succeeds at once pays nothing for it.
+    let mut session: Option<Box<dyn RetrySession>> = None;
     loop {
         req.op.check_deadline()?;
-        let err = match inner.clone().oneshot(req.clone()).await {
+        let err = match inner.ready().await?.call(req.clone()).await {
             Ok(mut resp) => {
                 resp.details.backoff = req.op.total_sleep();
                 return Ok(resp);
             }
             Err(e) => e,
         };
-        failures += 1;
-        match policy.decide(&req, &err, failures) {
-            RetryAction::Return => return Err(err.finalize()),
-            RetryAction::Now => {}
-            RetryAction::Backoff(kind) => {
+        let session = session.get_or_insert_with(|| {
+            req.retry_policy
+                .as_deref()
+                .unwrap_or(&*policy)
+                .new_session(&req)
+        });
+        match session.decide(&req, &err) {
+            Decision::Return => return Err(err),
+            Decision::Now => {}
+            Decision::Backoff(kind) => {
                 req.op.backoff(kind, &err).await?;
             }
-            RetryAction::Relocate(kind) => {
+            Decision::Relocate(kind) => {
                 if let Some(kind) = kind {
                     req.op.backoff(kind, &err).await?;
                 }
@@ -224,6 +250,7 @@ where
                 }
             }
         }
-        tracing::debug!(attempt = failures, error = %err, "retrying store request");
+        req.attempt += 1;
+        tracing::debug!(attempt = req.attempt, error = %err, "retrying store request");
     }
 }

@@ -1,24 +1,26 @@
 //! Routing: from a key-addressed [`Request`] to one [`StoreCall`], and back.
 //!
-//! For each attempt [`Route`]:
+//! For each attempt [`Route`] runs three steps:
 //!
-//! 1. resolves the request's [`Target`] to a region through the [`RegionLocator`]
-//!    (a key, a region id, or a region pinned at an epoch by the shard layer — a pinned
-//!    region whose epoch moved fails at once with a stale-route error, so the shard layer
-//!    re-splits; client-go `getRPCContext` returning nil → pseudo `EpochNotMatch`);
-//! 2. asks the [`ReplicaPolicy`] for a peer, using the shard's [`SelectorState`](crate::replica::SelectorState)
-//!    (re-initialized when the region or epoch changed), sleeping a pending backoff for
-//!    that store first; with no candidate left it invalidates the region and fails with
-//!    [`Error::RegionUnavailable`] (client-go "all replicas tried");
-//! 3. stamps the `kvrpcpb::Context`: region id, epoch, peer, cluster id, API version,
-//!    keyspace id/name, `replica_read` / `stale_read`, `is_retry_request` (every attempt
-//!    after the first);
-//! 4. builds the [`StoreCall`] (store id and address, timeout = the request's override
-//!    capped by the operation deadline) and calls the inner transport service;
-//! 5. classifies the reply: no region error → [`Response`]; a region error → the
+//! 1. **select** ([`select`]): resolve the request's [`Target`] to a region through the
+//!    [`RegionLocator`] (a key, a region id, or a region pinned at an epoch by the shard
+//!    layer — a pinned region whose epoch moved fails at once with a stale-route error, so
+//!    the shard layer re-splits; client-go `getRPCContext` returning nil → pseudo
+//!    `EpochNotMatch`); make the shard's [`ReplicaSession`](crate::replica::ReplicaSession)
+//!    from the [`ReplicaPolicy`] in effect (the request's or the layer's) when the region
+//!    or epoch changed, with the metadata of the peers' stores; pick a peer, sleeping a
+//!    pending backoff for its store first; with no candidate left invalidate the region
+//!    and fail with [`Error::RegionUnavailable`] (client-go "all replicas tried");
+//! 2. **stamp** ([`stamp`]): write the `kvrpcpb::Context` (region id, epoch, peer,
+//!    cluster id, API version, keyspace id/name, `replica_read` / `stale_read`,
+//!    `is_retry_request` on every attempt after the first) and build the [`StoreCall`]
+//!    (store id and address, timeout = the request's override capped by the operation
+//!    deadline), which the inner transport service is called with;
+//! 3. **feedback** ([`feedback`]): classify the reply — no region error → [`Response`]
+//!    (and the session and cache learn the peer served); a region error → the
 //!    region-error matrix ([`on_region_error`](crate::retry::matrix::on_region_error))
-//!    updates cache and selector and the error carries its [`RetryHint`];
-//!    a transport error → [`on_send_fail`](crate::retry::matrix::on_send_fail).
+//!    informs cache and session and the error carries its [`Decision`]; a transport error
+//!    → [`on_send_fail`](crate::retry::matrix::on_send_fail).
 //!
 //! The route layer does not loop: retrying is the retry layer's job.
 //!
@@ -70,14 +72,15 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::call::{StoreCall, TransportError};
-use crate::error::{Error, RegionErrorKind, RetryHint};
-use crate::locate::{LocateError, RegionLocator, RegionRoute};
-use crate::replica::{ClientGoSelector, ReplicaPolicy};
-use crate::request::{ExecDetails, Request, Response, Target};
+use crate::error::{Decision, Error, RegionErrorKind};
+use crate::locate::{InvalidReason, LocateError, RegionLocator, RegionRoute, StoreRoute};
+use crate::replica::{ClientGoSelector, Pick, ReplicaFailure, ReplicaPolicy};
+use crate::request::{ExecDetails, Request, Response, SharedReplicaSession, Target};
 use crate::retry::matrix::{self, Attempt};
 use crate::retry::BoxFuture;
 
-/// Cluster-wide values stamped into every request's `Context`.
+/// Cluster-wide values stamped into every request's `Context`, and the server limits the
+/// client is configured with.
 #[derive(Debug, Clone, Default)]
 pub struct RouteConfig {
     /// `Context.cluster_id` (0 = not stamped).
@@ -88,40 +91,30 @@ pub struct RouteConfig {
     pub keyspace_id: Option<u32>,
     /// `Context.keyspace_name`.
     pub keyspace_name: Option<String>,
+    /// TiKV's `raft-entry-max-size`, reported with `RaftEntryTooLarge` (0 = unknown).
+    pub raft_entry_max_size: u64,
 }
 
 /// Layer adding [`Route`].
-#[derive(Debug)]
-pub struct RouteLayer<L, P = ClientGoSelector> {
+#[derive(Debug, Clone)]
+pub struct RouteLayer<L> {
     locator: Arc<L>,
-    policy: Arc<P>,
+    policy: Arc<dyn ReplicaPolicy>,
     config: Arc<RouteConfig>,
-}
-
-impl<L, P> Clone for RouteLayer<L, P> {
-    fn clone(&self) -> Self {
-        RouteLayer {
-            locator: self.locator.clone(),
-            policy: self.policy.clone(),
-            config: self.config.clone(),
-        }
-    }
 }
 
 impl<L: RegionLocator> RouteLayer<L> {
     /// Route with client-go's replica selector.
     pub fn new(locator: Arc<L>, config: RouteConfig) -> Self {
-        RouteLayer {
-            locator,
-            policy: Arc::new(ClientGoSelector::new()),
-            config: Arc::new(config),
-        }
+        Self::with_policy(locator, Arc::new(ClientGoSelector::new()), config)
     }
-}
 
-impl<L: RegionLocator, P: ReplicaPolicy> RouteLayer<L, P> {
-    /// Route with a custom replica policy.
-    pub fn with_policy(locator: Arc<L>, policy: Arc<P>, config: RouteConfig) -> Self {
+    /// Route with a custom replica policy (requests may still bring their own).
+    pub fn with_policy(
+        locator: Arc<L>,
+        policy: Arc<dyn ReplicaPolicy>,
+        config: RouteConfig,
+    ) -> Self {
         RouteLayer {
             locator,
             policy,
@@ -130,8 +123,8 @@ impl<L: RegionLocator, P: ReplicaPolicy> RouteLayer<L, P> {
     }
 }
 
-impl<S, L, P> Layer<S> for RouteLayer<L, P> {
-    type Service = Route<S, L, P>;
+impl<S, L> Layer<S> for RouteLayer<L> {
+    type Service = Route<S, L>;
     fn layer(&self, inner: S) -> Self::Service {
         Route {
             inner,
@@ -144,14 +137,14 @@ impl<S, L, P> Layer<S> for RouteLayer<L, P> {
 
 /// The routing service (see the [module docs](self)).
 #[derive(Debug)]
-pub struct Route<S, L, P = ClientGoSelector> {
+pub struct Route<S, L> {
     inner: S,
     locator: Arc<L>,
-    policy: Arc<P>,
+    policy: Arc<dyn ReplicaPolicy>,
     config: Arc<RouteConfig>,
 }
 
-impl<S: Clone, L, P> Clone for Route<S, L, P> {
+impl<S: Clone, L> Clone for Route<S, L> {
     fn clone(&self) -> Self {
         Route {
             inner: self.inner.clone(),
@@ -162,7 +155,7 @@ impl<S: Clone, L, P> Clone for Route<S, L, P> {
     }
 }
 
-impl<S, L, P> Service<Request> for Route<S, L, P>
+impl<S, L> Service<Request> for Route<S, L>
 where
     S: Service<StoreCall, Response = StoreResponse, Error = TransportError>
         + Clone
@@ -170,7 +163,6 @@ where
         + 'static,
     S::Future: Send + 'static,
     L: RegionLocator,
-    P: ReplicaPolicy,
 {
     type Response = Response;
     type Error = Error;
@@ -181,13 +173,21 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        Box::pin(route_once(
-            self.inner.clone(),
-            self.locator.clone(),
-            self.policy.clone(),
-            self.config.clone(),
-            req,
-        ))
+        let this = self.clone();
+        Box::pin(async move {
+            let Route {
+                inner,
+                locator,
+                policy,
+                config,
+            } = this;
+            let region = resolve_target(&*locator, &req).await?;
+            let selected = select(&*locator, &*policy, &region, &req).await?;
+            let session = req.replica_session().clone();
+            let (call, at, span) = stamp(&config, &region, &selected, req);
+            let result = inner.oneshot(call).instrument(span.clone()).await;
+            feedback(&*locator, &session, &region, &selected, at, &span, result)
+        })
     }
 }
 
@@ -197,17 +197,16 @@ fn is_timeout_configurable_read(kind: RpcKind) -> bool {
     kind.facts().configurable_read
 }
 
-fn stale_route(region: &RegionRoute, message: &str) -> Error {
+/// The region error a route that went stale before sending stands for (client-go
+/// `getRPCContext` returning nil → pseudo `EpochNotMatch`; a region gone from PD →
+/// `RegionNotFound`): re-locate / re-split without backoff.
+fn stale_route(region: crate::RegionVerId, error: errorpb::Error) -> Error {
     Error::Region {
-        region: region.ver_id(),
+        region,
         store_id: 0,
-        kind: RegionErrorKind::EpochNotMatch,
-        hint: RetryHint::Relocate(None),
-        error: Box::new(errorpb::Error {
-            message: message.to_string(),
-            epoch_not_match: Some(errorpb::EpochNotMatch::default()),
-            ..Default::default()
-        }),
+        kind: RegionErrorKind::of(&error),
+        decision: Decision::Relocate(None),
+        error: Box::new(error),
     }
 }
 
@@ -223,20 +222,21 @@ pub async fn resolve_target<L: RegionLocator + ?Sized>(
         Target::Region(ver) => match locator.locate_region_id(ver.id).await {
             Ok(r) if r.ver_id() == *ver => Ok(r),
             Ok(r) => Err(stale_route(
-                &r,
-                "region epoch changed since the request was split",
+                r.ver_id(),
+                errorpb::Error {
+                    message: "region epoch changed since the request was split".into(),
+                    epoch_not_match: Some(errorpb::EpochNotMatch::default()),
+                    ..Default::default()
+                },
             )),
-            Err(LocateError::RegionNotFound(m)) => Err(Error::Region {
-                region: *ver,
-                store_id: 0,
-                kind: RegionErrorKind::RegionNotFound,
-                hint: RetryHint::Relocate(None),
-                error: Box::new(errorpb::Error {
+            Err(LocateError::RegionNotFound(m)) => Err(stale_route(
+                *ver,
+                errorpb::Error {
                     message: m,
                     region_not_found: Some(errorpb::RegionNotFound { region_id: ver.id }),
                     ..Default::default()
-                }),
-            }),
+                },
+            )),
             Err(e) => Err(e.into()),
         },
         Target::Keys => {
@@ -279,18 +279,85 @@ pub async fn resolve_target<L: RegionLocator + ?Sized>(
     }
 }
 
-fn stamp(ctx: &mut kvrpcpb::Context, cfg: &RouteConfig, region: &RegionRoute) {
-    ctx.region_id = region.region.id;
-    ctx.region_epoch = region.region.region_epoch;
-    if cfg.cluster_id != 0 {
-        ctx.cluster_id = cfg.cluster_id;
+/// The peer an attempt goes to, and its store.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// What the replica session picked.
+    pub pick: Pick,
+    /// The peer's store (address to dial).
+    pub store: StoreRoute,
+}
+
+/// The stores of the region's peers that resolve (for replica policies that look at
+/// labels and state); unknown stores are left out.
+async fn peer_stores<L: RegionLocator + ?Sized>(
+    locator: &L,
+    region: &RegionRoute,
+) -> Vec<StoreRoute> {
+    let mut stores = Vec::with_capacity(region.region.peers.len());
+    for p in region.region.peers.iter().filter(|p| !p.is_witness) {
+        if let Ok(s) = locator.store(p.store_id).await {
+            stores.push(s);
+        }
     }
-    ctx.api_version = cfg.api_version as i32;
-    if let Some(id) = cfg.keyspace_id {
-        ctx.keyspace = Some(kvrpcpb::context::Keyspace::KeyspaceId(id));
+    stores
+}
+
+/// Step 1, select: the shard's replica session (made anew when the region moved or the
+/// session gave up) picks the peer; pending backoffs for its store are slept; the store
+/// is resolved (client-go `replicaSelector.next`, `backoffOnRetry`, `buildRPCContext`).
+pub async fn select<L: RegionLocator + ?Sized>(
+    locator: &L,
+    default_policy: &dyn ReplicaPolicy,
+    region: &RegionRoute,
+    req: &Request,
+) -> Result<Selected, Error> {
+    let ver = region.ver_id();
+    let slot = req.replica_session();
+    let fresh = !matches!(&*slot.lock(), Some(s) if s.region() == ver && s.is_usable());
+    if fresh {
+        let policy = req.replica_policy.as_deref().unwrap_or(default_policy);
+        let read_only = req.inner.kind().is_read_only();
+        let stores = if policy.wants_stores(req.replica_read, read_only) {
+            peer_stores(locator, region).await
+        } else {
+            Vec::new()
+        };
+        let session = policy.new_session(region, &stores, req.replica_read, read_only);
+        *slot.lock() = Some(session);
     }
-    if let Some(name) = &cfg.keyspace_name {
-        ctx.keyspace_name = name.clone();
+    let (pick, pending) = {
+        let mut guard = slot.lock();
+        let session = guard
+            .as_mut()
+            .ok_or_else(|| Error::Unexpected("replica session missing".into()))?;
+        match session.pick() {
+            Some(p) => {
+                let pending = session.take_pending_backoff(p.peer.store_id);
+                (Some(p), pending.into_iter().collect::<Vec<_>>())
+            }
+            None => (None, session.drain_pending_backoffs()),
+        }
+    };
+    // client-go `backoffOnRetry` / `backoffOnNoCandidate`.
+    for (kind, cause) in &pending {
+        req.op.backoff(*kind, cause).await?;
+    }
+    let Some(pick) = pick else {
+        locator.invalidate_region(ver, InvalidReason::Other);
+        return Err(Error::RegionUnavailable(ver));
+    };
+    match locator.store(pick.peer.store_id).await {
+        Ok(store) => Ok(Selected { pick, store }),
+        Err(e) => {
+            // client-go `buildRPCContext`: an unknown / tombstoned store makes the cached
+            // region useless; drop it and let the retry layer re-locate.
+            if let Some(s) = slot.lock().as_mut() {
+                s.on_failure(&ReplicaFailure::StoreUnknown);
+            }
+            locator.invalidate_region(ver, InvalidReason::StoreNotMatch);
+            Err(e.into())
+        }
     }
 }
 
@@ -301,128 +368,96 @@ fn min_timeout(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     }
 }
 
-async fn route_once<S, L, P>(
-    inner: S,
-    locator: Arc<L>,
-    policy: Arc<P>,
-    cfg: Arc<RouteConfig>,
+/// Step 2, stamp: the request's `Context` for this region, peer and attempt, and the
+/// [`StoreCall`] carrying it (client-go `SendReqCtx` filling `req.Context`); also what
+/// the matrix will need to know about the attempt, and the attempt's span.
+pub fn stamp(
+    cfg: &RouteConfig,
+    region: &RegionRoute,
+    selected: &Selected,
     req: Request,
-) -> Result<Response, Error>
-where
-    S: Service<StoreCall, Response = StoreResponse, Error = TransportError> + Send + 'static,
-    S::Future: Send + 'static,
-    L: RegionLocator,
-    P: ReplicaPolicy,
-{
-    let region = resolve_target(&*locator, &req).await?;
-    let ver = region.ver_id();
+) -> (StoreCall, Attempt, tracing::Span) {
     let kind = req.inner.kind();
-    let session = req.session().clone();
-
-    // Pick the peer (client-go `replicaSelector.next`).
-    let (pick, pending, is_retry) = {
-        let mut s = session.lock();
-        if s.region != Some(ver) || (s.invalidated && !s.retry_after_invalidation) {
-            policy.init(&mut s, &region, req.replica_read, kind.is_read_only());
-        }
-        match policy.pick(&mut s).or_else(|| policy.fallback(&mut s)) {
-            Some(p) => {
-                let pending = s
-                    .take_pending_backoff(p.peer.store_id)
-                    .into_iter()
-                    .collect::<Vec<_>>();
-                let retry = s.sent > 0;
-                s.sent += 1;
-                (Some(p), pending, retry)
-            }
-            None => {
-                s.invalidated = true;
-                (
-                    None,
-                    std::mem::take(&mut s.pending_backoffs)
-                        .into_iter()
-                        .map(|(_, k, e)| (k, e))
-                        .collect(),
-                    false,
-                )
-            }
-        }
-    };
-    // client-go `backoffOnRetry` / `backoffOnNoCandidate`.
-    for (kind, cause) in &pending {
-        req.op.backoff(*kind, cause).await?;
-    }
-    let Some(pick) = pick else {
-        locator.invalidate_region(ver, crate::locate::InvalidReason::Other);
-        return Err(Error::RegionUnavailable(ver));
-    };
-
-    let store = match locator.store(pick.peer.store_id).await {
-        Ok(store) => store,
-        Err(e) => {
-            // client-go `buildRPCContext`: an unknown / tombstoned store makes the cached
-            // region useless; drop it and let the retry layer re-locate.
-            {
-                let mut s = session.lock();
-                if let Some(t) = s.target_slot() {
-                    t.flags.unreachable = true;
-                }
-                s.invalidated = true;
-            }
-            locator.invalidate_region(ver, crate::locate::InvalidReason::StoreNotMatch);
-            return Err(e.into());
-        }
-    };
     let Request {
         inner: mut request,
         op,
         timeout,
+        attempt,
         ..
     } = req;
-    let max_execution_duration_ms = {
-        let ctx = request.context_mut();
-        stamp(ctx, &cfg, &region);
-        ctx.peer = Some(pick.peer);
-        ctx.replica_read = pick.replica_read;
-        ctx.stale_read = pick.stale_read;
-        ctx.is_retry_request = is_retry;
-        ctx.max_execution_duration_ms
+    let ctx = request.context_mut();
+    ctx.region_id = region.region.id;
+    ctx.region_epoch = region.region.region_epoch;
+    if cfg.cluster_id != 0 {
+        ctx.cluster_id = cfg.cluster_id;
+    }
+    ctx.api_version = cfg.api_version as i32;
+    if let Some(id) = cfg.keyspace_id {
+        ctx.keyspace = Some(kvrpcpb::context::Keyspace::KeyspaceId(id));
+    }
+    if let Some(name) = &cfg.keyspace_name {
+        ctx.keyspace_name.clone_from(name);
+    }
+    ctx.peer = Some(selected.pick.peer);
+    ctx.replica_read = selected.pick.replica_read;
+    ctx.stale_read = selected.pick.stale_read;
+    ctx.is_retry_request = attempt > 0;
+    let at = Attempt {
+        region: region.ver_id(),
+        store_id: selected.store.id,
+        is_read: is_timeout_configurable_read(kind),
+        max_execution_duration_ms: ctx.max_execution_duration_ms,
+        entry_limit: cfg.raft_entry_max_size,
+        attempts: attempt + 1,
     };
+    let span = crate::trace::rpc_span(
+        &op,
+        kind,
+        region.region.id,
+        &selected.store.addr,
+        op.count_rpc(),
+    );
     let call = StoreCall {
-        store_id: store.id,
-        addr: store.addr.clone(),
+        store_id: selected.store.id,
+        addr: selected.store.addr.clone(),
         request,
         timeout: min_timeout(timeout, op.remaining()),
     };
-    let attempt_no = op.count_rpc();
-    let span = crate::trace::rpc_span(&op, kind, ver.id, &store.addr, attempt_no);
-    let result = inner.oneshot(call).instrument(span.clone()).await;
+    (call, at, span)
+}
 
-    let at = Attempt {
-        region: ver,
-        store_id: store.id,
-        is_read: is_timeout_configurable_read(kind),
-        max_execution_duration_ms,
-    };
+/// Step 3, feedback: what the reply means for the session, the cache and the retry loop
+/// (client-go `onSendSuccess`, `onRegionError`, `onSendFail`).
+pub fn feedback<L: RegionLocator + ?Sized>(
+    locator: &L,
+    session: &SharedReplicaSession,
+    region: &RegionRoute,
+    selected: &Selected,
+    at: Attempt,
+    span: &tracing::Span,
+    result: Result<StoreResponse, TransportError>,
+) -> Result<Response, Error> {
+    let mut guard = session.lock();
+    let session = guard
+        .as_mut()
+        .ok_or_else(|| Error::Unexpected("replica session missing".into()))?;
+    let store = &selected.store;
     match result {
         Ok(mut resp) => match resp.take_region_error() {
             None => {
-                let attempts = {
-                    let mut s = session.lock();
-                    policy.on_success(&mut s);
-                    s.sent
-                };
+                session.on_success();
+                let pick = &selected.pick;
                 // client-go `onSendSuccess`: a peer that served a leader read is the leader.
                 let believed = region.leader.as_ref().map(|l| l.id);
                 if !pick.replica_read && !pick.stale_read && believed != Some(pick.peer.id) {
-                    locator.update_leader(ver, Some(pick.peer));
+                    locator.update_leader(at.region, Some(pick.peer));
                 }
-                crate::trace::record_outcome(&span, "ok");
+                crate::trace::record_outcome(span, "ok");
                 Ok(Response {
                     inner: resp,
                     details: ExecDetails {
-                        attempts,
-                        region: Some(ver),
+                        attempts: at.attempts,
+                        region: Some(at.region),
                         store_id: Some(store.id),
                         store_addr: Some(store.addr.clone()),
                         backoff: Duration::ZERO,
@@ -432,24 +467,23 @@ where
             }
             Some(e) => {
                 let kind = RegionErrorKind::of(&e);
-                crate::trace::record_outcome(&span, kind.label());
-                let hint =
-                    matrix::on_region_error(&*locator, &*policy, &mut session.lock(), &at, &e)?;
+                crate::trace::record_outcome(span, kind.label());
+                let decision = matrix::on_region_error(locator, &mut **session, &at, &e)?;
                 Err(Error::Region {
-                    region: ver,
+                    region: at.region,
                     store_id: store.id,
                     kind,
-                    hint,
+                    decision,
                     error: Box::new(e),
                 })
             }
         },
         Err(source) => {
-            crate::trace::record_outcome(&span, "send_failed");
-            let hint = matrix::on_send_fail(&*locator, &*policy, &mut session.lock(), &at, &source);
+            crate::trace::record_outcome(span, "send_failed");
+            let decision = matrix::on_send_fail(locator, &mut **session, &at, &source);
             Err(Error::SendFailed {
                 store_id: store.id,
-                hint,
+                decision,
                 source,
             })
         }

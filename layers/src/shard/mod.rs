@@ -87,10 +87,9 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::Error;
-use crate::locate::{LocateError, RegionLocator, RegionRoute};
+use crate::error::{Decision, Error};
+use crate::locate::{RegionLocator, RegionRoute};
 use crate::request::{ExecDetails, KeyRange, OpState, Request, Response, Target};
-use crate::retry::backoff::BackoffKind;
 use crate::retry::BoxFuture;
 
 /// Sharding knobs.
@@ -222,7 +221,9 @@ where
     }
 }
 
-/// Locate with PD-failure backoff (client-go `LocateKey` callers retry with `BoPDRPC`).
+/// Locate for splitting, backing off as [`Decision::for_locate`] says (client-go
+/// `LocateKey` callers retry with `BoPDRPC` / `BoRegionMiss`), charged to the operation's
+/// budget and deadline.
 async fn locate<L: RegionLocator>(
     locator: &L,
     op: &OpState,
@@ -235,15 +236,15 @@ async fn locate<L: RegionLocator>(
         } else {
             locator.locate_key(key).await
         };
-        match r {
+        let e = match r {
             Ok(r) => return Ok(r),
-            Err(e @ LocateError::Pd(_)) => {
-                op.backoff(BackoffKind::PdRpc, &e).await?;
+            Err(e) => e,
+        };
+        match Decision::for_locate(&e) {
+            Decision::Backoff(kind) => {
+                op.backoff(kind, &e).await?;
             }
-            Err(e @ LocateError::RegionNotFound(_)) => {
-                op.backoff(BackoffKind::RegionMiss, &e).await?;
-            }
-            Err(e) => return Err(e.into()),
+            _ => return Err(e.into()),
         }
     }
 }
