@@ -353,7 +353,8 @@ pub struct TikvClientConfig {
     /// Idle time after which a cached region is reloaded (client-go `RegionCacheTTL`, 600s).
     #[serde(with = "secs")]
     pub region_cache_ttl: Duration,
-    /// Max in-flight requests per store, 0 = unlimited (client-go `StoreLimit`).
+    /// Max in-flight RPCs per store, 0 = unlimited (client-go `StoreLimit`); the transport
+    /// refuses one over the limit with `TransportError::TokenLimit` (client-go `ErrTokenLimit`).
     pub store_limit: u64,
     /// Timeout of a store liveness probe (client-go `StoreLivenessTimeout`, "1s").
     #[serde(with = "secs")]

@@ -166,8 +166,8 @@ impl RawClientBuilder {
 
     /// The traced production preset: operation and RPC spans (exported to
     /// OpenTelemetry with the `otel` feature and a `tracing-opentelemetry` subscriber),
-    /// request source `rawkv-tikv-tower` unless set, and at most
-    /// `tikv-client.store-limit` logical operations in flight when that knob is non-zero.
+    /// request source `rawkv-tikv-tower` unless set. (`tikv-client.store-limit` applies to
+    /// every client, preset or not: the transport enforces it per store.)
     pub fn production(mut self) -> Self {
         self.production = true;
         if self.tags.request_source.is_none() {
@@ -217,14 +217,17 @@ impl RawClientBuilder {
         let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::GrpcPdConnector::new(opts.clone()));
         let endpoints = self.pd_endpoints.clone();
+        let store_limit = store_limit(&self.config);
         // client-go sends through the BatchCommands stream unless `max-batch-size` is 0.
         match self.config.tikv_client.max_batch_size {
             0 => {
-                let transport = crate::transport::GrpcTransport::grpc(opts);
+                let transport =
+                    crate::transport::GrpcTransport::grpc(opts).with_store_limit(store_limit);
                 self.assemble(connector, endpoints, transport, None).await
             }
             max => {
-                let transport = crate::transport::BatchTransport::batch(opts, max);
+                let transport = crate::transport::BatchTransport::batch(opts, max)
+                    .with_store_limit(store_limit);
                 self.assemble(connector, endpoints, transport, None).await
             }
         }
@@ -238,7 +241,8 @@ impl RawClientBuilder {
     ) -> Result<RawClient> {
         let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::InProcPdConnector::new(cluster.clone()));
-        let transport = crate::transport::InProcTransport::in_process(cluster);
+        let transport = crate::transport::InProcTransport::in_process(cluster)
+            .with_store_limit(store_limit(&self.config));
         let endpoints = vec![crate::pd::inproc::INPROC_PD_URL.to_string()];
         self.assemble(connector, endpoints, transport, on_close)
             .await
@@ -333,15 +337,6 @@ impl RawClientBuilder {
         };
         let mut service: RawService =
             BoxCloneSyncService::new(stack::raw(transport, cache.clone(), stack_cfg));
-        if self.production && cfg.tikv_client.store_limit > 0 {
-            service = BoxCloneSyncService::new(
-                tower::ServiceBuilder::new()
-                    .layer(tower::limit::ConcurrencyLimitLayer::new(
-                        cfg.tikv_client.store_limit as usize,
-                    ))
-                    .service(service),
-            );
-        }
         for layer in self.layers.into_iter().rev() {
             service = layer(service);
         }
@@ -364,6 +359,12 @@ impl RawClientBuilder {
             },
         )
     }
+}
+
+/// The per-store in-flight limit a [`Config`] asks for (`tikv-client.store-limit`, client-go
+/// `StoreLimit`; 0 = unlimited), enforced by the transport.
+pub fn store_limit(cfg: &Config) -> usize {
+    usize::try_from(cfg.tikv_client.store_limit).unwrap_or(usize::MAX)
 }
 
 /// The transport options a [`Config`] asks for.

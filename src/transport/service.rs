@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,11 +21,55 @@ use super::options::GrpcOptions;
 /// The store transport (client-go `RPCClient.SendRequest`): sends each [`StoreCall`] to its
 /// address through a cached per-address [`StoreClient`], enforcing the call's timeout.
 /// Region errors are replies (`Ok`); only "no reply" is an `Err`. Cheap to clone; clones
-/// share the per-address clients.
+/// share the per-address clients and in-flight counts.
+///
+/// With a store limit ([`Transport::with_store_limit`], client-go `TiKVClient.StoreLimit`),
+/// a call to a store that already has that many calls in flight fails at once with
+/// [`TransportError::TokenLimit`] (client-go `getStoreToken` → `ErrTokenLimit`); a call
+/// holds its token until its reply, error or timeout, or until its future is dropped
+/// (client-go `releaseStoreToken`).
 pub struct Transport<C: StoreConnector> {
     connector: C,
-    clients: Arc<RwLock<HashMap<Arc<str>, C::Client>>>,
+    clients: Arc<RwLock<HashMap<Arc<str>, Entry<C::Client>>>>,
     default_timeout: Option<Duration>,
+    store_limit: usize,
+}
+
+/// A cached per-address client and its in-flight count (client-go `Store.tokenCount`).
+struct Entry<Cl> {
+    client: Cl,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl<Cl: Clone> Clone for Entry<Cl> {
+    fn clone(&self) -> Self {
+        Entry {
+            client: self.client.clone(),
+            in_flight: self.in_flight.clone(),
+        }
+    }
+}
+
+/// One in-flight call's token: released when dropped.
+#[derive(Debug)]
+struct Token(Arc<AtomicUsize>);
+
+impl Token {
+    /// client-go `getStoreToken`, made exact with a compare-and-swap.
+    fn acquire(count: &Arc<AtomicUsize>, limit: usize) -> Option<Token> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Token(count.clone()))
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The gRPC transport.
@@ -43,6 +88,7 @@ impl<C: StoreConnector> Clone for Transport<C> {
             connector: self.connector.clone(),
             clients: self.clients.clone(),
             default_timeout: self.default_timeout,
+            store_limit: self.store_limit,
         }
     }
 }
@@ -85,7 +131,29 @@ impl<C: StoreConnector> Transport<C> {
             connector,
             clients: Arc::new(RwLock::new(HashMap::new())),
             default_timeout: None,
+            store_limit: 0,
         }
+    }
+
+    /// At most `limit` calls in flight per store address, 0 = unlimited (client-go
+    /// `TiKVClient.StoreLimit`); a call over the limit fails with
+    /// [`TransportError::TokenLimit`].
+    pub fn with_store_limit(mut self, limit: usize) -> Self {
+        self.store_limit = limit;
+        self
+    }
+
+    /// The per-store limit (0 = unlimited).
+    pub fn store_limit(&self) -> usize {
+        self.store_limit
+    }
+
+    /// Calls in flight to `addr` (counted only under a store limit; 0 otherwise).
+    pub fn in_flight(&self, addr: &str) -> usize {
+        self.clients
+            .read()
+            .get(addr)
+            .map_or(0, |e| e.in_flight.load(Ordering::Acquire))
     }
 
     /// Timeout for calls that carry none.
@@ -109,7 +177,7 @@ impl<C: StoreConnector> Transport<C> {
         self.clients.read().len()
     }
 
-    fn client(&self, addr: &Arc<str>) -> Result<C::Client, TransportError> {
+    fn client(&self, addr: &Arc<str>) -> Result<Entry<C::Client>, TransportError> {
         if let Some(c) = self.clients.read().get(addr) {
             return Ok(c.clone());
         }
@@ -117,9 +185,12 @@ impl<C: StoreConnector> Transport<C> {
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());
         }
-        let c = self.connector.connect(addr)?;
-        map.insert(addr.clone(), c.clone());
-        Ok(c)
+        let entry = Entry {
+            client: self.connector.connect(addr)?,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        };
+        map.insert(addr.clone(), entry.clone());
+        Ok(entry)
     }
 }
 
@@ -134,21 +205,39 @@ impl<C: StoreConnector> Service<StoreCall> for Transport<C> {
 
     fn call(&mut self, call: StoreCall) -> Self::Future {
         let timeout = call.timeout.or(self.default_timeout);
-        match self.client(&call.addr) {
-            Ok(client) => ResponseFuture {
-                inner: Some(client.call(call.request, timeout)),
-                sleep: timeout.map(tokio::time::sleep),
-                error: None,
-                addr: call.addr,
-                timeout: timeout.unwrap_or_default(),
+        let failed = |addr, e| ResponseFuture {
+            inner: None,
+            sleep: None,
+            error: Some(e),
+            addr,
+            timeout: Duration::ZERO,
+            token: None,
+        };
+        let entry = match self.client(&call.addr) {
+            Ok(entry) => entry,
+            Err(e) => return failed(call.addr, e),
+        };
+        let token = match self.store_limit {
+            0 => None,
+            limit => match Token::acquire(&entry.in_flight, limit) {
+                Some(t) => Some(t),
+                None => {
+                    let e = TransportError::TokenLimit {
+                        store_id: call.store_id,
+                        addr: call.addr.clone(),
+                        limit,
+                    };
+                    return failed(call.addr, e);
+                }
             },
-            Err(e) => ResponseFuture {
-                inner: None,
-                sleep: None,
-                error: Some(e),
-                addr: call.addr,
-                timeout: Duration::ZERO,
-            },
+        };
+        ResponseFuture {
+            inner: Some(entry.client.call(call.request, timeout)),
+            sleep: timeout.map(tokio::time::sleep),
+            error: None,
+            addr: call.addr,
+            timeout: timeout.unwrap_or_default(),
+            token,
         }
     }
 }
@@ -163,6 +252,7 @@ pin_project! {
         error: Option<TransportError>,
         addr: Arc<str>,
         timeout: Duration,
+        token: Option<Token>,
     }
 }
 
@@ -181,6 +271,7 @@ where
             return Poll::Ready(Err(TransportError::Canceled));
         };
         if let Poll::Ready(r) = inner.poll(cx) {
+            this.token.take();
             return Poll::Ready(match r {
                 Err(TransportError::Timeout { addr, .. }) => Err(TransportError::Timeout {
                     addr,
@@ -191,6 +282,7 @@ where
         }
         if let Some(sleep) = this.sleep.as_pin_mut() {
             if sleep.poll(cx).is_ready() {
+                this.token.take();
                 return Poll::Ready(Err(TransportError::Timeout {
                     addr: this.addr.clone(),
                     elapsed: *this.timeout,

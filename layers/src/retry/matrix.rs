@@ -266,8 +266,8 @@ where
 
 /// client-go `onSendFail`: the store did not answer.
 ///
-/// Cancellation is final. A timeout of a read under a configurable timeout moves to
-/// another replica at once. Otherwise the peer is marked unreachable for this shard, the
+/// Cancellation and a full store (`TokenLimit`) are final. A timeout of a read under a
+/// configurable timeout moves to another replica at once. Otherwise the peer is marked unreachable for this shard, the
 /// cache is told (`on_send_fail`: store address re-resolved, region reloaded) and the
 /// request backs off `BoTiKVRPC` before trying the next peer.
 pub fn on_send_fail<L, P>(
@@ -282,7 +282,8 @@ where
     P: ReplicaPolicy + ?Sized,
 {
     match err {
-        TransportError::Canceled => RetryHint::Fail,
+        // client-go `sendReqToRegion` returns `ErrTokenLimit` to the caller at once.
+        TransportError::Canceled | TransportError::TokenLimit { .. } => RetryHint::Fail,
         TransportError::Timeout { .. } if at.configurable_timeout() => {
             verdict_to_hint(policy.on_failure(state, &ReplicaFailure::DeadlineExceeded))
         }
