@@ -71,12 +71,15 @@ impl RawKeyCodec {
         }
     }
 
-    /// The user key of a request key returned by the server; `None` when the key lies
-    /// outside the keyspace (a server bug: such keys are dropped, never returned).
-    pub fn decode_key(&self, key: Vec<u8>) -> Option<Vec<u8>> {
+    /// The user key of a request key returned by the server; `Err(key)` when the key lies
+    /// outside the keyspace (a server bug, which the caller reports as an error).
+    pub fn decode_key(&self, key: Vec<u8>) -> Result<Vec<u8>, Vec<u8>> {
         match &self.keyspace {
-            None => Some(key),
-            Some((p, _)) => key.strip_prefix(p.as_slice()).map(<[u8]>::to_vec),
+            None => Ok(key),
+            Some((p, _)) => match key.strip_prefix(p.as_slice()) {
+                Some(user) => Ok(user.to_vec()),
+                None => Err(key),
+            },
         }
     }
 
@@ -107,7 +110,7 @@ mod tests {
         let c = RawKeyCodec::v1();
         assert_eq!(c.encode_key(b"k"), b"k");
         assert_eq!(c.encode_range(b"a", None), (b"a".to_vec(), vec![]));
-        assert_eq!(c.decode_key(b"k".to_vec()), Some(b"k".to_vec()));
+        assert_eq!(c.decode_key(b"k".to_vec()), Ok(b"k".to_vec()));
         assert_eq!(c.decode_bound(b""), None);
     }
 
@@ -125,9 +128,12 @@ mod tests {
         );
         assert_eq!(
             c.decode_key(b"r\x01\x02\x03k".to_vec()),
-            Some(b"k".to_vec())
+            Ok(b"k".to_vec())
         );
-        assert_eq!(c.decode_key(b"r\x01\x02\x04k".to_vec()), None);
+        assert_eq!(
+            c.decode_key(b"r\x01\x02\x04k".to_vec()),
+            Err(b"r\x01\x02\x04k".to_vec())
+        );
         assert_eq!(c.decode_bound(b"r\x01\x02\x04"), None);
         assert_eq!(c.decode_bound(b"r\x01\x02\x03m"), Some(b"m".to_vec()));
         assert_eq!(c.decode_bound(b"r\x01"), Some(vec![]));
