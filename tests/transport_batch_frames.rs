@@ -133,7 +133,10 @@ fn raw_get(addr: &str, key: &[u8]) -> StoreCall {
 async fn wait_for(count: &AtomicUsize, n: usize) {
     let start = Instant::now();
     while count.load(Ordering::SeqCst) < n {
-        assert!(start.elapsed() < Duration::from_secs(10), "fake store saw too little");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "fake store saw too little"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

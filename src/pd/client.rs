@@ -980,19 +980,21 @@ impl Inner {
         let mut last_err = None;
         let mut bad_reply = None;
         for url in &urls {
-            match self.get_members(url).await.and_then(|r| bootstrap_id(url, &r)) {
-                Ok(id) => {
-                    match found {
-                        None => found = Some(id),
-                        Some(prev) if prev != id => {
-                            return Err(PdError::ClusterIdMismatch {
-                                expected: prev,
-                                got: id,
-                            })
-                        }
-                        Some(_) => {}
+            match self
+                .get_members(url)
+                .await
+                .and_then(|r| bootstrap_id(url, &r))
+            {
+                Ok(id) => match found {
+                    None => found = Some(id),
+                    Some(prev) if prev != id => {
+                        return Err(PdError::ClusterIdMismatch {
+                            expected: prev,
+                            got: id,
+                        })
                     }
-                }
+                    Some(_) => {}
+                },
                 Err(
                     e @ (PdError::MissingHeader
                     | PdError::InvalidClusterId { .. }

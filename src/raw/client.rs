@@ -649,12 +649,14 @@ impl RawClient {
             if let Some(e) = kv.error {
                 return Err(Error::from_key_error(e));
             }
-            let key = self.inner.codec.decode_key(kv.key).map_err(|key| {
-                Error::KeyOutsideKeyspace {
-                    keyspace_id: self.inner.keyspace_id.unwrap_or(0),
-                    key,
-                }
-            })?;
+            let key =
+                self.inner
+                    .codec
+                    .decode_key(kv.key)
+                    .map_err(|key| Error::KeyOutsideKeyspace {
+                        keyspace_id: self.inner.keyspace_id.unwrap_or(0),
+                        key,
+                    })?;
             out.push(KvPair {
                 key,
                 value: if key_only { Vec::new() } else { kv.value },

@@ -126,10 +126,7 @@ mod tests {
             c.encode_range(b"a", Some(b"b")),
             (b"r\x01\x02\x03a".to_vec(), b"r\x01\x02\x03b".to_vec())
         );
-        assert_eq!(
-            c.decode_key(b"r\x01\x02\x03k".to_vec()),
-            Ok(b"k".to_vec())
-        );
+        assert_eq!(c.decode_key(b"r\x01\x02\x03k".to_vec()), Ok(b"k".to_vec()));
         assert_eq!(
             c.decode_key(b"r\x01\x02\x04k".to_vec()),
             Err(b"r\x01\x02\x04k".to_vec())

@@ -449,7 +449,10 @@ where
             region.contains(&cur_start)
         };
         if !covers {
-            return Err(no_progress(&region, if range.reverse { &cur_end } else { &cur_start }));
+            return Err(no_progress(
+                &region,
+                if range.reverse { &cur_end } else { &cur_start },
+            ));
         }
         let (start, end) = part_bounds(&range, &cur_start, &cur_end, &region);
         let body = kinds::narrow(&req.inner, &start, &end, remaining).ok_or_else(|| {
