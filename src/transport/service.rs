@@ -30,10 +30,13 @@ use super::options::GrpcOptions;
 /// (client-go `releaseStoreToken`).
 pub struct Transport<C: StoreConnector> {
     connector: C,
-    clients: Arc<RwLock<HashMap<Arc<str>, Entry<C::Client>>>>,
+    clients: Arc<RwLock<Clients<C::Client>>>,
     default_timeout: Option<Duration>,
     store_limit: usize,
 }
+
+/// The cached clients by address.
+type Clients<Cl> = HashMap<Arc<str>, Entry<Cl>>;
 
 /// A cached per-address client and its in-flight count (client-go `Store.tokenCount`).
 struct Entry<Cl> {
