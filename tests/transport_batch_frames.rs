@@ -3,6 +3,9 @@
 //! once with `TransportError::BadReply`, the others pending on the stream fail with
 //! `Unavailable` instead of waiting for their timeout, and the next request reopens the
 //! stream.
+#![cfg(feature = "embedded")]
+
+mod common;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +17,7 @@ use futures::stream::BoxStream;
 use tikv_tower::transport::{GrpcOptions, Transport};
 use tikv_tower_layers::call::{StoreCall, TransportError};
 use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+use tikv_tower_proto::rpc::StoreResponse;
 use tikv_tower_proto::tikvpb::batch_commands_request::request::Cmd as ReqCmd;
 use tikv_tower_proto::tikvpb::batch_commands_response::{response::Cmd as RespCmd, Response};
 use tikv_tower_proto::tikvpb::{BatchCommandsRequest, BatchCommandsResponse};
@@ -118,14 +121,12 @@ fn echo(frame: BatchCommandsRequest) -> BatchCommandsResponse {
     }
 }
 
-fn raw_get(addr: &str, key: &[u8]) -> StoreCall {
+/// A RawGet of `key` to the store at `addr`.
+fn get_from(addr: &str, key: &[u8]) -> StoreCall {
     StoreCall {
         store_id: 1,
         addr: Arc::from(addr),
-        request: StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
-            key: key.to_vec(),
-            ..Default::default()
-        })),
+        request: common::raw_get(key),
         timeout: Some(Duration::from_secs(30)),
     }
 }
@@ -155,9 +156,9 @@ async fn a_malformed_frame_fails_its_requests_at_once_and_the_stream_is_reopened
     let started = Instant::now();
 
     // Frame 1 stays unanswered; frame 2 is answered with ids but no responses.
-    let waiting = tokio::spawn(transport.clone().oneshot(raw_get(&addr, b"waiting")));
+    let waiting = tokio::spawn(transport.clone().oneshot(get_from(&addr, b"waiting")));
     wait_for(&store.frames, 1).await;
-    let named = transport.clone().oneshot(raw_get(&addr, b"named")).await;
+    let named = transport.clone().oneshot(get_from(&addr, b"named")).await;
     let err = named.unwrap_err();
     assert!(
         matches!(&err, TransportError::BadReply { message, .. } if message.contains("1 request ids and 0 responses")),
@@ -175,7 +176,7 @@ async fn a_malformed_frame_fails_its_requests_at_once_and_the_stream_is_reopened
     // The next request opens a new stream and gets its reply.
     let ok = transport
         .clone()
-        .oneshot(raw_get(&addr, b"again"))
+        .oneshot(get_from(&addr, b"again"))
         .await
         .unwrap();
     assert!(matches!(ok, StoreResponse::RawGet(r) if r.value == b"again"));

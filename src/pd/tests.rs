@@ -36,6 +36,14 @@ fn config(endpoints: &[&str]) -> PdConfig {
     }
 }
 
+/// `err` is a cluster-id mismatch between `expected` and `got`.
+fn assert_mismatch(err: PdError, expected: u64, got: u64) {
+    assert!(
+        matches!(err, PdError::ClusterIdMismatch { expected: e, got: g } if e == expected && g == got),
+        "{err:?}"
+    );
+}
+
 async fn client(pd: &FakePd, endpoints: &[&str]) -> PdClient {
     PdClient::connect(pd.connector(), config(endpoints))
         .await
@@ -93,17 +101,7 @@ async fn response_with_foreign_cluster_id_is_rejected_without_retry() {
     let c = client(&pd, &["a"]).await;
     pd.state.lock().member_cluster.insert("http://a".into(), 9);
     let before = pd.calls("get_region");
-    let err = c.get_region(b"k").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PdError::ClusterIdMismatch {
-                expected: 7,
-                got: 9
-            }
-        ),
-        "{err:?}"
-    );
+    assert_mismatch(c.get_region(b"k").await.unwrap_err(), 7, 9);
     assert_eq!(pd.calls("get_region"), before + 1);
 }
 
@@ -372,17 +370,7 @@ async fn cluster_id_zero_is_never_pinned() {
     pd.state.lock().regions.push(region(1, b"", b"", 1));
     let c = client(&pd, &["a", "b"]).await;
     assert_eq!(c.cluster_id(), 7);
-    let err = c.get_region(b"k").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PdError::ClusterIdMismatch {
-                expected: 7,
-                got: 0
-            }
-        ),
-        "{err:?}"
-    );
+    assert_mismatch(c.get_region(b"k").await.unwrap_err(), 7, 0);
 }
 
 #[tokio::test(start_paused = true)]
