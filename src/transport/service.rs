@@ -44,15 +44,6 @@ struct Entry<Cl> {
     in_flight: Arc<AtomicUsize>,
 }
 
-impl<Cl: Clone> Clone for Entry<Cl> {
-    fn clone(&self) -> Self {
-        Entry {
-            client: self.client.clone(),
-            in_flight: self.in_flight.clone(),
-        }
-    }
-}
-
 /// One in-flight call's token: released when dropped.
 #[derive(Debug)]
 struct Token(Arc<AtomicUsize>);
@@ -180,20 +171,26 @@ impl<C: StoreConnector> Transport<C> {
         self.clients.read().len()
     }
 
-    fn client(&self, addr: &Arc<str>) -> Result<Entry<C::Client>, TransportError> {
-        if let Some(c) = self.clients.read().get(addr) {
-            return Ok(c.clone());
+    /// Runs `f` on the cached entry of `addr`, connecting it first if needed.
+    fn with_entry<R>(
+        &self,
+        addr: &Arc<str>,
+        f: impl FnOnce(&Entry<C::Client>) -> R,
+    ) -> Result<R, TransportError> {
+        if let Some(e) = self.clients.read().get(addr) {
+            return Ok(f(e));
         }
         let mut map = self.clients.write();
-        if let Some(c) = map.get(addr) {
-            return Ok(c.clone());
+        if let Some(e) = map.get(addr) {
+            return Ok(f(e));
         }
         let entry = Entry {
             client: self.connector.connect(addr)?,
             in_flight: Arc::new(AtomicUsize::new(0)),
         };
-        map.insert(addr.clone(), entry.clone());
-        Ok(entry)
+        let r = f(&entry);
+        map.insert(addr.clone(), entry);
+        Ok(r)
     }
 }
 
@@ -216,26 +213,27 @@ impl<C: StoreConnector> Service<StoreCall> for Transport<C> {
             timeout: Duration::ZERO,
             token: None,
         };
-        let entry = match self.client(&call.addr) {
-            Ok(entry) => entry,
+        // The in-flight count is touched only under a limit.
+        let limit = self.store_limit;
+        let found = self.with_entry(&call.addr, |e| {
+            let token = (limit > 0).then(|| Token::acquire(&e.in_flight, limit));
+            (e.client.clone(), token)
+        });
+        let (client, token) = match found {
+            Ok((client, None)) => (client, None),
+            Ok((client, Some(Some(token)))) => (client, Some(token)),
+            Ok((_, Some(None))) => {
+                let e = TransportError::TokenLimit {
+                    store_id: call.store_id,
+                    addr: call.addr.clone(),
+                    limit,
+                };
+                return failed(call.addr, e);
+            }
             Err(e) => return failed(call.addr, e),
         };
-        let token = match self.store_limit {
-            0 => None,
-            limit => match Token::acquire(&entry.in_flight, limit) {
-                Some(t) => Some(t),
-                None => {
-                    let e = TransportError::TokenLimit {
-                        store_id: call.store_id,
-                        addr: call.addr.clone(),
-                        limit,
-                    };
-                    return failed(call.addr, e);
-                }
-            },
-        };
         ResponseFuture {
-            inner: Some(entry.client.call(call.request, timeout)),
+            inner: Some(client.call(call.request, timeout)),
             sleep: timeout.map(tokio::time::sleep),
             error: None,
             addr: call.addr,
