@@ -429,6 +429,10 @@ impl From<tikv_tower_layers::Error> for Error {
             L::InvalidArgument(m) => Error::InvalidArgument(m),
             L::Key(k) => Error::from_key_error(*k),
             L::Intercepted { name, message } => Error::Intercepted { name, message },
+            L::UnexpectedReply { expected, got } => Error::UnexpectedResponse {
+                expected: expected.as_str(),
+                got: got.as_str().to_owned(),
+            },
             other => Error::Layer(Box::new(other)),
         }
     }

@@ -9,9 +9,12 @@ pub mod pd;
 pub mod presets;
 pub mod raw;
 pub mod region_cache;
+pub mod store;
+pub mod tasks;
 pub mod transport;
 pub mod txn;
 
 pub use config::Config;
 pub use error::{Error, Result};
 pub use raw::RawClient;
+pub use store::KvStore;

@@ -20,8 +20,8 @@ fn fake_store(keys: Vec<Vec<u8>>, seen: Arc<Mutex<Vec<StoreRequest>>>) -> RawSer
         let kvs = keys
             .iter()
             .map(|k| kvrpcpb::KvPair {
-                key: k.clone(),
-                value: b"v".to_vec(),
+                key: k.clone().into(),
+                value: b"v".to_vec().into(),
                 ..Default::default()
             })
             .collect();
@@ -45,6 +45,7 @@ fn parts(api_version: ApiVersion, keyspace_id: Option<u32>, config: RawConfig) -
         config,
         regions: StaticLocator::split_at(&[]),
         on_close: None,
+        store: None,
     }
 }
 
@@ -107,7 +108,7 @@ async fn unbounded_reverse_scan_sends_the_bounded_upper_key() {
         match req {
             StoreRequest::RawScan(r) => {
                 assert!(r.reverse);
-                assert_eq!(r.start_key, vec![0xFF; 17]);
+                assert_eq!(r.start_key.as_ref(), &[0xFF; 17][..]);
                 assert!(r.end_key.is_empty());
             }
             other => panic!("unexpected {other:?}"),

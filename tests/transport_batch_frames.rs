@@ -104,7 +104,7 @@ fn echo(frame: BatchCommandsRequest) -> BatchCommandsResponse {
         .map(|r| {
             let value = match r.cmd {
                 Some(ReqCmd::RawGet(g)) => g.key,
-                _ => Vec::new(),
+                _ => Default::default(),
             };
             Response {
                 cmd: Some(RespCmd::RawGet(kvrpcpb::RawGetResponse {
@@ -179,7 +179,7 @@ async fn a_malformed_frame_fails_its_requests_at_once_and_the_stream_is_reopened
         .oneshot(get_from(&addr, b"again"))
         .await
         .unwrap();
-    assert!(matches!(ok, StoreResponse::RawGet(r) if r.value == b"again"));
+    assert!(matches!(ok, StoreResponse::RawGet(r) if r.value.as_ref() == b"again"));
     assert_eq!(store.streams.load(Ordering::SeqCst), 2);
     server.abort();
 }

@@ -306,6 +306,15 @@ pub enum Error {
     /// A reply did not have the expected shape (e.g. wrong response kind).
     #[error("unexpected reply: {0}")]
     Unexpected(String),
+    /// A typed send got a reply of another kind than its request's (see
+    /// [`crate::typed::send`]).
+    #[error("unexpected reply: expected {expected}, got {got}")]
+    UnexpectedReply {
+        /// The reply kind the request asked for.
+        expected: tikv_tower_proto::rpc::RpcKind,
+        /// The kind that came back.
+        got: tikv_tower_proto::rpc::RpcKind,
+    },
 }
 
 impl Error {

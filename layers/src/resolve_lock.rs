@@ -51,9 +51,9 @@
 //! let transport = tower::service_fn(|call: StoreCall| async move {
 //!     let resolved = call.request.context().map(|c| c.resolved_locks.clone()).unwrap_or_default();
 //!     let reply = if resolved.contains(&5) {
-//!         GetResponse { value: b"v".to_vec(), ..Default::default() }
+//!         GetResponse { value: "v".into(), ..Default::default() }
 //!     } else {
-//!         let lock = LockInfo { key: b"k".to_vec(), primary_lock: b"k".to_vec(), lock_version: 5, ..Default::default() };
+//!         let lock = LockInfo { key: "k".into(), primary_lock: "k".into(), lock_version: 5, ..Default::default() };
 //!         GetResponse { error: Some(KeyError { locked: Some(lock), ..Default::default() }), ..Default::default() }
 //!     };
 //!     Ok::<_, TransportError>(StoreResponse::from(reply))
@@ -63,9 +63,9 @@
 //!     .layer(RouteLayer::new(region_cache, RouteConfig::default()))
 //!     .service(transport);
 //! let op = OpState::new();
-//! let get = StoreRequest::from(GetRequest { key: b"k".to_vec(), version: 10, ..Default::default() });
+//! let get = StoreRequest::from(GetRequest { key: "k".into(), version: 10, ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get).with_op(op.clone())).await?;
-//! assert!(matches!(resp.inner, StoreResponse::Get(r) if r.value == b"v"));
+//! assert!(matches!(resp.inner, StoreResponse::Get(r) if r.value == "v"));
 //! assert_eq!(op.resolved_locks(), [5]); // remembered for the operation's later reads
 //! # Ok(())
 //! # }
@@ -78,7 +78,7 @@ use std::time::Duration;
 
 use futures::future::Either;
 use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+use tikv_tower_proto::rpc::{HasLocks, StoreRequest, StoreResponse};
 use tower::util::Oneshot;
 use tower::ServiceExt;
 use tower_layer::Layer;
@@ -171,37 +171,19 @@ impl<S: Clone, R> Clone for ResolveLock<S, R> {
     }
 }
 
-/// The read timestamp of a lock-sensitive read kind.
+/// The read timestamp of a lock-sensitive read kind (the table's `read_ts` fact).
 fn read_ts(req: &StoreRequest) -> Option<u64> {
-    match req {
-        StoreRequest::Get(r) => Some(r.version),
-        StoreRequest::BatchGet(r) => Some(r.version),
-        StoreRequest::Scan(r) => Some(r.version),
-        StoreRequest::BufferBatchGet(r) => Some(r.version),
-        _ => None,
-    }
+    req.read_ts()
 }
 
-/// The locks a read reply reports (top-level and per-pair key errors).
+/// The locks a read reply reports (top-level and per-pair key errors, via
+/// [`HasLocks`]), for the kinds whose table row carries a read ts.
 pub fn locks_in(resp: &StoreResponse) -> Vec<kvrpcpb::LockInfo> {
-    fn from_pairs<'a>(
-        top: Option<&'a kvrpcpb::KeyError>,
-        pairs: &'a [kvrpcpb::KvPair],
-    ) -> impl Iterator<Item = &'a kvrpcpb::LockInfo> {
-        top.into_iter()
-            .chain(pairs.iter().filter_map(|p| p.error.as_ref()))
-            .filter_map(|e| e.locked.as_ref())
-    }
-    let found: Vec<&kvrpcpb::LockInfo> = match resp {
-        StoreResponse::Get(r) => r
-            .error
-            .as_ref()
-            .and_then(|e| e.locked.as_ref())
-            .into_iter()
-            .collect(),
-        StoreResponse::BatchGet(r) => from_pairs(r.error.as_ref(), &r.pairs).collect(),
-        StoreResponse::Scan(r) => from_pairs(r.error.as_ref(), &r.pairs).collect(),
-        StoreResponse::BufferBatchGet(r) => from_pairs(r.error.as_ref(), &r.pairs).collect(),
+    let found = match resp {
+        StoreResponse::Get(r) => r.locks(),
+        StoreResponse::BatchGet(r) => r.locks(),
+        StoreResponse::Scan(r) => r.locks(),
+        StoreResponse::BufferBatchGet(r) => r.locks(),
         _ => Vec::new(),
     };
     found.into_iter().cloned().collect()

@@ -47,7 +47,7 @@
 //!     .layer(RouteLayer::new(region_cache, RouteConfig::default()))
 //!     .layer(t)
 //!     .service(transport);
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! let err = svc.oneshot(Request::new(get)).await.unwrap_err();
 //! // The call-level layer gave up after 30 s: a send failure for the retry layer.
 //! assert!(matches!(err, Error::SendFailed { source: TransportError::Timeout { .. }, .. }));
@@ -62,7 +62,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tikv_tower_proto::rpc::{RpcKind, StoreResponse};
+use tikv_tower_proto::rpc::{RpcKind, StoreResponse, TimeoutClass};
 use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -112,16 +112,10 @@ impl Timeouts {
         if let Some(t) = self.overrides.get(&kind) {
             return *t;
         }
-        match kind {
-            RpcKind::Scan
-            | RpcKind::ScanLock
-            | RpcKind::DeleteRange
-            | RpcKind::RawScan
-            | RpcKind::RawBatchScan
-            | RpcKind::RawDeleteRange
-            | RpcKind::Gc => self.medium,
-            RpcKind::UnsafeDestroyRange | RpcKind::RawChecksum | RpcKind::SplitRegion => self.long,
-            _ => self.short,
+        match kind.facts().timeout {
+            TimeoutClass::Short => self.short,
+            TimeoutClass::Medium => self.medium,
+            TimeoutClass::Long => self.long,
         }
     }
 }

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::RwLock;
 use tikv_tower_proto::{keyspacepb, metapb, pdpb};
 
@@ -48,6 +49,9 @@ pub struct PdConfig {
     pub member_update_interval: Duration,
     /// `RequestHeader.caller_id`.
     pub caller_id: String,
+    /// Where the client's background tasks (membership refresh, TSO streams) are
+    /// spawned; closing it stops them (the store core owns one).
+    pub tasks: crate::tasks::TaskRegistry,
 }
 
 impl Default for PdConfig {
@@ -60,6 +64,7 @@ impl Default for PdConfig {
             backoff_max: Duration::from_secs(1),
             member_update_interval: Duration::from_secs(60),
             caller_id: "tikv-tower".to_string(),
+            tasks: crate::tasks::TaskRegistry::new(),
         }
     }
 }
@@ -205,7 +210,10 @@ impl PdClient {
         inner.update_members().await?;
         let weak = Arc::downgrade(&inner);
         let period = inner.config.member_update_interval;
-        tokio::spawn(member_loop(weak, period));
+        inner
+            .config
+            .tasks
+            .spawn("pd-member-loop", member_loop(weak, period));
         Ok(PdClient {
             inner,
             codec: Arc::new(ApiCodec::v1_raw()),
@@ -228,6 +236,11 @@ impl PdClient {
     /// The cluster id (PD Go client `GetClusterID`).
     pub fn cluster_id(&self) -> u64 {
         self.inner.cluster_id.load(Ordering::Acquire)
+    }
+
+    /// The registry this client's background tasks are spawned in.
+    pub fn tasks(&self) -> &crate::tasks::TaskRegistry {
+        &self.inner.config.tasks
     }
 
     /// The current leader's URL, if known (PD Go client `GetLeaderURL`).
@@ -387,7 +400,7 @@ impl PdClient {
             .call(|c, header| {
                 c.get_region(pdpb::GetRegionRequest {
                     header: Some(header),
-                    region_key: region_key.clone(),
+                    region_key: region_key.clone().into(),
                     need_buckets: false,
                 })
             })
@@ -403,7 +416,7 @@ impl PdClient {
             .call(|c, header| {
                 c.get_prev_region(pdpb::GetRegionRequest {
                     header: Some(header),
-                    region_key: region_key.clone(),
+                    region_key: region_key.clone().into(),
                     need_buckets: false,
                 })
             })
@@ -411,13 +424,13 @@ impl PdClient {
         let info = self.region_reply(r)?;
         match info {
             // The previous region lies wholly before `key`: it ends at or before it.
-            Some(i) if i.region.end_key.is_empty() || i.region.end_key.as_slice() > key => {
+            Some(i) if i.region.end_key.is_empty() || &i.region.end_key[..] > key => {
                 Err(PdError::UnexpectedRegion {
                     rpc: "GetPrevRegion",
                     key: key.to_vec(),
                     region_id: i.region.id,
-                    start: i.region.start_key,
-                    end: i.region.end_key,
+                    start: i.region.start_key.to_vec(),
+                    end: i.region.end_key.to_vec(),
                 })
             }
             other => Ok(other),
@@ -453,7 +466,10 @@ impl PdClient {
                 .iter()
                 .map(|(s, e)| {
                     let (start_key, end_key) = self.codec.encode_region_range(s, e);
-                    pdpb::KeyRange { start_key, end_key }
+                    pdpb::KeyRange {
+                        start_key: start_key.into(),
+                        end_key: end_key.into(),
+                    }
                 })
                 .collect();
             let res = self
@@ -522,9 +538,9 @@ impl PdClient {
             .call(|c, header| {
                 c.scan_regions(pdpb::ScanRegionsRequest {
                     header: Some(header),
-                    start_key: start_key.clone(),
+                    start_key: start_key.clone().into(),
                     limit,
-                    end_key: end_key.clone(),
+                    end_key: end_key.clone().into(),
                 })
             })
             .await?;
@@ -686,7 +702,7 @@ impl PdClient {
             .call(|c, header| {
                 c.update_service_gc_safe_point(pdpb::UpdateServiceGcSafePointRequest {
                     header: Some(header),
-                    service_id: service_id.as_bytes().to_vec(),
+                    service_id: service_id.as_bytes().to_vec().into(),
                     ttl: ttl_secs,
                     safe_point,
                 })
@@ -811,9 +827,9 @@ impl PdClient {
         &self,
         keys: &[Vec<u8>],
     ) -> Result<pdpb::SplitRegionsResponse, PdError> {
-        let split_keys: Vec<Vec<u8>> = keys
+        let split_keys: Vec<Bytes> = keys
             .iter()
-            .map(|k| self.codec.encode_region_key(k))
+            .map(|k| self.codec.encode_region_key(k).into())
             .collect();
         self.call(|c, header| {
             c.split_regions(pdpb::SplitRegionsRequest {

@@ -37,6 +37,17 @@ pub(crate) struct FakeState {
     pub prev_region_override: Option<(metapb::Region, Option<metapb::Peer>)>,
     /// Keyspaces by name (`LoadKeyspace`).
     pub keyspaces: HashMap<String, keyspacepb::KeyspaceMeta>,
+    /// TSO streams whose server side has ended (the client closed its request stream).
+    pub tso_streams_closed: u64,
+}
+
+/// Counts a TSO stream's server side ending (dropped with the serving closure).
+struct TsoStreamEnd(Arc<Mutex<FakeState>>);
+
+impl Drop for TsoStreamEnd {
+    fn drop(&mut self) {
+        self.0.lock().tso_streams_closed += 1;
+    }
 }
 
 #[derive(Clone, Default)]
@@ -97,8 +108,7 @@ impl FakePd {
         st.regions
             .iter()
             .find(|(r, _)| {
-                key >= r.start_key.as_slice()
-                    && (r.end_key.is_empty() || key < r.end_key.as_slice())
+                key >= r.start_key.as_ref() && (r.end_key.is_empty() || key < r.end_key.as_ref())
             })
             .cloned()
     }
@@ -408,7 +418,9 @@ impl PdRpc for FakeConn {
         };
         let state = self.pd.state.clone();
         let served = std::sync::atomic::AtomicU32::new(0);
+        let end = TsoStreamEnd(state.clone());
         let stream = tso_stream_from_fn(cluster_id, move |count| {
+            let _end = &end;
             let n = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if fail_after.is_some_and(|f| n >= f) {
                 return Err(tonic::Status::unavailable("tso stream broken"));

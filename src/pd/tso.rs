@@ -124,6 +124,7 @@ impl TsoClient {
         let (tx, rx) = mpsc::unbounded_channel();
         let (close_tx, close_rx) = watch::channel(false);
         let stats = Arc::new(TsoStats::default());
+        let tasks = pd.tasks().clone();
         let d = Dispatcher {
             pd,
             config,
@@ -133,7 +134,9 @@ impl TsoClient {
             stream: None,
             last_ts: 0,
         };
-        tokio::spawn(d.run());
+        // Not spawned once the registry is closed: `rx` is dropped with `d`, so callers
+        // get `TsoError::Closed`.
+        tasks.spawn("tso-dispatcher", d.run());
         TsoClient {
             tx,
             close: Arc::new(close_tx),
@@ -397,24 +400,27 @@ pub struct Oracle {
 }
 
 #[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
     }
 }
 
 impl Oracle {
     /// Starts the dispatcher and the low-resolution updater (client-go `NewPdOracle`).
     pub fn new(pd: PdClient, config: OracleConfig) -> Self {
+        let tasks = pd.tasks().clone();
         let tso = TsoClient::new(pd, config.tso.clone());
         let last = Arc::new(AtomicU64::new(0));
         let updater = {
             let tso = tso.clone();
             let last = last.clone();
             let period = config.update_interval;
-            tokio::spawn(async move {
+            tasks.spawn("tso-low-resolution-updater", async move {
                 loop {
                     match tso.get_ts().await {
                         Ok(ts) => {
@@ -495,6 +501,8 @@ impl Oracle {
     /// `Oracle.Close`).
     pub fn close(&self) {
         self.tso.close();
-        self._updater.0.abort();
+        if let Some(h) = &self._updater.0 {
+            h.abort();
+        }
     }
 }

@@ -6,16 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
+use tikv_tower_layers::typed::{self, SendOptions};
 use tikv_tower_layers::{
     LocateError, OpState, RegionLocator, RegionRoute, Request, Response, Target,
 };
 use tikv_tower_proto::kvrpcpb;
-use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
+use tikv_tower_proto::rpc::{HasServerError, KvRequest};
 use tower::util::BoxCloneSyncService;
-use tower::ServiceExt;
 
 use super::keyspace::RawKeyCodec;
 use super::options::{ColumnFamily, RawOptions};
@@ -52,9 +53,11 @@ pub struct RawClientParts {
     pub config: RawConfig,
     /// Region lookup (for checksum's region walk).
     pub regions: Arc<dyn RegionLookup>,
-    /// Run once by [`RawClient::close`] (stop PD streams, drop connections, stop an
-    /// embedded cluster).
+    /// Run once by [`RawClient::close`] (extra clean-up of a hand-assembled client).
     pub on_close: Option<Box<dyn FnOnce() + Send>>,
+    /// The store core the client was made from, closed by [`RawClient::close`] (and
+    /// when the last handle drops): its background tasks stop.
+    pub store: Option<crate::store::KvStore>,
 }
 
 struct Inner {
@@ -69,6 +72,7 @@ struct Inner {
     regions: Arc<dyn RegionLookup>,
     closed: AtomicBool,
     on_close: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    store: Option<crate::store::KvStore>,
 }
 
 /// A RawKV client (client-go `rawkv.Client`).
@@ -105,18 +109,11 @@ impl fmt::Debug for RawClient {
     }
 }
 
-fn unexpected(expected: &'static str, got: &StoreResponse) -> Error {
-    Error::UnexpectedResponse {
-        expected,
-        got: got.kind().as_str().to_owned(),
-    }
-}
-
-fn server_error(e: String) -> Result<()> {
-    if e.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Server(e))
+/// A raw reply's `error` string as [`Error::Server`].
+fn server_error(reply: &impl HasServerError) -> Result<()> {
+    match reply.server_error() {
+        None => Ok(()),
+        Some(e) => Err(Error::Server(e.to_owned())),
     }
 }
 
@@ -148,6 +145,7 @@ impl RawClient {
                 regions: parts.regions,
                 closed: AtomicBool::new(false),
                 on_close: Mutex::new(parts.on_close),
+                store: parts.store,
             }),
             options: RawOptions::new().with_column_family(cf),
             atomic,
@@ -208,12 +206,22 @@ impl RawClient {
     }
 
     /// Close the client (client-go `Client.Close`): later calls on any clone fail with
-    /// [`Error::Closed`]; background tasks are stopped. Idempotent.
+    /// [`Error::Closed`]; the store core is closed, which stops every background task it
+    /// started (see [`KvStore::close`](crate::store::KvStore::close)). Idempotent.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        if let Some(store) = &self.inner.store {
+            store.close();
+        }
         if let Some(f) = self.inner.on_close.lock().take() {
             f();
         }
+    }
+
+    /// The store core this client was made from (`None` for a client assembled by hand
+    /// with [`from_parts`](Self::from_parts) without one).
+    pub fn store(&self) -> Option<&crate::store::KvStore> {
+        self.inner.store.as_ref()
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -288,32 +296,32 @@ impl RawClient {
     }
 
     /// Sends `reqs` (the client-side chunks of one batch operation, sharing one operation
-    /// state) at most `shard_concurrency` at a time; returns `handle` of each reply, in
-    /// completion order.
-    async fn send_chunks<T>(
+    /// state) at most `shard_concurrency` at a time; returns `handle` of each typed reply,
+    /// in completion order.
+    async fn send_chunks<R: KvRequest, T>(
         &self,
-        reqs: impl IntoIterator<Item = StoreRequest>,
-        handle: impl Fn(StoreResponse) -> Result<T>,
+        reqs: impl IntoIterator<Item = R>,
+        handle: impl Fn(R::Response) -> Result<T>,
     ) -> Result<Vec<T>> {
         let op = self.op();
         let handle = &handle;
         stream::iter(reqs.into_iter().map(|req| {
             let op = op.clone();
-            async move { handle(self.send(req, op).await?) }
+            async move { handle(self.send(req, SendOptions::op(op)).await?) }
         }))
         .buffer_unordered(self.inner.config.shard_concurrency)
         .try_collect()
         .await
     }
 
-    async fn send(&self, req: StoreRequest, op: Arc<OpState>) -> Result<StoreResponse> {
-        let resp = self
-            .inner
-            .service
-            .clone()
-            .oneshot(Request::new(req).with_op(op))
-            .await?;
-        Ok(resp.inner)
+    /// Sends one typed request through the stack ([`typed::send`]).
+    async fn send<R: KvRequest>(&self, req: R, options: SendOptions) -> Result<R::Response> {
+        Ok(typed::send(self.inner.service.clone(), req, options).await?)
+    }
+
+    /// Sends one typed request as its own operation.
+    async fn send_one<R: KvRequest>(&self, req: R) -> Result<R::Response> {
+        self.send(req, SendOptions::op(self.op())).await
     }
 
     /// The value of `key`, `None` when absent (client-go `Client.Get`). An existing empty
@@ -322,17 +330,13 @@ impl RawClient {
         let key = key.into();
         self.check_key(&key)?;
         let req = kvrpcpb::RawGetRequest {
-            key: self.inner.codec.encode_owned(key),
+            key: self.inner.codec.encode_owned(key).into(),
             cf: self.cf(),
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawGet(r) => {
-                server_error(r.error)?;
-                Ok((!r.not_found).then_some(r.value))
-            }
-            other => Err(unexpected("RawGet", &other)),
-        }
+        let r = self.send_one(req).await?;
+        server_error(&r)?;
+        Ok((!r.not_found).then_some(r.value.into()))
     }
 
     /// The values of `keys`, one per key in request order, `None` for absent keys
@@ -349,31 +353,26 @@ impl RawClient {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let encoded: Vec<Vec<u8>> = keys
+        let encoded: Vec<Bytes> = keys
             .iter()
-            .map(|k| self.inner.codec.encode_key(k))
+            .map(|k| self.inner.codec.encode_key(k).into())
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
-        let reqs = chunks.into_iter().map(|chunk| {
-            kvrpcpb::RawBatchGetRequest {
-                keys: chunk,
-                cf: cf.clone(),
-                ..Default::default()
-            }
-            .into()
+        let reqs = chunks.into_iter().map(|chunk| kvrpcpb::RawBatchGetRequest {
+            keys: chunk,
+            cf: cf.clone(),
+            ..Default::default()
         });
-        let found = self
-            .send_chunks(reqs, |resp| match resp {
-                StoreResponse::RawBatchGet(r) => Ok(r.pairs),
-                other => Err(unexpected("RawBatchGet", &other)),
-            })
-            .await?;
-        let mut by_key: HashMap<Vec<u8>, Vec<u8>> = HashMap::with_capacity(keys.len());
+        let found = self.send_chunks(reqs, |r| Ok(r.pairs)).await?;
+        let mut by_key: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
         for p in found.into_iter().flatten() {
             by_key.insert(p.key, p.value);
         }
-        Ok(encoded.iter().map(|k| by_key.get(k).cloned()).collect())
+        Ok(encoded
+            .iter()
+            .map(|k| by_key.get(k).map(|v| v.to_vec()))
+            .collect())
     }
 
     /// Store `value` under `key` (client-go `Client.Put`).
@@ -392,17 +391,14 @@ impl RawClient {
         let (key, value) = (key.into(), value.into());
         self.check_entry(&key, &value)?;
         let req = kvrpcpb::RawPutRequest {
-            key: self.inner.codec.encode_owned(key),
-            value,
+            key: self.inner.codec.encode_owned(key).into(),
+            value: value.into(),
             ttl: ttl_secs,
             cf: self.cf(),
             for_cas: self.atomic,
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawPut(r) => server_error(r.error),
-            other => Err(unexpected("RawPut", &other)),
-        }
+        server_error(&self.send_one(req).await?)
     }
 
     /// Store many pairs (client-go `Client.BatchPut`). Atomic per region only. When a key
@@ -452,8 +448,8 @@ impl RawClient {
         for (i, p) in pairs.iter().enumerate() {
             if last.get(p.key.as_slice()) == Some(&i) {
                 let kv = kvrpcpb::KvPair {
-                    key: self.inner.codec.encode_key(&p.key),
-                    value: p.value.clone(),
+                    key: self.inner.codec.encode_key(&p.key).into(),
+                    value: p.value.clone().into(),
                     ..Default::default()
                 };
                 items.push((kv, ttls.get(i).copied()));
@@ -481,13 +477,8 @@ impl RawClient {
                 for_cas: self.atomic,
                 ..Default::default()
             }
-            .into()
         });
-        self.send_chunks(reqs, |resp| match resp {
-            StoreResponse::RawBatchPut(r) => server_error(r.error),
-            other => Err(unexpected("RawBatchPut", &other)),
-        })
-        .await?;
+        self.send_chunks(reqs, |r| server_error(&r)).await?;
         Ok(())
     }
 
@@ -496,15 +487,12 @@ impl RawClient {
         let key = key.into();
         self.check_key(&key)?;
         let req = kvrpcpb::RawDeleteRequest {
-            key: self.inner.codec.encode_owned(key),
+            key: self.inner.codec.encode_owned(key).into(),
             cf: self.cf(),
             for_cas: self.atomic,
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawDelete(r) => server_error(r.error),
-            other => Err(unexpected("RawDelete", &other)),
-        }
+        server_error(&self.send_one(req).await?)
     }
 
     /// Delete many keys (client-go `Client.BatchDelete`).
@@ -519,26 +507,21 @@ impl RawClient {
         if keys.is_empty() {
             return Ok(());
         }
-        let encoded: Vec<Vec<u8>> = keys
+        let encoded: Vec<Bytes> = keys
             .iter()
-            .map(|k| self.inner.codec.encode_key(k))
+            .map(|k| self.inner.codec.encode_key(k).into())
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
-        let reqs = chunks.into_iter().map(|chunk| {
-            kvrpcpb::RawBatchDeleteRequest {
+        let reqs = chunks
+            .into_iter()
+            .map(|chunk| kvrpcpb::RawBatchDeleteRequest {
                 keys: chunk,
                 cf: cf.clone(),
                 for_cas: self.atomic,
                 ..Default::default()
-            }
-            .into()
-        });
-        self.send_chunks(reqs, |resp| match resp {
-            StoreResponse::RawBatchDelete(r) => server_error(r.error),
-            other => Err(unexpected("RawBatchDelete", &other)),
-        })
-        .await?;
+            });
+        self.send_chunks(reqs, |r| server_error(&r)).await?;
         Ok(())
     }
 
@@ -555,15 +538,12 @@ impl RawClient {
             .codec
             .encode_range(&range.start, range.end.as_deref());
         let req = kvrpcpb::RawDeleteRangeRequest {
-            start_key: start,
-            end_key: end,
+            start_key: start.into(),
+            end_key: end.into(),
             cf: self.cf(),
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawDeleteRange(r) => server_error(r.error),
-            other => Err(unexpected("RawDeleteRange", &other)),
-        }
+        server_error(&self.send_one(req).await?)
     }
 
     /// Up to `limit` pairs of `range` in ascending key order, across regions (client-go
@@ -614,17 +594,18 @@ impl RawClient {
         if limit == 0 || range.is_empty() {
             return Ok(Vec::new());
         }
-        let (lower, mut upper) = self
+        let (lower, upper) = self
             .inner
             .codec
             .encode_range(&range.start, range.end.as_deref());
+        let (lower, mut upper) = (bytes::Bytes::from(lower), bytes::Bytes::from(upper));
         if reverse && upper.is_empty() {
             // TiKV seeks a reverse scan from its upper bound and checks that bound lies in
             // the region (inclusive), so "" cannot stand for +inf in the last region
             // (client-go's ReverseScan refuses it). No key is longer than
             // `max_key_size` (bounded by the config), so `0xFF` repeated one byte longer
             // bounds every key exactly; it is built once per client.
-            upper = self.inner.reverse_upper.to_vec();
+            upper = self.inner.reverse_upper.clone();
         }
         let (start_key, end_key) = if reverse {
             (upper, lower)
@@ -640,26 +621,25 @@ impl RawClient {
             reverse,
             ..Default::default()
         };
-        let kvs = match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawScan(r) => r.kvs,
-            other => return Err(unexpected("RawScan", &other)),
-        };
+        let kvs = self.send_one(req).await?.kvs;
         let mut out = Vec::with_capacity(kvs.len().min(limit as usize));
         for kv in kvs {
             if let Some(e) = kv.error {
                 return Err(Error::from_key_error(e));
             }
-            let key =
-                self.inner
-                    .codec
-                    .decode_key(kv.key)
-                    .map_err(|key| Error::KeyOutsideKeyspace {
-                        keyspace_id: self.inner.keyspace_id.unwrap_or(0),
-                        key,
-                    })?;
+            let key = self.inner.codec.decode_key(kv.key.into()).map_err(|key| {
+                Error::KeyOutsideKeyspace {
+                    keyspace_id: self.inner.keyspace_id.unwrap_or(0),
+                    key,
+                }
+            })?;
             out.push(KvPair {
                 key,
-                value: if key_only { Vec::new() } else { kv.value },
+                value: if key_only {
+                    Vec::new()
+                } else {
+                    kv.value.into()
+                },
             });
             if out.len() >= limit as usize {
                 break;
@@ -674,17 +654,13 @@ impl RawClient {
         let key = key.into();
         self.check_key(&key)?;
         let req = kvrpcpb::RawGetKeyTtlRequest {
-            key: self.inner.codec.encode_owned(key),
+            key: self.inner.codec.encode_owned(key).into(),
             cf: self.cf(),
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawGetKeyTtl(r) => {
-                server_error(r.error)?;
-                Ok((!r.not_found).then_some(r.ttl))
-            }
-            other => Err(unexpected("RawGetKeyTTL", &other)),
-        }
+        let r = self.send_one(req).await?;
+        server_error(&r)?;
+        Ok((!r.not_found).then_some(r.ttl))
     }
 
     /// Atomically: if the current value of `key` equals `previous` (`None` = the key is
@@ -726,22 +702,18 @@ impl RawClient {
             return Err(Error::AtomicModeRequired);
         }
         let req = kvrpcpb::RawCasRequest {
-            key: self.inner.codec.encode_owned(key),
-            value: new,
+            key: self.inner.codec.encode_owned(key).into(),
+            value: new.into(),
             previous_not_exist: previous.is_none(),
-            previous_value: previous.unwrap_or_default(),
+            previous_value: previous.unwrap_or_default().into(),
             cf: self.cf(),
             delete,
             ..Default::default()
         };
-        match self.send(req.into(), self.op()).await? {
-            StoreResponse::RawCompareAndSwap(r) => {
-                server_error(r.error)?;
-                let prev = (!r.previous_not_exist).then_some(r.previous_value);
-                Ok((prev, r.succeed))
-            }
-            other => Err(unexpected("RawCompareAndSwap", &other)),
-        }
+        let r = self.send_one(req).await?;
+        server_error(&r)?;
+        let prev = (!r.previous_not_exist).then_some(r.previous_value.into());
+        Ok((prev, r.succeed))
     }
 
     /// CRC64-XOR checksum, pair count and byte count of `range`, region by region
@@ -775,26 +747,21 @@ impl RawClient {
             let req = kvrpcpb::RawChecksumRequest {
                 algorithm: kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32,
                 ranges: vec![kvrpcpb::KeyRange {
-                    start_key: start.clone(),
-                    end_key: part_end.clone(),
+                    start_key: start.clone().into(),
+                    end_key: part_end.clone().into(),
                 }],
                 ..Default::default()
             };
-            let req = Request::with_target(req.into(), Target::Region(route.ver_id()))
-                .with_op(op.clone());
-            match self.inner.service.clone().oneshot(req).await {
-                Ok(Response {
-                    inner: StoreResponse::RawChecksum(r),
-                    ..
-                }) => {
-                    server_error(r.error)?;
+            let options = SendOptions::op(op.clone()).with_target(Target::Region(route.ver_id()));
+            match typed::send(self.inner.service.clone(), req, options).await {
+                Ok(r) => {
+                    server_error(&r)?;
                     sum.merge(RawChecksum {
                         crc64_xor: r.checksum,
                         total_kvs: r.total_kvs,
                         total_bytes: r.total_bytes,
                     });
                 }
-                Ok(other) => return Err(unexpected("RawChecksum", &other.inner)),
                 // The region changed under us (split, merge, leader gone): the retry layer
                 // charged the backoff to the shared budget; look the region up again
                 // (client-go `sendReq`'s loop).
@@ -818,14 +785,14 @@ const MAX_RELOCATES: u32 = 32;
 
 /// Split keys into chunks of at most `max` (client-go `rawBatchPairCount`). Small inputs
 /// stay whole; large ones are sorted first so that each chunk touches few regions.
-fn chunk_keys(keys: &[Vec<u8>], max: usize) -> Vec<Vec<Vec<u8>>> {
+fn chunk_keys(keys: &[Bytes], max: usize) -> Vec<Vec<Bytes>> {
     if keys.len() <= max {
         return vec![keys.to_vec()];
     }
     let mut sorted = keys.to_vec();
     sorted.sort();
     sorted.dedup();
-    sorted.chunks(max.max(1)).map(<[Vec<u8>]>::to_vec).collect()
+    sorted.chunks(max.max(1)).map(<[Bytes]>::to_vec).collect()
 }
 
 /// Split sorted pairs into chunks of about `size` bytes and at most `count` pairs
@@ -858,7 +825,7 @@ mod tests {
 
     #[test]
     fn chunking() {
-        let keys: Vec<Vec<u8>> = (0..10u8).rev().map(|i| vec![i]).collect();
+        let keys: Vec<Bytes> = (0..10u8).rev().map(|i| Bytes::from(vec![i])).collect();
         assert_eq!(chunk_keys(&keys, 20).len(), 1);
         assert_eq!(
             chunk_keys(&keys, 20)[0],
@@ -872,8 +839,8 @@ mod tests {
             .map(|i| {
                 (
                     kvrpcpb::KvPair {
-                        key: vec![i],
-                        value: vec![0; 9],
+                        key: vec![i].into(),
+                        value: vec![0; 9].into(),
                         ..Default::default()
                     },
                     (),

@@ -39,6 +39,7 @@ pub struct BatchConnector {
     unary: GrpcConnector,
     max_batch_size: usize,
     stats: Arc<BatchStats>,
+    tasks: crate::tasks::TaskRegistry,
 }
 
 /// Counters of a [`BatchConnector`] (shared by every store it connects).
@@ -67,7 +68,15 @@ impl BatchConnector {
             unary: GrpcConnector::new(options),
             max_batch_size: max_batch_size.max(1),
             stats: Arc::new(BatchStats::default()),
+            tasks: crate::tasks::TaskRegistry::new(),
         }
+    }
+
+    /// Spawn the per-store send and receive loops in `tasks` (the store core's registry,
+    /// so that closing it stops them).
+    pub fn with_tasks(mut self, tasks: crate::tasks::TaskRegistry) -> Self {
+        self.tasks = tasks;
+        self
     }
 
     /// Frame and request counters.
@@ -90,8 +99,11 @@ impl StoreConnector for BatchConnector {
             stream: None,
             next_id: 0,
             stats: self.stats.clone(),
+            tasks: self.tasks.clone(),
         };
-        tokio::spawn(sender.run());
+        // Not spawned once the registry is closed: `rx` is dropped with `sender`, so calls
+        // fail at once as unavailable.
+        self.tasks.spawn("batch-send-loop", sender.run());
         Ok(BatchStoreClient {
             unary,
             tx,
@@ -150,6 +162,7 @@ struct SendLoop {
     stream: Option<Stream>,
     next_id: u64,
     stats: Arc<BatchStats>,
+    tasks: crate::tasks::TaskRegistry,
 }
 
 fn unavailable(addr: &Arc<str>, message: String) -> TransportError {
@@ -237,12 +250,15 @@ impl SendLoop {
             .into_inner();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let broken = Arc::new(AtomicBool::new(false));
-        tokio::spawn(recv_loop(
-            self.addr.clone(),
-            responses,
-            pending.clone(),
-            broken.clone(),
-        ));
+        self.tasks.spawn(
+            "batch-recv-loop",
+            recv_loop(
+                self.addr.clone(),
+                responses,
+                pending.clone(),
+                broken.clone(),
+            ),
+        );
         Ok(Stream {
             requests: tx,
             pending,

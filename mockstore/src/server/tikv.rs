@@ -160,8 +160,11 @@ impl TikvService {
     }
 }
 
+/// Expands the store-RPC table ([`tikv_tower_proto::store_rpc_table!`]) into the
+/// `Tikv` service: one unary handler per row, each running the request through
+/// [`TikvService::call`].
 macro_rules! tikv_service {
-    ($( $method:ident($req:ident) -> $resp:ident => $variant:ident; )*) => {
+    ($( $variant:ident($req:ident, $resp:ident) via $method:ident; )*) => {
         #[tonic::async_trait]
         impl Tikv for TikvService {
             $(
@@ -188,39 +191,4 @@ macro_rules! tikv_service {
     };
 }
 
-tikv_service! {
-    kv_get(GetRequest) -> GetResponse => Get;
-    kv_scan(ScanRequest) -> ScanResponse => Scan;
-    kv_prewrite(PrewriteRequest) -> PrewriteResponse => Prewrite;
-    kv_pessimistic_lock(PessimisticLockRequest) -> PessimisticLockResponse => PessimisticLock;
-    kv_pessimistic_rollback(PessimisticRollbackRequest) -> PessimisticRollbackResponse => PessimisticRollback;
-    kv_txn_heart_beat(TxnHeartBeatRequest) -> TxnHeartBeatResponse => TxnHeartBeat;
-    kv_check_txn_status(CheckTxnStatusRequest) -> CheckTxnStatusResponse => CheckTxnStatus;
-    kv_check_secondary_locks(CheckSecondaryLocksRequest) -> CheckSecondaryLocksResponse => CheckSecondaryLocks;
-    kv_commit(CommitRequest) -> CommitResponse => Commit;
-    kv_cleanup(CleanupRequest) -> CleanupResponse => Cleanup;
-    kv_batch_get(BatchGetRequest) -> BatchGetResponse => BatchGet;
-    kv_batch_rollback(BatchRollbackRequest) -> BatchRollbackResponse => BatchRollback;
-    kv_scan_lock(ScanLockRequest) -> ScanLockResponse => ScanLock;
-    kv_resolve_lock(ResolveLockRequest) -> ResolveLockResponse => ResolveLock;
-    kv_gc(GcRequest) -> GcResponse => Gc;
-    kv_delete_range(DeleteRangeRequest) -> DeleteRangeResponse => DeleteRange;
-    kv_flush(FlushRequest) -> FlushResponse => Flush;
-    kv_buffer_batch_get(BufferBatchGetRequest) -> BufferBatchGetResponse => BufferBatchGet;
-    raw_get(RawGetRequest) -> RawGetResponse => RawGet;
-    raw_batch_get(RawBatchGetRequest) -> RawBatchGetResponse => RawBatchGet;
-    raw_put(RawPutRequest) -> RawPutResponse => RawPut;
-    raw_batch_put(RawBatchPutRequest) -> RawBatchPutResponse => RawBatchPut;
-    raw_delete(RawDeleteRequest) -> RawDeleteResponse => RawDelete;
-    raw_batch_delete(RawBatchDeleteRequest) -> RawBatchDeleteResponse => RawBatchDelete;
-    raw_scan(RawScanRequest) -> RawScanResponse => RawScan;
-    raw_delete_range(RawDeleteRangeRequest) -> RawDeleteRangeResponse => RawDeleteRange;
-    raw_batch_scan(RawBatchScanRequest) -> RawBatchScanResponse => RawBatchScan;
-    raw_get_key_ttl(RawGetKeyTtlRequest) -> RawGetKeyTtlResponse => RawGetKeyTtl;
-    raw_compare_and_swap(RawCasRequest) -> RawCasResponse => RawCompareAndSwap;
-    raw_checksum(RawChecksumRequest) -> RawChecksumResponse => RawChecksum;
-    unsafe_destroy_range(UnsafeDestroyRangeRequest) -> UnsafeDestroyRangeResponse => UnsafeDestroyRange;
-    split_region(SplitRegionRequest) -> SplitRegionResponse => SplitRegion;
-    mvcc_get_by_key(MvccGetByKeyRequest) -> MvccGetByKeyResponse => MvccGetByKey;
-    mvcc_get_by_start_ts(MvccGetByStartTsRequest) -> MvccGetByStartTsResponse => MvccGetByStartTs;
-}
+tikv_tower_proto::store_rpc_table!(methods: tikv_service);
