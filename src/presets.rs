@@ -196,8 +196,7 @@ impl RawClientBuilder {
         }
     }
 
-    /// The client on `store`'s plain stack, wrapped in the production limit and the user
-    /// layers.
+    /// The client on `store`'s plain stack, wrapped in the user layers.
     fn client_on(self, store: KvStore) -> Result<RawClient> {
         let cfg = store.config().clone();
         let mut service: RawService = store.plain_stack();
