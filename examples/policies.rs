@@ -136,7 +136,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("put (leader), then get (a follower):");
     client.put("k", "v").await?;
-    assert_eq!(client.get("k").await?, Some(b"v".to_vec()));
+    assert_eq!(
+        client.get("k").await?,
+        Some(bytes::Bytes::from_static(b"v"))
+    );
 
     println!("get while every store is busy: one attempt, then the error");
     cluster.faults().inject(

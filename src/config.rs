@@ -353,7 +353,8 @@ pub struct TikvClientConfig {
     /// Idle time after which a cached region is reloaded (client-go `RegionCacheTTL`, 600s).
     #[serde(with = "secs")]
     pub region_cache_ttl: Duration,
-    /// Max in-flight requests per store, 0 = unlimited (client-go `StoreLimit`).
+    /// Max in-flight RPCs per store, 0 = unlimited (client-go `StoreLimit`); the transport
+    /// refuses one over the limit with `TransportError::TokenLimit` (client-go `ErrTokenLimit`).
     pub store_limit: u64,
     /// Timeout of a store liveness probe (client-go `StoreLivenessTimeout`, "1s").
     #[serde(with = "secs")]
@@ -567,7 +568,8 @@ pub struct RawConfig {
     /// Largest key+value entry accepted (TiKV `raft-entry-max-size`, 8 MiB); larger entries
     /// are rejected before sending.
     pub raft_entry_max_size: usize,
-    /// Longest key accepted (TiKV `storage.max-key-size`, 8 KiB).
+    /// Longest key accepted (TiKV `storage.max-key-size`, 8 KiB); at most
+    /// `raft_entry_max_size`.
     pub max_key_size: usize,
     /// Atomic mode: writes go through TiKV's CAS path (client-go `SetAtomicForCAS`).
     pub atomic_for_cas: bool,
@@ -604,6 +606,14 @@ impl RawConfig {
         }
         if self.shard_concurrency == 0 {
             return Err(Error::Config("raw.shard-concurrency must be > 0".into()));
+        }
+        // A key is part of an entry, so it can never be longer than one; the reverse scan's
+        // upper bound is also `max_key_size + 1` bytes long.
+        if self.max_key_size == 0 || self.max_key_size > self.raft_entry_max_size {
+            return Err(Error::Config(format!(
+                "raw.max-key-size must be in 1..=raw.raft-entry-max-size ({}), got {}",
+                self.raft_entry_max_size, self.max_key_size
+            )));
         }
         crate::raw::ColumnFamily::parse(&self.column_family).map(|_| ())
     }
@@ -793,6 +803,9 @@ mod tests {
             "keyspace-name = \"x\"",
             "[raw]\ncolumn-family = \"nope\"",
             "[raw]\nmax-scan-limit = 0",
+            "[raw]\nmax-key-size = 0",
+            "[raw]\nmax-key-size = 9000000",
+            "[raw]\nmax-key-size = 4096\nraft-entry-max-size = 1024",
             "no-such-knob = 1",
             "[tikv-client]\ncommit-timeout = \"ten\"",
             "api-version = \"V9\"",

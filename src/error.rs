@@ -186,6 +186,15 @@ pub enum Error {
     /// A PD request failed (client-go `PDError`).
     #[error(transparent)]
     Pd(#[from] PdError),
+    /// A store returned a key outside the client's keyspace (API V2): a server bug; the
+    /// reply is refused instead of silently dropping the key.
+    #[error("store returned key {key:?} outside keyspace {keyspace_id}")]
+    KeyOutsideKeyspace {
+        /// The client's keyspace id.
+        keyspace_id: u32,
+        /// The key as the store returned it (request key space).
+        key: Vec<u8>,
+    },
     /// The keyspace does not exist or is not enabled.
     #[error("keyspace {0:?} not found or not enabled")]
     KeyspaceNotFound(String),

@@ -179,8 +179,8 @@ impl RawClientBuilder {
 
     /// The traced production preset: operation and RPC spans (exported to
     /// OpenTelemetry with the `otel` feature and a `tracing-opentelemetry` subscriber),
-    /// request source `rawkv-tikv-tower` unless set, and at most
-    /// `tikv-client.store-limit` logical operations in flight when that knob is non-zero.
+    /// request source `rawkv-tikv-tower` unless set. (`tikv-client.store-limit` applies to
+    /// every client, preset or not: the transport enforces it per store.)
     pub fn production(mut self) -> Self {
         self.production = true;
         if self.stack.tags.request_source.is_none() {
@@ -231,20 +231,10 @@ impl RawClientBuilder {
         }
     }
 
-    /// The client on `store`'s plain stack, wrapped in the production limit and the user
-    /// layers.
+    /// The client on `store`'s plain stack, wrapped in the user layers.
     fn client_on(self, store: KvStore) -> Result<RawClient> {
         let cfg = store.config().clone();
         let mut service: RawService = store.plain_stack();
-        if self.production && cfg.tikv_client.store_limit > 0 {
-            service = BoxCloneSyncService::new(
-                tower::ServiceBuilder::new()
-                    .layer(tower::limit::ConcurrencyLimitLayer::new(
-                        cfg.tikv_client.store_limit as usize,
-                    ))
-                    .service(service),
-            );
-        }
         for layer in self.layers.into_iter().rev() {
             service = layer(service);
         }
@@ -265,6 +255,8 @@ impl RawClientBuilder {
 
 /// The transport options a [`Config`] asks for (see [`crate::store::grpc_options`]).
 pub use crate::store::grpc_options;
+/// The per-store in-flight limit a [`Config`] asks for (see [`crate::store::store_limit`]).
+pub use crate::store::store_limit;
 
 /// The in-process cluster [`RawClient::embedded`] starts: [`EMBEDDED_STORES`] stores, the
 /// configured API version, and the configured keyspace (id 1) under API V2.

@@ -59,6 +59,28 @@ pub enum TransportError {
         /// The status message.
         message: String,
     },
+    /// The store answered with something that cannot be the reply to this request: a
+    /// BatchCommands frame whose request ids and responses differ in number, or an empty
+    /// response. The request reached the store; its outcome is unknown.
+    #[error("store {addr} sent a malformed reply: {message}")]
+    BadReply {
+        /// Address of the store.
+        addr: Arc<str>,
+        /// What was wrong with the reply.
+        message: String,
+    },
+    /// The store already has `limit` requests in flight from this client (client-go
+    /// `ErrTokenLimit`, `TiKVClient.StoreLimit`). The request was not sent; like client-go,
+    /// this is final for the operation, not retried.
+    #[error("store {store_id} ({addr}) token limit reached: {limit} requests in flight")]
+    TokenLimit {
+        /// The store.
+        store_id: u64,
+        /// Address of the store.
+        addr: Arc<str>,
+        /// The configured per-store limit.
+        limit: usize,
+    },
     /// The caller went away (the future was dropped or the operation cancelled).
     #[error("request canceled")]
     Canceled,
@@ -70,7 +92,9 @@ impl TransportError {
     pub fn may_have_reached_store(&self) -> bool {
         matches!(
             self,
-            TransportError::Timeout { .. } | TransportError::Status { .. }
+            TransportError::Timeout { .. }
+                | TransportError::Status { .. }
+                | TransportError::BadReply { .. }
         ) || matches!(self, TransportError::Unavailable { message, .. } if !message.starts_with("connect"))
     }
 }

@@ -3,7 +3,9 @@
 //! Mirrors the PD Go client (`client/client.go`, `servicediscovery/service_discovery.go`):
 //!
 //! * **Bootstrap** (`initClusterID`): every configured endpoint is asked `GetMembers`; all
-//!   that answer must report the same cluster id, which the client then pins.
+//!   that answer well (a header, no header error, a cluster id other than 0) must report the
+//!   same cluster id, which the client then pins. An endpoint that answers badly is skipped
+//!   like an unreachable one; if none answers well, its error is returned.
 //! * **Leader discovery** (`updateMember`): `GetMembers` on the known member URLs
 //!   (configured endpoints plus every member's `client_urls`), then a connection to the
 //!   leader's first reachable client URL. A refresh runs on a timer and whenever a call
@@ -406,7 +408,8 @@ impl PdClient {
         self.region_reply(r)
     }
 
-    /// The region before the one containing `key` (PD Go client `GetPrevRegion`).
+    /// The region before the one containing `key` (PD Go client `GetPrevRegion`). A reply
+    /// whose region does not end at or before `key` is [`PdError::UnexpectedRegion`].
     pub async fn get_prev_region(&self, key: &[u8]) -> Result<Option<RegionInfo>, PdError> {
         let region_key = self.codec.encode_region_key(key);
         let r = self
@@ -418,7 +421,20 @@ impl PdClient {
                 })
             })
             .await?;
-        self.region_reply(r)
+        let info = self.region_reply(r)?;
+        match info {
+            // The previous region lies wholly before `key`: it ends at or before it.
+            Some(i) if i.region.end_key.is_empty() || &i.region.end_key[..] > key => {
+                Err(PdError::UnexpectedRegion {
+                    rpc: "GetPrevRegion",
+                    key: key.to_vec(),
+                    region_id: i.region.id,
+                    start: i.region.start_key.to_vec(),
+                    end: i.region.end_key.to_vec(),
+                })
+            }
+            other => Ok(other),
+        }
     }
 
     /// The region with id `region_id` (PD Go client `GetRegionByID`).
@@ -580,9 +596,14 @@ impl PdClient {
             })
             .await;
         match r {
-            Ok(r) => Ok(r
+            Ok(r) => match r
                 .store
-                .filter(|s| s.state != metapb::StoreState::Tombstone as i32)),
+                .filter(|s| s.state != metapb::StoreState::Tombstone as i32)
+            {
+                // client-go `Store.initResolve`: "empty store address".
+                Some(s) if s.address.is_empty() => Err(PdError::EmptyStoreAddress { store_id }),
+                other => Ok(other),
+            },
             Err(PdError::Server { kind, .. }) if kind == pdpb::ErrorType::StoreTombstone as i32 => {
                 Ok(None)
             }
@@ -623,6 +644,7 @@ impl PdClient {
             .await?;
         r.keyspace
             .ok_or_else(|| PdError::Protocol(format!("LoadKeyspace({name}) returned no keyspace")))
+            .and_then(check_keyspace_id)
     }
 
     /// Loads a keyspace by id (PD Go client `LoadKeyspaceByID`).
@@ -635,9 +657,11 @@ impl PdClient {
                 })
             })
             .await?;
-        r.keyspace.ok_or_else(|| {
-            PdError::Protocol(format!("LoadKeyspaceByID({id}) returned no keyspace"))
-        })
+        r.keyspace
+            .ok_or_else(|| {
+                PdError::Protocol(format!("LoadKeyspaceByID({id}) returned no keyspace"))
+            })
+            .and_then(check_keyspace_id)
     }
 
     /// The GC safe point (PD Go client `GetGCSafePoint`, deprecated GC API).
@@ -856,11 +880,45 @@ async fn member_loop(inner: Weak<Inner>, period: Duration) {
     }
 }
 
+/// The cluster id a bootstrap `GetMembers` reply from `url` reports: the reply must carry a
+/// header without error and a cluster id other than 0 (PD Go client `initClusterID` skips
+/// such members).
+fn bootstrap_id(url: &str, r: &pdpb::GetMembersResponse) -> Result<u64, PdError> {
+    let header = r.header.as_ref().ok_or(PdError::MissingHeader)?;
+    if let Some(err) = header.error.as_ref() {
+        if err.r#type != pdpb::ErrorType::Ok as i32 {
+            return Err(PdError::Server {
+                kind: err.r#type,
+                message: err.message.clone(),
+            });
+        }
+    }
+    if header.cluster_id == 0 {
+        return Err(PdError::InvalidClusterId { url: url.into() });
+    }
+    Ok(header.cluster_id)
+}
+
+/// Refuses keyspace metadata whose id does not fit the 24-bit API V2 key prefix.
+fn check_keyspace_id(meta: keyspacepb::KeyspaceMeta) -> Result<keyspacepb::KeyspaceMeta, PdError> {
+    use keyspacepb::keyspace_meta::Keyspace;
+    let id = match &meta.keyspace {
+        Some(Keyspace::Id(id)) => *id,
+        Some(Keyspace::KeyspaceIdentity(k)) => k.keyspace_id,
+        None => 0,
+    };
+    if id > super::codec::MAX_KEYSPACE_ID {
+        return Err(PdError::InvalidKeyspaceId(id));
+    }
+    Ok(meta)
+}
+
 impl Inner {
     fn check_header(&self, header: Option<&pdpb::ResponseHeader>) -> Result<(), PdError> {
         let header = header.ok_or(PdError::MissingHeader)?;
+        // Bootstrap never pins 0, so every reply is checked.
         let expected = self.cluster_id.load(Ordering::Acquire);
-        if expected != 0 && header.cluster_id != expected {
+        if header.cluster_id != expected {
             return Err(PdError::ClusterIdMismatch {
                 expected,
                 got: header.cluster_id,
@@ -936,20 +994,30 @@ impl Inner {
         let urls = self.members.read().urls.clone();
         let mut found: Option<u64> = None;
         let mut last_err = None;
+        let mut bad_reply = None;
         for url in &urls {
-            match self.get_members(url).await {
-                Ok(r) => {
-                    let id = r.header.as_ref().ok_or(PdError::MissingHeader)?.cluster_id;
-                    match found {
-                        None => found = Some(id),
-                        Some(prev) if prev != id => {
-                            return Err(PdError::ClusterIdMismatch {
-                                expected: prev,
-                                got: id,
-                            })
-                        }
-                        Some(_) => {}
+            match self
+                .get_members(url)
+                .await
+                .and_then(|r| bootstrap_id(url, &r))
+            {
+                Ok(id) => match found {
+                    None => found = Some(id),
+                    Some(prev) if prev != id => {
+                        return Err(PdError::ClusterIdMismatch {
+                            expected: prev,
+                            got: id,
+                        })
                     }
+                    Some(_) => {}
+                },
+                Err(
+                    e @ (PdError::MissingHeader
+                    | PdError::InvalidClusterId { .. }
+                    | PdError::Server { .. }),
+                ) => {
+                    tracing::warn!(url, error = %e, "PD endpoint answered badly during bootstrap");
+                    bad_reply = Some(e);
                 }
                 Err(e) => {
                     tracing::warn!(url, error = %e, "PD endpoint unreachable during bootstrap");
@@ -957,12 +1025,13 @@ impl Inner {
                 }
             }
         }
-        match found {
-            Some(id) => {
+        match (found, bad_reply) {
+            (Some(id), _) => {
                 self.cluster_id.store(id, Ordering::Release);
                 Ok(())
             }
-            None => Err(PdError::NoLeader(
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(PdError::NoLeader(
                 last_err.map_or_else(|| "no endpoint answered".into(), |e| e.to_string()),
             )),
         }

@@ -56,6 +56,38 @@ pub enum PdError {
     /// A reply was malformed (e.g. a TSO reply with the wrong count).
     #[error("malformed PD reply: {0}")]
     Protocol(String),
+    /// A member answered bootstrap's `GetMembers` with cluster id 0, which PD never assigns
+    /// (pinning it would switch off every later cluster-id check).
+    #[error("PD {url} reports cluster id 0")]
+    InvalidClusterId {
+        /// The member's URL.
+        url: String,
+    },
+    /// A region reply does not cover what was asked (e.g. GetPrevRegion returned a region
+    /// that does not end at or before the key).
+    #[error("PD {rpc} for key {key:?} returned region {region_id} [{start:?}, {end:?})")]
+    UnexpectedRegion {
+        /// The RPC.
+        rpc: &'static str,
+        /// The key asked about (request key space).
+        key: Vec<u8>,
+        /// The region returned.
+        region_id: u64,
+        /// Its start key (request key space).
+        start: Vec<u8>,
+        /// Its end key (request key space; empty = unbounded).
+        end: Vec<u8>,
+    },
+    /// PD reports a live store without an address (client-go `initResolve`: "empty store
+    /// address"); nothing can be sent to it.
+    #[error("PD reports store {store_id} without an address")]
+    EmptyStoreAddress {
+        /// The store.
+        store_id: u64,
+    },
+    /// A keyspace id wider than the 24 bits of the API V2 key prefix.
+    #[error("keyspace id {0} does not fit in 24 bits")]
+    InvalidKeyspaceId(u32),
     /// The client was closed.
     #[error("PD client closed")]
     Closed,
@@ -149,6 +181,9 @@ impl From<PdError> for LocateError {
     fn from(e: PdError) -> Self {
         match e {
             PdError::Codec(c) => LocateError::Invalid(c.to_string()),
+            e @ (PdError::UnexpectedRegion { .. } | PdError::EmptyStoreAddress { .. }) => {
+                LocateError::Invalid(e.to_string())
+            }
             other => LocateError::Pd(other.to_string()),
         }
     }

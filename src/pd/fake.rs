@@ -31,6 +31,12 @@ pub(crate) struct FakeState {
     /// The next TSO streams fail after this many replies each.
     pub tso_fail_after: Option<u32>,
     pub tso_streams_opened: u64,
+    /// Per-URL `GetMembers` header instead of the normal one (`None` = no header).
+    pub member_header: HashMap<String, Option<pdpb::ResponseHeader>>,
+    /// `GetPrevRegion` answers this region whatever the key.
+    pub prev_region_override: Option<(metapb::Region, Option<metapb::Peer>)>,
+    /// Keyspaces by name (`LoadKeyspace`).
+    pub keyspaces: HashMap<String, keyspacepb::KeyspaceMeta>,
     /// TSO streams whose server side has ended (the client closed its request stream).
     pub tso_streams_closed: u64,
 }
@@ -160,9 +166,10 @@ impl PdRpc for FakeConn {
                 })
                 .collect();
             let leader = members.get(st.leader).cloned();
+            let header = st.member_header.get(&self.url).cloned();
             drop(st);
             pdpb::GetMembersResponse {
-                header: self.pd.header(&self.url),
+                header: header.unwrap_or_else(|| self.pd.header(&self.url)),
                 members,
                 leader,
                 ..Default::default()
@@ -193,6 +200,7 @@ impl PdRpc for FakeConn {
                     && (r.end_key.is_empty() || req.region_key < r.end_key)
             });
             let prev = match idx {
+                _ if st.prev_region_override.is_some() => st.prev_region_override.clone(),
                 Some(i) if i > 0 => st.regions.get(i - 1).cloned(),
                 Some(_) => None,
                 None => st.regions.last().cloned(),
@@ -381,9 +389,16 @@ impl PdRpc for FakeConn {
     }
     fn load_keyspace(
         &self,
-        _req: keyspacepb::LoadKeyspaceRequest,
+        req: keyspacepb::LoadKeyspaceRequest,
     ) -> RpcFuture<keyspacepb::LoadKeyspaceResponse> {
-        unimpl()
+        let r = self.pd.enter(&self.url, "load_keyspace", true).map(|_| {
+            let keyspace = self.pd.state.lock().keyspaces.get(&req.name).cloned();
+            keyspacepb::LoadKeyspaceResponse {
+                header: self.pd.header(&self.url),
+                keyspace,
+            }
+        });
+        Box::pin(async move { r })
     }
     fn load_keyspace_by_id(
         &self,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tikv_tower_proto::metapb;
+use tikv_tower_proto::{metapb, pdpb};
 
 use super::fake::FakePd;
 use super::*;
@@ -34,6 +34,14 @@ fn config(endpoints: &[&str]) -> PdConfig {
         endpoints: endpoints.iter().map(|s| s.to_string()).collect(),
         ..PdConfig::default()
     }
+}
+
+/// `err` is a cluster-id mismatch between `expected` and `got`.
+fn assert_mismatch(err: PdError, expected: u64, got: u64) {
+    assert!(
+        matches!(err, PdError::ClusterIdMismatch { expected: e, got: g } if e == expected && g == got),
+        "{err:?}"
+    );
 }
 
 async fn client(pd: &FakePd, endpoints: &[&str]) -> PdClient {
@@ -93,17 +101,7 @@ async fn response_with_foreign_cluster_id_is_rejected_without_retry() {
     let c = client(&pd, &["a"]).await;
     pd.state.lock().member_cluster.insert("http://a".into(), 9);
     let before = pd.calls("get_region");
-    let err = c.get_region(b"k").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PdError::ClusterIdMismatch {
-                expected: 7,
-                got: 9
-            }
-        ),
-        "{err:?}"
-    );
+    assert_mismatch(c.get_region(b"k").await.unwrap_err(), 7, 9);
     assert_eq!(pd.calls("get_region"), before + 1);
 }
 
@@ -315,4 +313,130 @@ async fn tso_batch_wait_collects_stragglers() {
         h.await.unwrap().unwrap();
     }
     assert!(tso.request_count() <= 8, "{} requests", tso.request_count());
+}
+
+fn bad_header(cluster_id: u64, error: Option<&str>) -> Option<pdpb::ResponseHeader> {
+    Some(pdpb::ResponseHeader {
+        cluster_id,
+        error: error.map(|m| pdpb::Error {
+            r#type: pdpb::ErrorType::Unknown as i32,
+            message: m.into(),
+        }),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn bootstrap_skips_endpoints_without_header_or_with_a_header_error() {
+    let pd = FakePd::new(7, &["http://a", "http://b", "http://c"]);
+    {
+        let mut st = pd.state.lock();
+        st.member_header.insert("http://a".into(), None);
+        st.member_header
+            .insert("http://b".into(), bad_header(7, Some("not bootstrapped")));
+        st.leader = 2;
+    }
+    let c = client(&pd, &["a", "b", "c"]).await;
+    assert_eq!(c.cluster_id(), 7);
+    assert_eq!(c.leader_url().as_deref(), Some("http://c"));
+
+    // Alone, each bad answer is the typed bootstrap error.
+    let err = PdClient::connect(pd.connector(), config(&["a"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PdError::MissingHeader), "{err:?}");
+    let err = PdClient::connect(pd.connector(), config(&["b"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PdError::Server { message, .. } if message == "not bootstrapped"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cluster_id_zero_is_never_pinned() {
+    let pd = FakePd::new(7, &["http://a", "http://b"]);
+    pd.state.lock().member_cluster.insert("http://a".into(), 0);
+    let err = PdClient::connect(pd.connector(), config(&["a"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PdError::InvalidClusterId { url } if url == "http://a"),
+        "{err:?}"
+    );
+
+    // With a healthy endpoint too, its id is pinned and the zero-id member's later replies
+    // fail the header check.
+    pd.state.lock().regions.push(region(1, b"", b"", 1));
+    let c = client(&pd, &["a", "b"]).await;
+    assert_eq!(c.cluster_id(), 7);
+    assert_mismatch(c.get_region(b"k").await.unwrap_err(), 7, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn prev_region_must_end_at_or_before_the_key() {
+    let pd = FakePd::new(7, &["http://a"]);
+    {
+        let mut st = pd.state.lock();
+        st.regions.push(region(1, b"", b"m", 1));
+        st.regions.push(region(2, b"m", b"", 1));
+    }
+    let c = client(&pd, &["a"]).await;
+    assert_eq!(c.get_prev_region(b"m").await.unwrap().unwrap().region.id, 1);
+    // A PD answering with the region that contains the key, or one after it.
+    for bad in [region(2, b"m", b"", 1), region(3, b"a", b"n", 1)] {
+        pd.state.lock().prev_region_override = Some(bad);
+        let err = c.get_prev_region(b"m").await.unwrap_err();
+        assert!(
+            matches!(&err, PdError::UnexpectedRegion { rpc: "GetPrevRegion", key, .. } if key == b"m"),
+            "{err:?}"
+        );
+        assert!(matches!(
+            tikv_tower_layers::locate::LocateError::from(err),
+            tikv_tower_layers::locate::LocateError::Invalid(_)
+        ));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn empty_store_address_is_a_typed_error_at_once() {
+    let pd = FakePd::new(7, &["http://a"]);
+    pd.state.lock().stores.insert(
+        4,
+        metapb::Store {
+            id: 4,
+            address: String::new(),
+            ..Default::default()
+        },
+    );
+    let c = client(&pd, &["a"]).await;
+    let err = c.get_store(4).await.unwrap_err();
+    assert!(
+        matches!(err, PdError::EmptyStoreAddress { store_id: 4 }),
+        "{err:?}"
+    );
+    assert_eq!(pd.calls("get_store"), 1, "not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyspace_ids_wider_than_24_bits_are_refused() {
+    use tikv_tower_proto::keyspacepb;
+    let pd = FakePd::new(7, &["http://a"]);
+    for (name, id) in [("ok", 0x00FF_FFFF), ("wide", 0x0100_0001)] {
+        pd.state.lock().keyspaces.insert(
+            name.into(),
+            keyspacepb::KeyspaceMeta {
+                name: name.into(),
+                keyspace: Some(keyspacepb::keyspace_meta::Keyspace::Id(id)),
+                ..Default::default()
+            },
+        );
+    }
+    let c = client(&pd, &["a"]).await;
+    assert!(c.load_keyspace("ok").await.is_ok());
+    let err = c.load_keyspace("wide").await.unwrap_err();
+    assert!(
+        matches!(err, PdError::InvalidKeyspaceId(0x0100_0001)),
+        "{err:?}"
+    );
 }

@@ -67,6 +67,8 @@ struct Inner {
     keyspace_id: Option<u32>,
     codec: RawKeyCodec,
     config: RawConfig,
+    /// The reverse scan's stand-in for "+inf" under API V1, built once (see `scan_inner`).
+    reverse_upper: bytes::Bytes,
     regions: Arc<dyn RegionLookup>,
     closed: AtomicBool,
     on_close: Mutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -122,9 +124,15 @@ impl RawClient {
         let atomic = parts.config.atomic_for_cas;
         let cf = ColumnFamily::parse(&parts.config.column_family)?;
         let codec = match (parts.api_version, parts.keyspace_id) {
+            (ApiVersion::V2, Some(id)) if id > crate::pd::codec::MAX_KEYSPACE_ID => {
+                return Err(Error::Config(format!(
+                    "keyspace id {id} does not fit in the 24 bits of the API V2 key prefix"
+                )));
+            }
             (ApiVersion::V2, id) => RawKeyCodec::v2(id.unwrap_or(0)),
             _ => RawKeyCodec::v1(),
         };
+        let reverse_upper = bytes::Bytes::from(vec![0xFF; parts.config.max_key_size + 1]);
         Ok(RawClient {
             inner: Arc::new(Inner {
                 service,
@@ -133,6 +141,7 @@ impl RawClient {
                 keyspace_id: parts.keyspace_id,
                 codec,
                 config: parts.config,
+                reverse_upper,
                 regions: parts.regions,
                 closed: AtomicBool::new(false),
                 on_close: Mutex::new(parts.on_close),
@@ -591,8 +600,9 @@ impl RawClient {
             // TiKV seeks a reverse scan from its upper bound and checks that bound lies in
             // the region (inclusive), so "" cannot stand for +inf in the last region
             // (client-go's ReverseScan refuses it). No key is longer than
-            // `max_key_size`, so `0xFF` repeated one byte longer bounds every key exactly.
-            upper = vec![0xFF; self.inner.config.max_key_size + 1].into();
+            // `max_key_size` (bounded by the config), so `0xFF` repeated one byte longer
+            // bounds every key exactly; it is built once per client.
+            upper = self.inner.reverse_upper.clone();
         }
         let (start_key, end_key) = if reverse {
             (upper, lower)
@@ -614,12 +624,18 @@ impl RawClient {
             if let Some(e) = kv.error {
                 return Err(Error::from_key_error(*e));
             }
-            if let Some(key) = self.inner.codec.decode_key(kv.key) {
-                out.push(KvPair {
-                    key,
-                    value: if key_only { Bytes::new() } else { kv.value },
-                });
-            }
+            let key =
+                self.inner
+                    .codec
+                    .decode_key(kv.key)
+                    .map_err(|key| Error::KeyOutsideKeyspace {
+                        keyspace_id: self.inner.keyspace_id.unwrap_or(0),
+                        key: key.to_vec(),
+                    })?;
+            out.push(KvPair {
+                key,
+                value: if key_only { Bytes::new() } else { kv.value },
+            });
             if out.len() >= limit as usize {
                 break;
             }

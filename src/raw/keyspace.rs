@@ -74,13 +74,14 @@ impl RawKeyCodec {
         }
     }
 
-    /// The user key of a request key returned by the server; `None` when the key lies
-    /// outside the keyspace (a server bug: such keys are dropped, never returned). The
-    /// user key shares the request key's buffer (no copy, prefix or not).
-    pub fn decode_key(&self, key: Bytes) -> Option<Bytes> {
+    /// The user key of a request key returned by the server; `Err(key)` when the key lies
+    /// outside the keyspace (a server bug, which the caller reports as an error). The user
+    /// key shares the request key's buffer (no copy, prefix or not).
+    pub fn decode_key(&self, key: Bytes) -> Result<Bytes, Bytes> {
         match &self.keyspace {
-            None => Some(key),
-            Some((p, _)) => key.starts_with(p).then(|| key.slice(p.len()..)),
+            None => Ok(key),
+            Some((p, _)) if key.starts_with(p) => Ok(key.slice(p.len()..)),
+            Some(_) => Err(key),
         }
     }
 
@@ -115,7 +116,7 @@ mod tests {
         let c = RawKeyCodec::v1();
         assert_eq!(c.encode_key(b"k"), b(b"k"));
         assert_eq!(c.encode_range(&b(b"a"), None), (b(b"a"), Bytes::new()));
-        assert_eq!(c.decode_key(b(b"k")), Some(b(b"k")));
+        assert_eq!(c.decode_key(b(b"k")), Ok(b(b"k")));
         assert_eq!(c.decode_bound(b""), None);
     }
 
@@ -131,8 +132,11 @@ mod tests {
             c.encode_range(&b(b"a"), Some(&b(b"b"))),
             (b(b"r\x01\x02\x03a"), b(b"r\x01\x02\x03b"))
         );
-        assert_eq!(c.decode_key(b(b"r\x01\x02\x03k")), Some(b(b"k")));
-        assert_eq!(c.decode_key(b(b"r\x01\x02\x04k")), None);
+        assert_eq!(c.decode_key(b(b"r\x01\x02\x03k")), Ok(b(b"k")));
+        assert_eq!(
+            c.decode_key(b(b"r\x01\x02\x04k")),
+            Err(b(b"r\x01\x02\x04k"))
+        );
         assert_eq!(c.decode_bound(b"r\x01\x02\x04"), None);
         assert_eq!(c.decode_bound(b"r\x01\x02\x03m"), Some(b"m".to_vec()));
         assert_eq!(c.decode_bound(b"r\x01"), Some(vec![]));

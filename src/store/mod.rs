@@ -208,10 +208,16 @@ impl KvStore {
         let opts = grpc_options(&options.config);
         let connector: Arc<dyn PdConnector> = Arc::new(GrpcPdConnector::new(opts.clone()));
         let transport = match options.config.tikv_client.max_batch_size {
-            0 => StoreTransport::Grpc(GrpcTransport::grpc(opts)),
-            max => StoreTransport::Batch(BatchTransport::new(
-                crate::transport::batch::BatchConnector::new(opts, max).with_tasks(tasks.clone()),
-            )),
+            0 => StoreTransport::Grpc(
+                GrpcTransport::grpc(opts).with_store_limit(store_limit(&options.config)),
+            ),
+            max => StoreTransport::Batch(
+                BatchTransport::new(
+                    crate::transport::batch::BatchConnector::new(opts, max)
+                        .with_tasks(tasks.clone()),
+                )
+                .with_store_limit(store_limit(&options.config)),
+            ),
         };
         Self::assemble(connector, endpoints, transport, options, tasks, None).await
     }
@@ -226,9 +232,10 @@ impl KvStore {
         options.config.validate()?;
         let connector: Arc<dyn PdConnector> =
             Arc::new(crate::pd::InProcPdConnector::new(cluster.clone()));
-        let transport = StoreTransport::InProc(crate::transport::InProcTransport::in_process(
-            cluster.clone(),
-        ));
+        let transport = StoreTransport::InProc(
+            crate::transport::InProcTransport::in_process(cluster.clone())
+                .with_store_limit(store_limit(&options.config)),
+        );
         let endpoints = vec![crate::pd::inproc::INPROC_PD_URL.to_string()];
         let keep: Box<dyn FnOnce() + Send> = Box::new(move || drop(cluster));
         Self::assemble(
@@ -475,6 +482,12 @@ async fn load_keyspace_id(pd: &PdClient, name: Option<&str>) -> Result<u32> {
         Some(Keyspace::KeyspaceIdentity(k)) => Ok(k.keyspace_id),
         None => Err(Error::KeyspaceNotFound(name.to_owned())),
     }
+}
+
+/// The per-store in-flight limit a [`Config`] asks for (`tikv-client.store-limit`, client-go
+/// `StoreLimit`; 0 = unlimited), enforced by the transport (`TransportError::TokenLimit`).
+pub fn store_limit(cfg: &Config) -> usize {
+    usize::try_from(cfg.tikv_client.store_limit).unwrap_or(usize::MAX)
 }
 
 /// The transport options a [`Config`] asks for.

@@ -7,7 +7,10 @@
 //! fresh request id, and sends them as one `BatchCommandsRequest`; a receive task matches
 //! `request_ids` in the store's frames back to the waiting callers. A broken stream fails
 //! its pending requests with `Unavailable` (they may have reached the store) and is
-//! reopened for the next batch. Unary-only kinds go over the unary client.
+//! reopened for the next batch. A frame that names a different number of request ids
+//! than it carries responses fails the requests it names with
+//! [`TransportError::BadReply`] and is treated as a broken stream. Unary-only kinds go over
+//! the unary client.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -272,6 +275,12 @@ fn fail_pending(pending: &Pending, addr: &Arc<str>, message: &str) {
 }
 
 /// client-go `batchRecvLoop`.
+///
+/// A frame whose `request_ids` and `responses` differ in number cannot be paired safely
+/// (client-go indexes one by the other): every request it names fails at once with
+/// [`TransportError::BadReply`], and the stream is dropped as broken, so the requests
+/// still pending on it fail with `Unavailable` (retried) instead of waiting for their
+/// timeout, and the next batch opens a new stream.
 async fn recv_loop(
     addr: Arc<str>,
     mut responses: tonic::Streaming<BatchCommandsResponse>,
@@ -281,19 +290,8 @@ async fn recv_loop(
     let reason = loop {
         match responses.message().await {
             Ok(Some(frame)) => {
-                for (id, resp) in frame.request_ids.iter().zip(frame.responses) {
-                    let Some(reply) = pending.lock().remove(id) else {
-                        continue;
-                    };
-                    let result =
-                        resp.cmd
-                            .and_then(StoreResponse::from_batch_cmd)
-                            .ok_or_else(|| TransportError::Status {
-                                addr: addr.clone(),
-                                code: tonic::Code::Internal,
-                                message: "empty BatchCommands response".into(),
-                            });
-                    let _ = reply.send(result);
+                if let Err(message) = deliver(&addr, &pending, frame) {
+                    break format!("batch stream dropped after a malformed frame: {message}");
                 }
             }
             Ok(None) => break "batch stream ended".to_string(),
@@ -302,4 +300,46 @@ async fn recv_loop(
     };
     broken.store(true, Ordering::Release);
     fail_pending(&pending, &addr, &reason);
+}
+
+/// Hands each reply of `frame` to its waiting caller; a malformed frame fails the callers it
+/// names with [`TransportError::BadReply`] and returns the reason.
+fn deliver(addr: &Arc<str>, pending: &Pending, frame: BatchCommandsResponse) -> Result<(), String> {
+    if frame.request_ids.len() != frame.responses.len() {
+        let message = format!(
+            "BatchCommands frame with {} request ids and {} responses",
+            frame.request_ids.len(),
+            frame.responses.len()
+        );
+        let named: Vec<Reply> = {
+            let mut map = pending.lock();
+            frame
+                .request_ids
+                .iter()
+                .filter_map(|id| map.remove(id))
+                .collect()
+        };
+        for reply in named {
+            let _ = reply.send(Err(bad_reply(addr, message.clone())));
+        }
+        return Err(message);
+    }
+    for (id, resp) in frame.request_ids.iter().zip(frame.responses) {
+        let Some(reply) = pending.lock().remove(id) else {
+            continue;
+        };
+        let result = resp
+            .cmd
+            .and_then(StoreResponse::from_batch_cmd)
+            .ok_or_else(|| bad_reply(addr, "empty BatchCommands response".into()));
+        let _ = reply.send(result);
+    }
+    Ok(())
+}
+
+fn bad_reply(addr: &Arc<str>, message: String) -> TransportError {
+    TransportError::BadReply {
+        addr: addr.clone(),
+        message,
+    }
 }

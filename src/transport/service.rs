@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,11 +21,49 @@ use super::options::GrpcOptions;
 /// The store transport (client-go `RPCClient.SendRequest`): sends each [`StoreCall`] to its
 /// address through a cached per-address [`StoreClient`], enforcing the call's timeout.
 /// Region errors are replies (`Ok`); only "no reply" is an `Err`. Cheap to clone; clones
-/// share the per-address clients.
+/// share the per-address clients and in-flight counts.
+///
+/// With a store limit ([`Transport::with_store_limit`], client-go `TiKVClient.StoreLimit`),
+/// a call to a store that already has that many calls in flight fails at once with
+/// [`TransportError::TokenLimit`] (client-go `getStoreToken` → `ErrTokenLimit`); a call
+/// holds its token until its reply, error or timeout, or until its future is dropped
+/// (client-go `releaseStoreToken`).
 pub struct Transport<C: StoreConnector> {
     connector: C,
-    clients: Arc<RwLock<HashMap<Arc<str>, C::Client>>>,
+    clients: Arc<RwLock<Clients<C::Client>>>,
     default_timeout: Option<Duration>,
+    store_limit: usize,
+}
+
+/// The cached clients by address.
+type Clients<Cl> = HashMap<Arc<str>, Entry<Cl>>;
+
+/// A cached per-address client and its in-flight count (client-go `Store.tokenCount`).
+struct Entry<Cl> {
+    client: Cl,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One in-flight call's token: released when dropped.
+#[derive(Debug)]
+struct Token(Arc<AtomicUsize>);
+
+impl Token {
+    /// client-go `getStoreToken`, made exact with a compare-and-swap.
+    fn acquire(count: &Arc<AtomicUsize>, limit: usize) -> Option<Token> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Token(count.clone()))
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The gRPC transport.
@@ -43,6 +82,7 @@ impl<C: StoreConnector> Clone for Transport<C> {
             connector: self.connector.clone(),
             clients: self.clients.clone(),
             default_timeout: self.default_timeout,
+            store_limit: self.store_limit,
         }
     }
 }
@@ -85,7 +125,29 @@ impl<C: StoreConnector> Transport<C> {
             connector,
             clients: Arc::new(RwLock::new(HashMap::new())),
             default_timeout: None,
+            store_limit: 0,
         }
+    }
+
+    /// At most `limit` calls in flight per store address, 0 = unlimited (client-go
+    /// `TiKVClient.StoreLimit`); a call over the limit fails with
+    /// [`TransportError::TokenLimit`].
+    pub fn with_store_limit(mut self, limit: usize) -> Self {
+        self.store_limit = limit;
+        self
+    }
+
+    /// The per-store limit (0 = unlimited).
+    pub fn store_limit(&self) -> usize {
+        self.store_limit
+    }
+
+    /// Calls in flight to `addr` (counted only under a store limit; 0 otherwise).
+    pub fn in_flight(&self, addr: &str) -> usize {
+        self.clients
+            .read()
+            .get(addr)
+            .map_or(0, |e| e.in_flight.load(Ordering::Acquire))
     }
 
     /// Timeout for calls that carry none.
@@ -109,17 +171,26 @@ impl<C: StoreConnector> Transport<C> {
         self.clients.read().len()
     }
 
-    fn client(&self, addr: &Arc<str>) -> Result<C::Client, TransportError> {
-        if let Some(c) = self.clients.read().get(addr) {
-            return Ok(c.clone());
+    /// Runs `f` on the cached entry of `addr`, connecting it first if needed.
+    fn with_entry<R>(
+        &self,
+        addr: &Arc<str>,
+        f: impl FnOnce(&Entry<C::Client>) -> R,
+    ) -> Result<R, TransportError> {
+        if let Some(e) = self.clients.read().get(addr) {
+            return Ok(f(e));
         }
         let mut map = self.clients.write();
-        if let Some(c) = map.get(addr) {
-            return Ok(c.clone());
+        if let Some(e) = map.get(addr) {
+            return Ok(f(e));
         }
-        let c = self.connector.connect(addr)?;
-        map.insert(addr.clone(), c.clone());
-        Ok(c)
+        let entry = Entry {
+            client: self.connector.connect(addr)?,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        };
+        let r = f(&entry);
+        map.insert(addr.clone(), entry);
+        Ok(r)
     }
 }
 
@@ -134,21 +205,40 @@ impl<C: StoreConnector> Service<StoreCall> for Transport<C> {
 
     fn call(&mut self, call: StoreCall) -> Self::Future {
         let timeout = call.timeout.or(self.default_timeout);
-        match self.client(&call.addr) {
-            Ok(client) => ResponseFuture {
-                inner: Some(client.call(call.request, timeout)),
-                sleep: timeout.map(tokio::time::sleep),
-                error: None,
-                addr: call.addr,
-                timeout: timeout.unwrap_or_default(),
-            },
-            Err(e) => ResponseFuture {
-                inner: None,
-                sleep: None,
-                error: Some(e),
-                addr: call.addr,
-                timeout: Duration::ZERO,
-            },
+        let failed = |addr, e| ResponseFuture {
+            inner: None,
+            sleep: None,
+            error: Some(e),
+            addr,
+            timeout: Duration::ZERO,
+            token: None,
+        };
+        // The in-flight count is touched only under a limit.
+        let limit = self.store_limit;
+        let found = self.with_entry(&call.addr, |e| {
+            let token = (limit > 0).then(|| Token::acquire(&e.in_flight, limit));
+            (e.client.clone(), token)
+        });
+        let (client, token) = match found {
+            Ok((client, None)) => (client, None),
+            Ok((client, Some(Some(token)))) => (client, Some(token)),
+            Ok((_, Some(None))) => {
+                let e = TransportError::TokenLimit {
+                    store_id: call.store_id,
+                    addr: call.addr.clone(),
+                    limit,
+                };
+                return failed(call.addr, e);
+            }
+            Err(e) => return failed(call.addr, e),
+        };
+        ResponseFuture {
+            inner: Some(client.call(call.request, timeout)),
+            sleep: timeout.map(tokio::time::sleep),
+            error: None,
+            addr: call.addr,
+            timeout: timeout.unwrap_or_default(),
+            token,
         }
     }
 }
@@ -163,6 +253,7 @@ pin_project! {
         error: Option<TransportError>,
         addr: Arc<str>,
         timeout: Duration,
+        token: Option<Token>,
     }
 }
 
@@ -181,6 +272,7 @@ where
             return Poll::Ready(Err(TransportError::Canceled));
         };
         if let Poll::Ready(r) = inner.poll(cx) {
+            this.token.take();
             return Poll::Ready(match r {
                 Err(TransportError::Timeout { addr, .. }) => Err(TransportError::Timeout {
                     addr,
@@ -191,6 +283,7 @@ where
         }
         if let Some(sleep) = this.sleep.as_pin_mut() {
             if sleep.poll(cx).is_ready() {
+                this.token.take();
                 return Poll::Ready(Err(TransportError::Timeout {
                     addr: this.addr.clone(),
                     elapsed: *this.timeout,

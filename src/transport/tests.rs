@@ -136,6 +136,8 @@ fn status_classification() {
             TransportError::Timeout { .. } => "timeout",
             TransportError::Canceled => "canceled",
             TransportError::Status { .. } => "status",
+            TransportError::BadReply { .. } => "bad-reply",
+            TransportError::TokenLimit { .. } => "token-limit",
         };
         assert_eq!(got, want, "{status:?}");
     }
@@ -161,4 +163,69 @@ async fn grpc_to_a_closed_port_is_unavailable_before_reaching_the_store() {
         .unwrap_err();
     assert!(matches!(err, TransportError::Unavailable { .. }), "{err:?}");
     assert!(!err.may_have_reached_store(), "{err:?}");
+}
+
+/// client-go `getStoreToken`: a store with `limit` calls in flight refuses the next one at
+/// once with a typed error; other stores are unaffected; a token comes back on reply, on
+/// timeout and when the caller drops its future.
+#[tokio::test(start_paused = true)]
+async fn store_limit_refuses_calls_over_the_limit_per_store() {
+    let conn = FakeConnector {
+        delay: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let t = Transport::new(conn).with_store_limit(2);
+    assert_eq!(t.store_limit(), 2);
+    let slow = |key: &'static [u8]| {
+        let t = t.clone();
+        tokio::spawn(async move { t.oneshot(raw_get("a", key, None)).await })
+    };
+    let (first, second) = (slow(b"1"), slow(b"2"));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(t.in_flight("a"), 2);
+
+    let mut over = raw_get("a", b"3", None);
+    over.store_id = 7;
+    let err = t.clone().oneshot(over).await.unwrap_err();
+    assert!(
+        matches!(&err, TransportError::TokenLimit { store_id: 7, limit: 2, addr } if &**addr == "a"),
+        "{err:?}"
+    );
+    assert!(!err.may_have_reached_store());
+    // Another store has its own tokens.
+    let other = t.clone();
+    let b = tokio::spawn(async move { other.oneshot(raw_get("b", b"x", None)).await });
+
+    // Replies give the tokens back.
+    assert!(first.await.unwrap().is_ok());
+    assert!(second.await.unwrap().is_ok());
+    assert!(b.await.unwrap().is_ok());
+    assert_eq!(t.in_flight("a"), 0);
+
+    // A timed-out call and a dropped call give theirs back too.
+    let timed_out = t
+        .clone()
+        .oneshot(raw_get("a", b"4", Some(Duration::from_secs(1))))
+        .await;
+    assert!(matches!(timed_out, Err(TransportError::Timeout { .. })));
+    let mut svc = t.clone();
+    let dropped = tower::Service::call(&mut svc, raw_get("a", b"5", None));
+    assert_eq!(t.in_flight("a"), 1);
+    drop(dropped);
+    assert_eq!(t.in_flight("a"), 0);
+
+    // 0 = unlimited: nothing is counted or refused.
+    let unlimited = Transport::new(FakeConnector {
+        delay: Duration::from_secs(5),
+        ..Default::default()
+    });
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let t = unlimited.clone();
+            tokio::spawn(async move { t.oneshot(raw_get("a", b"k", None)).await })
+        })
+        .collect();
+    for c in calls {
+        assert!(c.await.unwrap().is_ok());
+    }
 }

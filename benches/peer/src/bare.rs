@@ -12,6 +12,22 @@ use tikv_tower_proto::pdpb::pd_client::PdClient;
 use tikv_tower_proto::tikvpb::tikv_client::TikvClient;
 use tonic::transport::Channel;
 
+/// One region as PD reports it: `[start, end)`, its leader context and the leader
+/// store's address.
+#[derive(Clone)]
+pub struct RouteInfo {
+    /// Start key.
+    pub start: Vec<u8>,
+    /// End key (empty = unbounded).
+    pub end: Vec<u8>,
+    /// The leader's request context.
+    pub ctx: kvrpcpb::Context,
+    /// The leader store's id.
+    pub store_id: u64,
+    /// The leader store's address.
+    pub addr: String,
+}
+
 /// One region's route: `[start, end)`, its leader context and the store client.
 #[derive(Clone)]
 struct Route {
@@ -27,7 +43,8 @@ pub struct Bare {
     routes: std::sync::Arc<Vec<Route>>,
 }
 
-async fn channel(addr: &str) -> Result<Channel, String> {
+/// A plain-text HTTP/2 channel to `addr` (`host:port` or a URL).
+pub async fn channel(addr: &str) -> Result<Channel, String> {
     let uri = if addr.contains("://") {
         addr.to_string()
     } else {
@@ -40,70 +57,113 @@ async fn channel(addr: &str) -> Result<Channel, String> {
         .map_err(|e| format!("connect {addr}: {e}"))
 }
 
+/// Reads every region, its leader and the leader's store address from PD (`host:port`),
+/// in key order.
+pub async fn routes(pd_addr: &str) -> Result<Vec<RouteInfo>, String> {
+    let mut pd = PdClient::new(channel(pd_addr).await?);
+    let members = pd
+        .get_members(pdpb::GetMembersRequest::default())
+        .await
+        .map_err(|e| format!("GetMembers: {e}"))?
+        .into_inner();
+    let cluster_id = members.header.map(|h| h.cluster_id).unwrap_or_default();
+    let header = pdpb::RequestHeader {
+        cluster_id,
+        ..Default::default()
+    };
+    let mut addrs: HashMap<u64, String> = HashMap::new();
+    let mut routes = Vec::new();
+    let mut key: Vec<u8> = Vec::new();
+    loop {
+        let resp = pd
+            .get_region(pdpb::GetRegionRequest {
+                header: Some(header.clone()),
+                region_key: key.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("GetRegion: {e}"))?
+            .into_inner();
+        let region = resp.region.ok_or("GetRegion: no region")?;
+        let leader = resp.leader.ok_or("GetRegion: no leader")?;
+        let addr = match addrs.get(&leader.store_id) {
+            Some(a) => a.clone(),
+            None => {
+                let store = pd
+                    .get_store(pdpb::GetStoreRequest {
+                        header: Some(header.clone()),
+                        store_id: leader.store_id,
+                    })
+                    .await
+                    .map_err(|e| format!("GetStore: {e}"))?
+                    .into_inner()
+                    .store
+                    .ok_or("GetStore: no store")?;
+                addrs.insert(leader.store_id, store.address.clone());
+                store.address
+            }
+        };
+        let end = region.end_key.clone();
+        routes.push(RouteInfo {
+            start: region.start_key.clone(),
+            end: end.clone(),
+            store_id: leader.store_id,
+            ctx: kvrpcpb::Context {
+                region_id: region.id,
+                region_epoch: region.region_epoch,
+                peer: Some(leader),
+                ..Default::default()
+            },
+            addr,
+        });
+        if end.is_empty() || routes.len() > 100_000 {
+            break;
+        }
+        key = end;
+    }
+    Ok(routes)
+}
+
+/// The route whose `[start, end)` holds `key` in `routes` (key order).
+pub fn find<'a, T>(
+    routes: &'a [T],
+    key: &[u8],
+    bounds: impl Fn(&T) -> (&[u8], &[u8]),
+) -> Result<&'a T, String> {
+    // Regions are in key order; the last one whose start <= key.
+    let idx = routes.partition_point(|r| bounds(r).0 <= key);
+    let r = idx
+        .checked_sub(1)
+        .and_then(|i| routes.get(i))
+        .ok_or("no route")?;
+    let end = bounds(r).1;
+    if !end.is_empty() && key >= end {
+        return Err("key beyond the last region".into());
+    }
+    Ok(r)
+}
+
 impl Bare {
     /// Reads every region and its leader's store from PD (`host:port`).
     pub async fn connect(pd_addr: &str) -> Result<Self, String> {
-        let mut pd = PdClient::new(channel(pd_addr).await?);
-        let members = pd
-            .get_members(pdpb::GetMembersRequest::default())
-            .await
-            .map_err(|e| format!("GetMembers: {e}"))?
-            .into_inner();
-        let cluster_id = members.header.map(|h| h.cluster_id).unwrap_or_default();
-        let header = pdpb::RequestHeader {
-            cluster_id,
-            ..Default::default()
-        };
         let mut stores: HashMap<u64, TikvClient<Channel>> = HashMap::new();
         let mut routes = Vec::new();
-        let mut key = Bytes::new();
-        loop {
-            let resp = pd
-                .get_region(pdpb::GetRegionRequest {
-                    header: Some(header.clone()),
-                    region_key: key.clone(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| format!("GetRegion: {e}"))?
-                .into_inner();
-            let region = resp.region.ok_or("GetRegion: no region")?;
-            let leader = resp.leader.ok_or("GetRegion: no leader")?;
-            let client = match stores.get(&leader.store_id) {
+        for r in self::routes(pd_addr).await? {
+            let client = match stores.get(&r.store_id) {
                 Some(c) => c.clone(),
                 None => {
-                    let store = pd
-                        .get_store(pdpb::GetStoreRequest {
-                            header: Some(header.clone()),
-                            store_id: leader.store_id,
-                        })
-                        .await
-                        .map_err(|e| format!("GetStore: {e}"))?
-                        .into_inner()
-                        .store
-                        .ok_or("GetStore: no store")?;
-                    let c = TikvClient::new(channel(&store.address).await?)
+                    let c = TikvClient::new(channel(&r.addr).await?)
                         .max_decoding_message_size(usize::MAX);
-                    stores.insert(leader.store_id, c.clone());
+                    stores.insert(r.store_id, c.clone());
                     c
                 }
             };
-            let end = region.end_key.clone();
             routes.push(Route {
-                start: region.start_key.clone(),
-                end: end.clone(),
-                ctx: kvrpcpb::Context {
-                    region_id: region.id,
-                    region_epoch: region.region_epoch,
-                    peer: Some(leader),
-                    ..Default::default()
-                },
+                start: r.start,
+                end: r.end,
+                ctx: r.ctx,
                 client,
             });
-            if end.is_empty() || routes.len() > 100_000 {
-                break;
-            }
-            key = end;
         }
         Ok(Bare {
             routes: std::sync::Arc::new(routes),
@@ -111,16 +171,7 @@ impl Bare {
     }
 
     fn route(&self, key: &[u8]) -> Result<&Route, String> {
-        // Regions are in key order; the last one whose start <= key.
-        let idx = self.routes.partition_point(|r| &r.start[..] <= key);
-        let r = idx
-            .checked_sub(1)
-            .and_then(|i| self.routes.get(i))
-            .ok_or("no route")?;
-        if !r.end.is_empty() && key >= &r.end[..] {
-            return Err("key beyond the last region".into());
-        }
-        Ok(r)
+        find(&self.routes, key, |r| (&r.start, &r.end))
     }
 
     /// Raw get straight to the leader; a missing key is an error.

@@ -3,8 +3,10 @@
 //!
 //! - (a) `ours`: tikv-tower's `RawClient` (connects through PD),
 //! - (b) `peer`: the peer client `tikv-client` 0.4 (connects through PD),
-//! - (c) `bare`: a plain tonic `TikvClient` sending RawGet/RawPut straight to the
-//!   leader with routes read once from PD (the transport ceiling).
+//! - (c) `bare`: a plain tonic `TikvClient` sending unary RawGet/RawPut straight to the
+//!   leader with routes read once from PD,
+//! - (d) `batch`: sub-requests built directly and sent on one BatchCommands stream per
+//!   store, no layers, routes read once from PD (the true ceiling of a batching client).
 //!
 //! Every side runs with the same number of concurrent tasks and the same op
 //! count on the same client runtime (2 worker threads); the server runs on its
@@ -13,6 +15,7 @@
 //! on-CPU time (`/proc/self/task/*/schedstat`). See README.md.
 
 mod bare;
+mod bare_batch;
 mod cpu;
 mod load;
 #[cfg(feature = "ours")]
@@ -43,7 +46,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: tikv-tower-peer-bench [--tasks N] [--ops N] [--cap SECS] [--keys N] \
-[--value-size BYTES] [--warmup N] [--rounds N] [--pd HOST:PORT] [--only bare,peer,ours]";
+[--value-size BYTES] [--warmup N] [--rounds N] [--pd HOST:PORT] [--only bare,batch,peer,ours,ours1]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -95,6 +98,7 @@ fn key(i: u64, keys: u64) -> Vec<u8> {
 #[derive(Clone)]
 enum Side {
     Bare(bare::Bare),
+    Batch(bare_batch::BareBatch),
     Peer(peer::Peer),
     #[cfg(feature = "ours")]
     Ours(ours::Ours),
@@ -107,6 +111,7 @@ impl Side {
     fn name(&self) -> &'static str {
         match self {
             Side::Bare(_) => "bare",
+            Side::Batch(_) => "batch",
             Side::Peer(_) => "peer",
             #[cfg(feature = "ours")]
             Side::Ours(_) => "ours",
@@ -118,6 +123,7 @@ impl Side {
     async fn get(&self, k: Vec<u8>) -> Result<(), String> {
         match self {
             Side::Bare(c) => c.get(k).await,
+            Side::Batch(c) => c.get(k).await,
             Side::Peer(c) => c.get(k).await,
             #[cfg(feature = "ours")]
             Side::Ours(c) | Side::Ours1(c) => c.get(k).await,
@@ -127,6 +133,7 @@ impl Side {
     async fn put(&self, k: Vec<u8>, v: Vec<u8>) -> Result<(), String> {
         match self {
             Side::Bare(c) => c.put(k, v).await,
+            Side::Batch(c) => c.put(k, v).await,
             Side::Peer(c) => c.put(k, v).await,
             #[cfg(feature = "ours")]
             Side::Ours(c) | Side::Ours1(c) => c.put(k, v).await,
@@ -158,6 +165,12 @@ async fn connect_sides(args: &Args, pd: &str) -> Vec<Side> {
         match bare::Bare::connect(pd).await {
             Ok(c) => sides.push(Side::Bare(c)),
             Err(e) => eprintln!("bare: cannot connect: {e}"),
+        }
+    }
+    if want("batch") {
+        match bare_batch::BareBatch::connect(pd).await {
+            Ok(c) => sides.push(Side::Batch(c)),
+            Err(e) => eprintln!("batch: cannot connect: {e}"),
         }
     }
     if want("peer") {
@@ -287,7 +300,7 @@ async fn run(args: Args, pd: String) -> Result<(), String> {
             let s = &sides[(j + round) % sides.len()];
             for (op, is_get) in [("get", true), ("put", false)] {
                 let r = phase(s, is_get, spec, &args).await;
-                println!("round {round} {:<4} {op}: {}", s.name(), fmt_result(&r));
+                println!("round {round} {:<5} {op}: {}", s.name(), fmt_result(&r));
                 results.entry((s.name(), op)).or_default().push(r);
             }
         }
@@ -296,16 +309,19 @@ async fn run(args: Args, pd: String) -> Result<(), String> {
     println!("== totals over {} rounds ==", args.rounds);
     let agg: BTreeMap<_, _> = results.iter().map(|(k, v)| (*k, aggregate(v))).collect();
     for ((side, op), r) in &agg {
-        println!("{side:<4} {op}: {}", fmt_result(r));
+        println!("{side:<5} {op}: {}", fmt_result(r));
     }
     println!();
     println!("== ratios (throughput: higher is better; CPU/op: lower is better) ==");
     for op in ["get", "put"] {
         for (mine, other) in [
             ("ours", "peer"),
+            ("ours", "batch"),
             ("ours", "bare"),
             ("ours1", "peer"),
+            ("ours1", "batch"),
             ("ours1", "bare"),
+            ("batch", "peer"),
         ] {
             match (agg.get(&(mine, op)), agg.get(&(other, op))) {
                 (Some(a), Some(b)) => println!(

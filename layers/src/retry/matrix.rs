@@ -278,8 +278,8 @@ where
 
 /// client-go `onSendFail`: the store did not answer.
 ///
-/// Cancellation is final. A timeout of a read under a configurable timeout moves to
-/// another replica at once. Otherwise the peer is marked unreachable for this shard, the
+/// Cancellation and a full store (`TokenLimit`) are final. A timeout of a read under a
+/// configurable timeout moves to another replica at once. Otherwise the peer is marked unreachable for this shard, the
 /// cache is told (`on_send_fail`: store address re-resolved, region reloaded) and the
 /// request backs off `BoTiKVRPC` before trying the next peer.
 pub fn on_send_fail<L>(
@@ -292,7 +292,7 @@ where
     L: RegionLocator + ?Sized,
 {
     match err {
-        TransportError::Canceled => Decision::Return,
+        TransportError::Canceled | TransportError::TokenLimit { .. } => Decision::Return,
         TransportError::Timeout { .. } if at.configurable_timeout() => {
             session.on_failure(&ReplicaFailure::DeadlineExceeded)
         }

@@ -88,7 +88,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::{Decision, Error};
-use crate::locate::{RegionLocator, RegionRoute};
+use crate::locate::{LocateError, RegionLocator, RegionRoute};
 use crate::request::{ExecDetails, KeyRange, OpState, Request, Response, Target};
 use crate::retry::BoxFuture;
 
@@ -490,6 +490,21 @@ where
         } else {
             locate(&*ctx.locator, &req.op, &cur_start, false).await?
         };
+        // The region must cover the current bound, so each step moves past the part just
+        // scanned; a locator (or PD) answering with another region would loop for ever.
+        let covers = if range.reverse {
+            cur_end.is_empty()
+                || (region.start_key() < &cur_end[..]
+                    && (region.end_key().is_empty() || &cur_end[..] <= region.end_key()))
+        } else {
+            region.contains(&cur_start)
+        };
+        if !covers {
+            return Err(no_progress(
+                &region,
+                if range.reverse { &cur_end } else { &cur_start },
+            ));
+        }
         let (start, end) = part_bounds(&range, &cur_start, &cur_end, &region);
         let body = kinds::narrow(&req.inner, &start, &end, remaining).ok_or_else(|| {
             Error::InvalidArgument(format!("{} is not a range request", req.inner.kind()))
@@ -527,6 +542,16 @@ where
         }
     }
     merge_parts(&req, parts)
+}
+
+/// A scan step whose located region does not cover the scan's current `bound`.
+fn no_progress(region: &RegionRoute, bound: &[u8]) -> Error {
+    Error::Locate(LocateError::Invalid(format!(
+        "scan makes no progress: region {} [{:?}, {:?}) does not cover {bound:?}",
+        region.region.id,
+        region.start_key(),
+        region.end_key()
+    )))
 }
 
 /// The regions overlapping `[start, end)`, in key order.

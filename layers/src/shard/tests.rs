@@ -360,3 +360,65 @@ fn key_prefix_order_agrees_with_key_order() {
         assert!(super::key_prefix(w[0]) <= super::key_prefix(w[1]), "{w:?}");
     }
 }
+
+/// A locator that answers every end-key lookup with the last region, whatever the key (a
+/// PD answering GetPrevRegion with the wrong region).
+struct LastRegionForEveryEndKey(Arc<crate::testing::StaticLocator>);
+
+impl crate::locate::RegionLocator for LastRegionForEveryEndKey {
+    async fn locate_key(&self, key: &[u8]) -> Result<crate::locate::RegionRoute, LocateError> {
+        self.0.locate_key(key).await
+    }
+    async fn locate_end_key(&self, _: &[u8]) -> Result<crate::locate::RegionRoute, LocateError> {
+        self.0.locate_end_key(b"").await
+    }
+    async fn locate_region_id(&self, id: u64) -> Result<crate::locate::RegionRoute, LocateError> {
+        self.0.locate_region_id(id).await
+    }
+    async fn store(&self, id: u64) -> Result<crate::locate::StoreRoute, LocateError> {
+        self.0.store(id).await
+    }
+    fn update_leader(&self, _: RegionVerId, _: Option<metapb::Peer>) {}
+    fn on_epoch_not_match(&self, _: RegionVerId, _: &[metapb::Region]) -> bool {
+        false
+    }
+    fn invalidate_region(&self, _: RegionVerId, _: crate::locate::InvalidReason) {}
+    fn on_send_fail(&self, _: RegionVerId, _: u64) {}
+}
+
+use crate::locate::LocateError;
+
+#[tokio::test(start_paused = true)]
+async fn a_scan_whose_locator_does_not_move_fails_instead_of_looping() {
+    let locator = LastRegionForEveryEndKey(crate::testing::StaticLocator::split_at(&[b"c", b"f"]));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = sent.clone();
+    let svc = ServiceBuilder::new()
+        .layer(ShardLayer::new(Arc::new(locator)))
+        .service(tower::service_fn(move |_part: Request| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async {
+                Ok::<_, crate::Error>(Response {
+                    inner: tikv_tower_proto::rpc::StoreResponse::RawScan(Box::default()),
+                    details: Default::default(),
+                })
+            }
+        }));
+    let req = Request::new(
+        kvrpcpb::RawScanRequest {
+            start_key: b"z".to_vec().into(),
+            end_key: b"a".to_vec().into(),
+            reverse: true,
+            limit: 10,
+            ..Default::default()
+        }
+        .into(),
+    );
+    let err = svc.oneshot(req).await.unwrap_err();
+    assert!(
+        matches!(&err, crate::Error::Locate(LocateError::Invalid(m)) if m.contains("no progress")),
+        "{err:?}"
+    );
+    // The last region was scanned once; the same answer for the next bound is refused.
+    assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
