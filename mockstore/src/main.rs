@@ -27,13 +27,18 @@ struct Args {
     #[arg(long = "keyspace", value_name = "NAME")]
     keyspaces: Vec<String>,
 
-    /// An initial split key, as clients send keys (repeatable): `0x`-prefixed hex, or
-    /// UTF-8 text otherwise.
-    #[arg(long = "split-key", value_name = "KEY", value_parser = parse_key)]
-    split_keys: Vec<Vec<u8>>,
+    /// An initial split key (repeatable): `[FORM:]KEY`, KEY `0x`-prefixed hex or UTF-8
+    /// text. FORM says how the key becomes a region boundary: `txn:` a transactional
+    /// key (memcomparable-encoded), `raw:` a raw key as a RawKV client sends it
+    /// (unencoded under API V1, memcomparable under V2), `boundary:` already a boundary
+    /// (verbatim). Without FORM the key is converted as `--boundaries` says.
+    #[arg(long = "split-key", value_name = "[FORM:]KEY", value_parser = parse_split_key)]
+    split_keys: Vec<SplitKey>,
 
-    /// Region boundary form: `memcomparable` (TxnKV, API V2) or `raw` (an API-V1 RawKV
-    /// cluster).
+    /// How a `--split-key` without FORM is converted: `memcomparable` (as a
+    /// transactional key; the default) or `raw` (verbatim, laying out an API-V1 RawKV
+    /// cluster). Requests always compare in their own form: V1 raw keys unencoded,
+    /// transactional and V2 keys memcomparable (TiKV `encode_raw_key`).
     #[arg(long, default_value = "memcomparable", value_parser = ["memcomparable", "raw"])]
     boundaries: String,
 
@@ -62,6 +67,32 @@ struct Args {
     store_port_base: Option<u16>,
 }
 
+/// A `--split-key`: its form and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SplitKey {
+    /// No form given: converted as `--boundaries` says.
+    Plain(Vec<u8>),
+    /// `txn:` a transactional key.
+    Txn(Vec<u8>),
+    /// `raw:` a raw key.
+    Raw(Vec<u8>),
+    /// `boundary:` a boundary, verbatim.
+    Boundary(Vec<u8>),
+}
+
+fn parse_split_key(s: &str) -> Result<SplitKey, String> {
+    if let Some(k) = s.strip_prefix("txn:") {
+        return parse_key(k).map(SplitKey::Txn);
+    }
+    if let Some(k) = s.strip_prefix("raw:") {
+        return parse_key(k).map(SplitKey::Raw);
+    }
+    if let Some(k) = s.strip_prefix("boundary:") {
+        return parse_key(k).map(SplitKey::Boundary);
+    }
+    parse_key(s).map(SplitKey::Plain)
+}
+
 fn parse_key(s: &str) -> Result<Vec<u8>, String> {
     match s.strip_prefix("0x") {
         None => Ok(s.as_bytes().to_vec()),
@@ -82,19 +113,31 @@ fn parse_key(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn build(args: &Args) -> MockCluster {
+    let api = if args.api_version == 2 {
+        ApiVersion::V2
+    } else {
+        ApiVersion::V1
+    };
+    let mut plain = Vec::new();
+    let mut boundary = Vec::new();
+    for key in &args.split_keys {
+        match key {
+            SplitKey::Plain(k) => plain.push(k.clone()),
+            SplitKey::Txn(k) => boundary.push(api.key_form(false).to_boundary(k)),
+            SplitKey::Raw(k) => boundary.push(api.key_form(true).to_boundary(k)),
+            SplitKey::Boundary(k) => boundary.push(k.clone()),
+        }
+    }
     let mut b = MockCluster::builder()
         .stores(args.stores.max(1))
-        .api_version(if args.api_version == 2 {
-            ApiVersion::V2
-        } else {
-            ApiVersion::V1
-        })
+        .api_version(api)
         .boundary_encoding(if args.boundaries == "raw" {
             BoundaryEncoding::Raw
         } else {
             BoundaryEncoding::Memcomparable
         })
-        .split_keys(args.split_keys.clone())
+        .split_keys(plain)
+        .boundary_split_keys(boundary)
         .split_thresholds(SplitThresholds {
             max_keys: args.auto_split_keys,
             max_size: args.auto_split_size,
@@ -139,6 +182,36 @@ mod tests {
         assert_eq!(parse_key("0x00ff"), Ok(vec![0, 255]));
         assert!(parse_key("0x0").is_err());
         assert!(parse_key("0xzz").is_err());
+        assert_eq!(parse_split_key("raw:b"), Ok(SplitKey::Raw(b"b".to_vec())));
+        assert_eq!(
+            parse_split_key("txn:0x62"),
+            Ok(SplitKey::Txn(b"b".to_vec()))
+        );
+        assert_eq!(
+            parse_split_key("boundary:b"),
+            Ok(SplitKey::Boundary(b"b".to_vec()))
+        );
+        assert_eq!(parse_split_key("b"), Ok(SplitKey::Plain(b"b".to_vec())));
+    }
+
+    #[test]
+    fn split_key_forms_become_boundaries() {
+        let args = Args::parse_from([
+            "mockstore",
+            "--split-key",
+            "raw:b",
+            "--split-key",
+            "txn:b",
+            "--split-key",
+            "boundary:c",
+        ]);
+        let c = build(&args);
+        let starts: Vec<Vec<u8>> = c.regions().into_iter().map(|r| r.start_key).collect();
+        let enc_b = tikv_tower_mockstore::codec::encode_bytes(b"b");
+        assert_eq!(
+            starts,
+            vec![Vec::new(), b"b".to_vec(), enc_b, b"c".to_vec()]
+        );
     }
 
     #[test]

@@ -17,9 +17,10 @@
 //! Rows are in the order TiKV applies them (raftstore
 //! `PeerFsmDelegate::pre_propose_raft_command`: store, peer, leader, term,
 //! epoch), numbered as in the spec. Check 2 (a stopped store) is the
-//! store's, before any of these. Keys are
-//! compared in the cluster's boundary form: request keys are raw, so with
-//! memcomparable boundaries they are encoded first (spec point 1).
+//! store's, before any of these. Keys are compared in the request's form
+//! ([`ApiVersion::key_form`](crate::cluster::ApiVersion::key_form)): an
+//! API-V1 raw key unencoded, a transactional or API-V2 key
+//! memcomparable-encoded (TiKV `encode_raw_key` / `Key::from_raw`).
 //!
 //! Deviation: a request whose `ctx.peer.id` is 0 skips the peer-id check
 //! (TiKV would answer `MismatchPeerId`), so clients that only know the store
@@ -28,7 +29,7 @@
 use tikv_tower_proto::errorpb;
 use tikv_tower_proto::rpc::StoreRequest;
 
-use crate::cluster::{BoundaryEncoding, ClusterState, Region};
+use crate::cluster::{ApiVersion, BoundaryEncoding, ClusterState, Region};
 use crate::fault::InjectedError;
 use crate::store::request_keys::{request_keys, write_size, KeyCheck};
 
@@ -46,7 +47,7 @@ pub enum CheckFailure {
 pub(crate) struct CheckParams {
     pub(crate) cluster_id: u64,
     pub(crate) store_id: u64,
-    pub(crate) encoding: BoundaryEncoding,
+    pub(crate) api_version: ApiVersion,
     pub(crate) raft_entry_max_size: u64,
 }
 
@@ -113,8 +114,9 @@ pub(crate) fn check_request(
             epoch.version,
         ));
     }
+    let form = params.api_version.key_form(req.kind().is_raw());
     for check in request_keys(req) {
-        if !key_in_region(params.encoding, region, check) {
+        if !key_in_region(form, region, check) {
             let key = match check {
                 KeyCheck::Point(k) | KeyCheck::UpperBound(k) | KeyCheck::PrevSeek(k) => k,
             };

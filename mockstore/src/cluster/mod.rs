@@ -126,7 +126,8 @@ impl MockCluster {
         self.inner.config.api_version
     }
 
-    /// The region boundary form.
+    /// The form plain split keys and the key helpers convert to (see
+    /// [`BoundaryEncoding`]; requests use [`ApiVersion::key_form`]).
     pub fn boundary_encoding(&self) -> BoundaryEncoding {
         self.inner.config.boundary_encoding
     }
@@ -212,9 +213,17 @@ impl MockCluster {
         self.with_pd_view(|s| s.region_by_key(key).cloned())
     }
 
-    /// The region containing a request key (raw; converted to boundary form).
+    /// The region containing a request key (raw; converted with the
+    /// cluster's configured form, see [`BoundaryEncoding`]).
     pub fn region_for_user_key(&self, key: &[u8]) -> Option<Region> {
         self.region_by_key(&self.boundary_encoding().to_boundary(key))
+    }
+
+    /// The region a raw (`is_raw`) or transactional request for `key` goes
+    /// to: the key in the request's form ([`ApiVersion::key_form`]), as a
+    /// client looks it up in PD.
+    pub fn region_for_request_key(&self, key: &[u8], is_raw: bool) -> Option<Region> {
+        self.region_by_key(&self.api_version().key_form(is_raw).to_boundary(key))
     }
 
     /// The region before the one containing `key` (boundary form; PD
@@ -501,7 +510,7 @@ impl MockCluster {
         let Some(region) = self.live_region(region_id) else {
             return 0;
         };
-        let bounds = crate::store::bounds::RawBounds::of(&region, self.boundary_encoding());
+        let bounds = crate::store::bounds::RawBounds::of(&region, BoundaryEncoding::Memcomparable);
         let mut dropped = 0;
         self.inner.engine.store().retain_mut(|key, data| {
             if data.lock.as_ref().is_some_and(|l| l.is_pessimistic_lock()) && bounds.contains(key) {

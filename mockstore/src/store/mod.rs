@@ -187,7 +187,7 @@ impl MockStore {
         let params = CheckParams {
             cluster_id: config.cluster_id,
             store_id: self.id,
-            encoding: config.boundary_encoding,
+            api_version: config.api_version,
             raft_entry_max_size: config.raft_entry_max_size,
         };
         let checked = {

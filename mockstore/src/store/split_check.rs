@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cluster::MockCluster;
+use crate::cluster::{MockCluster, Region};
 use crate::store::bounds::RawBounds;
 
 /// Most split keys produced by one check (TiKV `batch-split-limit`).
@@ -42,9 +42,7 @@ impl MockCluster {
         let Some(region) = self.live_region(region_id) else {
             return Vec::new();
         };
-        let enc = self.boundary_encoding();
-        let bounds = RawBounds::of(&region, enc);
-        let keys = self.region_key_sizes(&bounds);
+        let keys = self.region_key_sizes(&region);
         let total_keys = keys.len() as u64;
         let total_size: u64 = keys.values().sum();
         let mut split_at: Vec<Vec<u8>> = Vec::new();
@@ -72,11 +70,7 @@ impl MockCluster {
                 acc += size;
             }
         }
-        let split_at: Vec<Vec<u8>> = split_at
-            .iter()
-            .map(|k| enc.to_boundary(k))
-            .filter(|k| *k != region.start_key)
-            .collect();
+        split_at.retain(|k| *k != region.start_key);
         if split_at.is_empty() {
             return split_at;
         }
@@ -86,15 +80,24 @@ impl MockCluster {
         }
     }
 
-    /// Live keys in the region with their approximate sizes (key + value).
-    fn region_key_sizes(&self, bounds: &RawBounds) -> BTreeMap<Vec<u8>, u64> {
+    /// Live keys in the region with their approximate sizes (key + value),
+    /// keyed in boundary form: raw keys in the raw form, transactional keys
+    /// memcomparable ([`ApiVersion::key_form`](crate::cluster::ApiVersion::key_form)),
+    /// as TiKV stores them side by side.
+    fn region_key_sizes(&self, region: &Region) -> BTreeMap<Vec<u8>, u64> {
+        let api = self.api_version();
+        let raw_form = api.key_form(true);
+        let bounds = RawBounds::of(region, raw_form);
         let (lo, hi) = bounds.clip(&[], &[]);
         let now = self.clock().now_secs();
         let mut keys: BTreeMap<Vec<u8>, u64> = self
             .raw()
             .keys(lo, hi, now, |k| bounds.contains(k))
             .into_iter()
+            .map(|(k, size)| (raw_form.to_boundary(&k), size))
             .collect();
+        let txn_form = api.key_form(false);
+        let bounds = RawBounds::of(region, txn_form);
         self.engine()
             .store()
             .for_each_in_range(&bounds.start, &bounds.end, false, |k, d| {
@@ -105,7 +108,7 @@ impl MockCluster {
                             .filter_map(|w| w.value.as_ref())
                             .map(|v| v.len() as u64)
                             .sum::<u64>();
-                    *keys.entry(k.to_vec()).or_insert(0) += size;
+                    *keys.entry(txn_form.to_boundary(k)).or_insert(0) += size;
                 }
                 true
             });
