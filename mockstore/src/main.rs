@@ -42,13 +42,27 @@ struct Args {
     #[arg(long, default_value = "memcomparable", value_parser = ["memcomparable", "raw"])]
     boundaries: String,
 
-    /// Split a region automatically once it holds more than this many bytes.
+    /// Split a region automatically once it holds more than this many bytes of raw and
+    /// transactional data (TiKV `region-max-size`; pieces of 2/3 of it). TiKV's default
+    /// is 384 MiB (1.5 x `region-split-size` 256 MiB); off unless given.
     #[arg(long = "auto-split-size", value_name = "BYTES")]
     auto_split_size: Option<u64>,
 
-    /// Split a region automatically once it holds more than this many keys.
+    /// Split a region automatically once it holds more than this many committed
+    /// transaction versions (TiKV `region-max-keys`; pieces of 2/3 of it). Locks and
+    /// RawKV data never count: raw data splits only by size. Off unless given.
     #[arg(long = "auto-split-keys", value_name = "KEYS")]
     auto_split_keys: Option<u64>,
+
+    /// The split-check tick in milliseconds (TiKV `split-region-check-tick-interval`):
+    /// regions written since the last tick are checked at most this often; 0 checks
+    /// after every write.
+    #[arg(
+        long = "split-check-interval-ms",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    split_check_interval_ms: u64,
 
     /// Largest write in bytes before the store answers `RaftEntryTooLarge` (default 8 MiB).
     #[arg(long = "raft-entry-max-size", value_name = "BYTES")]
@@ -141,6 +155,9 @@ fn build(args: &Args) -> MockCluster {
         .split_thresholds(SplitThresholds {
             max_keys: args.auto_split_keys,
             max_size: args.auto_split_size,
+            check_interval: Some(std::time::Duration::from_millis(
+                args.split_check_interval_ms,
+            )),
             ..Default::default()
         })
         .seed(args.seed);

@@ -200,6 +200,13 @@ impl MockClusterBuilder {
         self
     }
 
+    /// The split-check tick (default TiKV's 10 s on the cluster clock; zero
+    /// checks after every write).
+    pub fn split_check_interval(mut self, every: std::time::Duration) -> Self {
+        self.split.check_interval = Some(every);
+        self
+    }
+
     /// `raft-entry-max-size` in bytes (writes above it get `RaftEntryTooLarge`).
     pub fn raft_entry_max_size(mut self, bytes: u64) -> Self {
         self.raft_entry_max_size = bytes;

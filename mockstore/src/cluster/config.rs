@@ -88,9 +88,13 @@ pub const DEFAULT_CLUSTER_ID: u64 = 7_300_000_000_000_000_001;
 
 /// Split-checker thresholds (TiKV `coprocessor.region-max-keys` etc.).
 ///
-/// A region is split after a write once it holds more than `max_keys` keys (or
-/// `max_size` bytes); it is cut every `split_keys` keys (or `split_size`
-/// bytes), as TiKV's keys / size split checkers do. `None` disables a check.
+/// On a split-check tick, a region written since the last tick is split once
+/// it holds more than `max_keys` committed transaction versions (or
+/// `max_size` bytes of raw and transactional data); it is cut every
+/// `split_keys` versions (or `split_size` bytes), as TiKV's keys / size split
+/// checkers do (see [`crate::store::split_check`]). `None` disables a check.
+/// TiKV's defaults are `region-split-size` 256 MiB with `region-max-size`
+/// 1.5× that; the mock has no auto split unless asked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SplitThresholds {
     /// Split when a region holds more keys than this.
@@ -101,6 +105,9 @@ pub struct SplitThresholds {
     pub max_size: Option<u64>,
     /// Bytes per piece when splitting by size (defaults to `max_size * 2/3`).
     pub split_size: Option<u64>,
+    /// The split-check tick (`split-region-check-tick-interval`, on the
+    /// cluster clock); `None` = TiKV's 10 s, zero = after every write.
+    pub check_interval: Option<std::time::Duration>,
 }
 
 /// The configuration of a built cluster.

@@ -71,7 +71,7 @@ pub(crate) struct Inner {
     runtimes: RwLock<HashMap<u64, Arc<StoreRuntime>>>,
     /// PD's lagging copy of the region table, when lag is on (spec §4.5).
     pd_view: RwLock<Option<ClusterState>>,
-    pub(crate) split_counters: Mutex<HashMap<u64, u64>>,
+    pub(crate) split_check: Mutex<crate::store::split_check::SplitCheckState>,
     /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
     pub(crate) pd: crate::pd::PdState,
 }
@@ -103,7 +103,7 @@ impl MockCluster {
                 engine: TxnEngine::default(),
                 runtimes: RwLock::new(HashMap::new()),
                 pd_view: RwLock::new(None),
-                split_counters: Mutex::new(HashMap::new()),
+                split_check: Mutex::new(Default::default()),
                 pd: crate::pd::PdState::default(),
             }),
         }

@@ -26,7 +26,7 @@ pub mod bounds;
 mod dispatch;
 mod max_ts_sync;
 pub(crate) mod request_keys;
-mod split_check;
+pub mod split_check;
 mod txn_mode;
 
 use std::sync::Arc;
