@@ -55,7 +55,7 @@ impl MockStore {
             StoreRequest::ScanLock(r) => engine.scan_lock(cm, &r, range).into(),
             StoreRequest::DeleteRange(r) => engine.delete_range(&r, range).into(),
             StoreRequest::Flush(r) => engine.flush(cm, &r, range).into(),
-            StoreRequest::BufferBatchGet(r) => engine.buffer_batch_get(&r, range).into(),
+            StoreRequest::BufferBatchGet(r) => engine.buffer_batch_get(cm, &r, range).into(),
             StoreRequest::MvccGetByKey(r) => engine.mvcc_get_by_key(&r, range).into(),
             StoreRequest::MvccGetByStartTs(r) => engine.mvcc_get_by_start_ts(&r, range).into(),
             StoreRequest::SplitRegion(r) => self.split_region(region, *r).into(),
