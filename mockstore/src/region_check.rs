@@ -6,7 +6,7 @@
 //! | 1 | `ctx.cluster_id != 0` and differs | gRPC `INVALID_ARGUMENT` (`reject_if_cluster_id_mismatch!`) |
 //! | 3 | `ctx.peer.store_id` ≠ receiving store | `StoreNotMatch` (raftstore `check_store_id`) |
 //! | 4 | region unknown or no peer here | `RegionNotFound` |
-//! | 5 | `ctx.peer.id` (non-zero) ≠ local peer | `MismatchPeerId` (`check_peer_id`) |
+//! | 5 | `ctx.peer.id` ≠ local peer (0 included) | `MismatchPeerId` (`check_peer_id`) |
 //! | 7 | local peer not leader, request not a replica/stale read | `NotLeader{leader if known}` |
 //! | 6 | `ctx.term != 0` and the current term > `term + 1` | `StaleCommand` (`check_term`) |
 //! | 8 | no `ctx.region_epoch` | message `missing epoch!` |
@@ -22,9 +22,9 @@
 //! API-V1 raw key unencoded, a transactional or API-V2 key
 //! memcomparable-encoded (TiKV `encode_raw_key` / `Key::from_raw`).
 //!
-//! Deviation: a request whose `ctx.peer.id` is 0 skips the peer-id check
-//! (TiKV would answer `MismatchPeerId`), so clients that only know the store
-//! are served.
+//! The peer-id check is unconditional, as TiKV's `util::check_peer_id` (run
+//! by both `pre_propose_raft_command` and `LocalReader`): a request naming
+//! the right store but peer id 0 gets `MismatchPeerId`.
 
 use tikv_tower_proto::errorpb;
 use tikv_tower_proto::rpc::StoreRequest;
@@ -84,7 +84,7 @@ pub(crate) fn check_request(
     let Some(local) = region.peer_on_store(params.store_id).copied() else {
         return Err(region_not_found(ctx.region_id));
     };
-    if req_peer.id != 0 && req_peer.id != local.id {
+    if req_peer.id != local.id {
         return Err(region_err(
             format!("mismatch peer id {} != {}", req_peer.id, local.id),
             |e| {

@@ -136,6 +136,19 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             Expect::MismatchPeerId,
         ),
         (
+            // TiKV `util::check_peer_id` compares unconditionally: peer id 0
+            // with the right store is a mismatch too (the old mock skipped
+            // the check for 0).
+            "peer id 0 on the right store",
+            |_, c, _| {
+                if let Some(p) = c.peer.as_mut() {
+                    p.id = 0;
+                }
+                (1, None)
+            },
+            Expect::MismatchPeerId,
+        ),
+        (
             "term two behind",
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
