@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     runtimes: RwLock<HashMap<u64, Arc<StoreRuntime>>>,
     /// PD's lagging copy of the region table, when lag is on (spec §4.5).
     pd_view: RwLock<Option<ClusterState>>,
+    /// Safe ts pinned by tests (see [`MockCluster::set_safe_ts`]).
+    pub(crate) safe_ts: Mutex<HashMap<u64, u64>>,
     pub(crate) split_check: Mutex<crate::store::split_check::SplitCheckState>,
     /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
     pub(crate) pd: crate::pd::PdState,
@@ -104,6 +106,7 @@ impl MockCluster {
                 runtimes: RwLock::new(HashMap::new()),
                 pd_view: RwLock::new(None),
                 split_check: Mutex::new(Default::default()),
+                safe_ts: Mutex::new(HashMap::new()),
                 pd: crate::pd::PdState::default(),
             }),
         }

@@ -68,6 +68,13 @@ pub struct PdState {
     client_url: RwLock<String>,
 }
 
+impl PdState {
+    /// The last timestamp TSO issued (0 before the first).
+    pub(crate) fn last_tso(&self) -> u64 {
+        self.tso.last_version()
+    }
+}
+
 /// A handle on the PD of a [`MockCluster`] (cheap to clone; clones share state).
 #[derive(Clone)]
 pub struct MockPd {

@@ -14,7 +14,8 @@
 //!    ([`crate::mvcc::TxnEngine`]) with this store's
 //!    [`ConcurrencyManager`](crate::mvcc::ConcurrencyManager), raw kinds to
 //!    the raw storage ([`crate::raw`]), `SplitRegion` to the cluster;
-//!    Async-commit / 1PC prewrites first need a synced `max_ts` after a
+//!    A stale read above the region's safe ts gets `DataIsNotReady`
+//!    (`safe_ts`). Async-commit / 1PC prewrites first need a synced `max_ts` after a
 //!    restart or a leader change (`MaxTimestampNotSynced` once, see
 //!    `max_ts_sync`).
 //! 5. after a write, runs the split checker (auto split by key count / size,
@@ -26,6 +27,7 @@ pub mod bounds;
 mod dispatch;
 mod max_ts_sync;
 pub(crate) mod request_keys;
+mod safe_ts;
 pub mod split_check;
 mod txn_mode;
 
@@ -205,7 +207,9 @@ impl MockStore {
                 if let Some(resp) = txn_mode::check_txn_api(config.api_version, &req) {
                     return Ok(resp);
                 }
-                if let Some(e) = self.check_max_ts_synced(region.id, &req) {
+                if let Some(e) = safe_ts::check_stale_read(&self.cluster, self.id, &region, &req)
+                    .or_else(|| self.check_max_ts_synced(region.id, &req))
+                {
                     let mut resp = StoreResponse::default_for(kind);
                     resp.set_region_error(e);
                     return Ok(resp);
