@@ -9,8 +9,10 @@ use tikv_tower_mockstore::{MockCluster, ServeOptions};
 
 /// An in-memory TiKV + PD cluster served over gRPC on 127.0.0.1.
 ///
-/// PD (gRPC `pdpb.PD` / `keyspacepb.Keyspace` and the HTTP API under `/pd/api/v1/`)
-/// and every store listen on loopback. The first line printed is the PD address.
+/// PD (gRPC `pdpb.PD` / `keyspacepb.Keyspace`, the HTTP API under `/pd/api/v1/` with
+/// PD's operator API, and the mockstore fault API under `/mockstore/api/v1/`) and every
+/// store listen on loopback. The first line printed is the PD address. See the README
+/// for curl examples of the control API.
 #[derive(Debug, Parser)]
 #[command(name = "mockstore", version)]
 struct Args {
@@ -67,6 +69,12 @@ struct Args {
     /// Largest write in bytes before the store answers `RaftEntryTooLarge` (default 8 MiB).
     #[arg(long = "raft-entry-max-size", value_name = "BYTES")]
     raft_entry_max_size: Option<u64>,
+
+    /// Drive the cluster clock (TSO physical time, raw TTL, split-check tick, safe ts)
+    /// by hand: it starts at the wall-clock time and moves only through
+    /// `POST /mockstore/api/v1/clock/advance`.
+    #[arg(long = "manual-clock")]
+    manual_clock: bool,
 
     /// Seed of the fault injector's random generator.
     #[arg(long, default_value_t = 0)]
@@ -161,6 +169,11 @@ fn build(args: &Args) -> MockCluster {
             ..Default::default()
         })
         .seed(args.seed);
+    if args.manual_clock {
+        b = b.clock(tikv_tower_mockstore::Clock::Manual(
+            tikv_tower_mockstore::ManualClock::starting_now(),
+        ));
+    }
     for (i, name) in args.keyspaces.iter().enumerate() {
         b = b.keyspace(name.clone(), u32::try_from(i + 1).unwrap_or(u32::MAX));
     }

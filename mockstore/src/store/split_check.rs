@@ -130,6 +130,21 @@ impl MockCluster {
         }
     }
 
+    /// The key in the middle of the region's data by size (boundary form),
+    /// for PD's `approximate` split policy; `None` when it holds no data.
+    pub fn middle_key(&self, region: &Region) -> Option<Vec<u8>> {
+        let keys = self.region_key_stats(region);
+        let total: u64 = keys.values().map(|s| s.size).sum();
+        let mut acc = 0u64;
+        for (k, s) in &keys {
+            acc += s.size;
+            if acc * 2 >= total && *k != region.start_key {
+                return Some(k.clone());
+            }
+        }
+        None
+    }
+
     /// Every key in the region with its committed versions (CF_WRITE
     /// records; raw keys have none) and its size (key + value of every
     /// entry), keyed in boundary form: raw keys in the raw form,
