@@ -18,7 +18,7 @@
 //!    (`safe_ts`). Async-commit / 1PC prewrites first need a synced `max_ts` after a
 //!    restart or a leader change (`MaxTimestampNotSynced` once, see
 //!    `max_ts_sync`).
-//! 5. after a write, runs the split checker (auto split by key count / size,
+//! 5. after a write, notes the region for the split checker, which runs on its tick (committed versions / size,
 //!    like TiKV's keys and size split checkers).
 //!
 //! `KvGC` answers gRPC `UNIMPLEMENTED`, as current TiKV does.
