@@ -66,6 +66,34 @@ struct Args {
     )]
     split_check_interval_ms: u64,
 
+    /// Merge small or empty adjacent regions as PD's merge checker does (off by default),
+    /// on the split-check tick, with TiKV's merge epoch rules.
+    #[arg(long)]
+    merge: bool,
+
+    /// With `--merge`: regions up to this many bytes are merged (PD
+    /// `max-merge-region-size`).
+    #[arg(long = "max-merge-region-size", value_name = "BYTES", default_value_t = 20 * 1024 * 1024)]
+    max_merge_region_size: u64,
+
+    /// With `--merge`: regions up to this many keys are merged (PD
+    /// `max-merge-region-keys`).
+    #[arg(
+        long = "max-merge-region-keys",
+        value_name = "KEYS",
+        default_value_t = 200_000
+    )]
+    max_merge_region_keys: u64,
+
+    /// With `--merge`: no merge of a region split (or of any region after start) more
+    /// recently than this (PD `split-merge-interval`).
+    #[arg(
+        long = "split-merge-interval-ms",
+        value_name = "MS",
+        default_value_t = 3_600_000
+    )]
+    split_merge_interval_ms: u64,
+
     /// Largest write in bytes before the store answers `RaftEntryTooLarge` (default 8 MiB).
     #[arg(long = "raft-entry-max-size", value_name = "BYTES")]
     raft_entry_max_size: Option<u64>,
@@ -169,6 +197,13 @@ fn build(args: &Args) -> MockCluster {
             ..Default::default()
         })
         .seed(args.seed);
+    if args.merge {
+        b = b.merge(tikv_tower_mockstore::pd::merge_check::MergeConfig {
+            max_merge_region_size: args.max_merge_region_size,
+            max_merge_region_keys: args.max_merge_region_keys,
+            split_merge_interval: std::time::Duration::from_millis(args.split_merge_interval_ms),
+        });
+    }
     if args.manual_clock {
         b = b.clock(tikv_tower_mockstore::Clock::Manual(
             tikv_tower_mockstore::ManualClock::starting_now(),

@@ -192,7 +192,7 @@ async fn merge_widens_target_and_source_disappears() {
     );
     assert_eq!(
         merged.epoch.version,
-        left.epoch.version.max(right.epoch.version) + 1
+        (left.epoch.version + 1).max(right.epoch.version) + 1
     );
     assert!(c.region(left.id).is_none());
     // A request to the merged-away region.

@@ -50,6 +50,7 @@ pub struct MockClusterBuilder {
     boundary_splits: Vec<Vec<u8>>,
     presplit: usize,
     split: SplitThresholds,
+    merge: Option<crate::pd::merge_check::MergeConfig>,
     raft_entry_max_size: u64,
     seed: u64,
     clock: Clock,
@@ -70,6 +71,7 @@ impl Default for MockClusterBuilder {
             boundary_splits: Vec::new(),
             presplit: 0,
             split: SplitThresholds::default(),
+            merge: None,
             raft_entry_max_size: DEFAULT_RAFT_ENTRY_MAX_SIZE,
             seed: 0,
             clock: Clock::System,
@@ -200,6 +202,13 @@ impl MockClusterBuilder {
         self
     }
 
+    /// Turns on PD-style automatic merges with `cfg` (off by default; see
+    /// [`crate::pd::merge_check`]). They run on the split-check tick.
+    pub fn merge(mut self, cfg: crate::pd::merge_check::MergeConfig) -> Self {
+        self.merge = Some(cfg);
+        self
+    }
+
     /// The split-check tick (default TiKV's 10 s on the cluster clock; zero
     /// checks after every write).
     pub fn split_check_interval(mut self, every: std::time::Duration) -> Self {
@@ -246,6 +255,7 @@ impl MockClusterBuilder {
             boundary_encoding,
             raft_entry_max_size: self.raft_entry_max_size,
             split: self.split,
+            merge: self.merge,
             seed: self.seed,
         };
         let mut next_id = 0u64;

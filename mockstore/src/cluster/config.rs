@@ -124,6 +124,8 @@ pub struct ClusterConfig {
     pub raft_entry_max_size: u64,
     /// Auto-split thresholds.
     pub split: SplitThresholds,
+    /// PD-style automatic merges (`None`: off, the default).
+    pub merge: Option<crate::pd::merge_check::MergeConfig>,
     /// Seed of the fault-injection random generator.
     pub seed: u64,
 }

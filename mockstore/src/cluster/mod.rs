@@ -92,6 +92,7 @@ impl MockCluster {
         clock: Clock,
     ) -> Self {
         let seed = config.seed;
+        let start_ms = clock.now_millis();
         MockCluster {
             inner: Arc::new(Inner {
                 config,
@@ -110,6 +111,12 @@ impl MockCluster {
                 pd: crate::pd::PdState::default(),
             }),
         }
+        .started_at(start_ms)
+    }
+
+    fn started_at(self, start_ms: u64) -> Self {
+        self.inner.pd.merge.lock().start_ms = start_ms;
+        self
     }
 
     // ---- configuration ----------------------------------------------------
@@ -259,8 +266,12 @@ impl MockCluster {
         region_id: u64,
         keys: Vec<Vec<u8>>,
     ) -> Result<Vec<Region>, ClusterError> {
-        let mut state = self.inner.state.write();
-        state.split(region_id, keys, &mut || self.alloc_id())
+        let regions = {
+            let mut state = self.inner.state.write();
+            state.split(region_id, keys, &mut || self.alloc_id())?
+        };
+        self.note_split(&regions);
+        Ok(regions)
     }
 
     /// Splits the cluster at request keys (raw form, converted to boundary
@@ -283,11 +294,14 @@ impl MockCluster {
         for (region_id, ks) in groups {
             out.extend(state.split(region_id, ks, &mut || self.alloc_id())?);
         }
+        drop(state);
+        self.note_split(&out);
         Ok(out)
     }
 
-    /// Merges `source` into the adjacent `target` (TiKV: target widens,
-    /// `version = max + 1`, source disappears).
+    /// Merges `source` into the adjacent `target` (TiKV: PrepareMerge bumps
+    /// the source's version, the target widens with `version = max(source,
+    /// target) + 1`, the source disappears).
     pub fn merge(&self, source: u64, target: u64) -> Result<Region, ClusterError> {
         self.inner.state.write().merge(source, target)
     }

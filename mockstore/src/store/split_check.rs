@@ -51,7 +51,9 @@ impl MockCluster {
     /// due.
     pub(crate) fn check_split(&self, region_id: u64) {
         let split = self.config().split;
-        if split.max_keys.is_none() && split.max_size.is_none() {
+        let split_on = split.max_keys.is_some() || split.max_size.is_some();
+        let merge_on = self.config().merge.is_some();
+        if !split_on && !merge_on {
             return;
         }
         let interval = split.check_interval.unwrap_or(DEFAULT_SPLIT_CHECK_TICK);
@@ -68,7 +70,12 @@ impl MockCluster {
             }
         };
         if due {
-            self.split_check_tick();
+            if split_on {
+                self.split_check_tick();
+            }
+            if merge_on {
+                self.merge_check_tick();
+            }
         }
     }
 
@@ -128,6 +135,16 @@ impl MockCluster {
             }
             Err(_) => Vec::new(),
         }
+    }
+
+    /// The region's approximate size (bytes) and keys (raw keys plus
+    /// committed versions), as reported to PD in heartbeats.
+    pub(crate) fn region_size_and_keys(&self, region: &Region) -> (u64, u64) {
+        self.region_key_stats(region)
+            .values()
+            .fold((0, 0), |(size, keys), s| {
+                (size + s.size, keys + s.versions.max(1))
+            })
     }
 
     /// The key in the middle of the region's data by size (boundary form),
