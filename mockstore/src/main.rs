@@ -146,19 +146,8 @@ fn parse_split_key(s: &str) -> Result<SplitKey, String> {
 fn parse_key(s: &str) -> Result<Vec<u8>, String> {
     match s.strip_prefix("0x") {
         None => Ok(s.as_bytes().to_vec()),
-        Some(hex) => {
-            if hex.len() % 2 != 0 {
-                return Err("hex key must have an even number of digits".into());
-            }
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| {
-                    hex.get(i..i + 2)
-                        .and_then(|d| u8::from_str_radix(d, 16).ok())
-                        .ok_or_else(|| format!("invalid hex key {s:?}"))
-                })
-                .collect()
-        }
+        Some(hex) => tikv_tower_mockstore::codec::decode_hex(hex)
+            .ok_or_else(|| format!("invalid hex key {s:?} (an even number of hex digits)")),
     }
 }
 

@@ -66,7 +66,7 @@ async fn stale_reads_above_safe_ts_are_not_ready() {
         .expect("rpc");
     let dnr = blocked
         .region_error()
-        .and_then(|e| e.data_is_not_ready.clone())
+        .and_then(|e| e.data_is_not_ready)
         .expect("DataIsNotReady");
     assert_eq!(dnr.safe_ts, lock_ts - 1);
 

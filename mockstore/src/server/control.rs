@@ -36,6 +36,7 @@ use tikv_tower_proto::rpc::RpcKind;
 
 use crate::clock::Clock;
 use crate::cluster::{ClusterError, MockCluster};
+use crate::codec::decode_hex;
 use crate::fault::{FaultRule, InjectedError};
 use crate::pd::MockPd;
 
@@ -364,16 +365,6 @@ fn injected(name: &str, v: &Value) -> Result<InjectedError, (StatusCode, String)
         "data_is_not_ready" => InjectedError::DataIsNotReady,
         other => return Err(bad(format!("unknown region error {other}"))),
     })
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
-        .collect()
 }
 
 fn percent_decode(s: &str) -> Option<Vec<u8>> {
