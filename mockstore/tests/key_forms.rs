@@ -11,19 +11,11 @@ use tikv_tower_mockstore::MockCluster;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
+mod common;
+
 /// Sends `req` to the leader of `region` (API V1 context).
-async fn send_to(cluster: &MockCluster, region: &Region, mut req: StoreRequest) -> StoreResponse {
-    let leader = region.leader_peer().copied().expect("leader");
-    let ctx = req.context_mut();
-    ctx.region_id = region.id;
-    ctx.region_epoch = Some(region.epoch.to_pb());
-    ctx.peer = Some(leader.to_pb());
-    cluster
-        .store(leader.store_id)
-        .expect("store")
-        .handle(req)
-        .await
-        .expect("rpc")
+async fn send_to(cluster: &MockCluster, region: &Region, req: StoreRequest) -> StoreResponse {
+    common::send_to_region(cluster, region, 0, req).await
 }
 
 fn raw_put(key: &[u8]) -> StoreRequest {

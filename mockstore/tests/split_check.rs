@@ -8,23 +8,14 @@ use tikv_tower_mockstore::{Clock, MockCluster};
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
+mod common;
+
 /// Sends `req` to the leader of the region PD gives for `key` in the form a
 /// raw (`is_raw`) or transactional client looks it up; a region error
 /// panics.
-async fn send(c: &MockCluster, key: &[u8], is_raw: bool, mut req: StoreRequest) -> StoreResponse {
+async fn send(c: &MockCluster, key: &[u8], is_raw: bool, req: StoreRequest) -> StoreResponse {
     let region = c.region_for_request_key(key, is_raw).expect("region");
-    let leader = region.leader_peer().copied().expect("leader");
-    let ctx = req.context_mut();
-    ctx.region_id = region.id;
-    ctx.region_epoch = Some(region.epoch.to_pb());
-    ctx.peer = Some(leader.to_pb());
-    ctx.api_version = c.api_version().as_i32();
-    let resp = c
-        .store(leader.store_id)
-        .expect("store")
-        .handle(req)
-        .await
-        .expect("rpc");
+    let resp = common::send_to_region(c, &region, c.api_version().as_i32(), req).await;
     assert!(
         resp.region_error().is_none(),
         "{key:?}: {:?}",
@@ -43,17 +34,7 @@ async fn raw_put(c: &MockCluster, key: &[u8], value: &[u8]) {
 }
 
 async fn prewrite(c: &MockCluster, key: &[u8], start_ts: u64) {
-    let req = kvrpcpb::PrewriteRequest {
-        mutations: vec![kvrpcpb::Mutation {
-            key: key.to_vec(),
-            value: b"v".to_vec(),
-            ..Default::default()
-        }],
-        primary_lock: key.to_vec(),
-        start_version: start_ts,
-        lock_ttl: 3000,
-        ..Default::default()
-    };
+    let req = common::put_prewrite(Default::default(), start_ts, key);
     send(c, key, false, req.into()).await;
 }
 

@@ -179,6 +179,20 @@ impl MockPd {
     }
 }
 
+/// A reply stream that ends after its first error (PD's streaming RPCs return
+/// on the first failure).
+fn until_first_error<T>(
+    s: impl Stream<Item = Result<T, Status>>,
+) -> impl Stream<Item = Result<T, Status>> {
+    s.scan(false, |failed, r| {
+        if *failed {
+            return futures::future::ready(None);
+        }
+        *failed = r.is_err();
+        futures::future::ready(Some(r))
+    })
+}
+
 /// Whether `regions` (sorted, overlapping `[start, end)`) cover the whole range.
 fn covers(regions: &[Region], start: &[u8], end: &[u8]) -> bool {
     let Some(first) = regions.first() else {
@@ -233,25 +247,17 @@ impl Pd for MockPd {
         let pd = self.clone();
         let input = req.into_inner();
         // One reply per request, in order; the first failure ends the stream.
-        let out = input
-            .map(move |item| {
-                let r = item?;
-                pd.check_header(r.header.as_ref())?;
-                let ts = pd.tso(r.count)?;
-                Ok(pdpb::TsoResponse {
-                    header: pd.ok_header(),
-                    count: r.count,
-                    timestamp: Some(ts),
-                })
+        let out = input.map(move |item| {
+            let r = item?;
+            pd.check_header(r.header.as_ref())?;
+            let ts = pd.tso(r.count)?;
+            Ok(pdpb::TsoResponse {
+                header: pd.ok_header(),
+                count: r.count,
+                timestamp: Some(ts),
             })
-            .scan(false, |failed, r: Result<pdpb::TsoResponse, Status>| {
-                if *failed {
-                    return futures::future::ready(None);
-                }
-                *failed = r.is_err();
-                futures::future::ready(Some(r))
-            });
-        Ok(Response::new(Box::pin(out)))
+        });
+        Ok(Response::new(Box::pin(until_first_error(out))))
     }
 
     async fn get_store(
@@ -433,24 +439,12 @@ impl Pd for MockPd {
         req: Request<tonic::Streaming<pdpb::QueryRegionRequest>>,
     ) -> PdResult<Self::QueryRegionStream> {
         let pd = self.clone();
-        let out = req
-            .into_inner()
-            .map(move |item| {
-                let r = item?;
-                pd.check_header(r.header.as_ref())?;
-                Ok(pd.query_regions(&r))
-            })
-            .scan(
-                false,
-                |failed, r: Result<pdpb::QueryRegionResponse, Status>| {
-                    if *failed {
-                        return futures::future::ready(None);
-                    }
-                    *failed = r.is_err();
-                    futures::future::ready(Some(r))
-                },
-            );
-        Ok(Response::new(Box::pin(out)))
+        let out = req.into_inner().map(move |item| {
+            let r = item?;
+            pd.check_header(r.header.as_ref())?;
+            Ok(pd.query_regions(&r))
+        });
+        Ok(Response::new(Box::pin(until_first_error(out))))
     }
 
     /// PD `GetMinTS`: with one TSO allocator (no keyspace groups), a fresh
