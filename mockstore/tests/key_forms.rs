@@ -20,8 +20,8 @@ async fn send_to(cluster: &MockCluster, region: &Region, req: StoreRequest) -> S
 
 fn raw_put(key: &[u8]) -> StoreRequest {
     kvrpcpb::RawPutRequest {
-        key: key.to_vec(),
-        value: b"v".to_vec(),
+        key: key.to_vec().into(),
+        value: b"v".to_vec().into(),
         ..Default::default()
     }
     .into()
@@ -29,7 +29,7 @@ fn raw_put(key: &[u8]) -> StoreRequest {
 
 fn txn_get(key: &[u8]) -> StoreRequest {
     kvrpcpb::GetRequest {
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         version: 10,
         ..Default::default()
     }
@@ -116,7 +116,7 @@ async fn split_region_honours_is_raw_kv() {
         };
         let region = cluster.region_by_key(&expected).expect("region");
         let req = kvrpcpb::SplitRegionRequest {
-            split_keys: vec![key],
+            split_keys: vec![key.into()],
             is_raw_kv,
             ..Default::default()
         };

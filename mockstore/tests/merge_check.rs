@@ -23,7 +23,7 @@ fn cfg() -> MergeConfig {
 fn txn_get(ctx: kvrpcpb::Context, key: &[u8]) -> StoreRequest {
     kvrpcpb::GetRequest {
         context: Some(ctx),
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         version: 10,
         ..Default::default()
     }
@@ -108,8 +108,8 @@ async fn big_or_recently_split_regions_stay() {
     let value = vec![b'x'; 2_000];
     let req = kvrpcpb::RawPutRequest {
         context: Some(peer_ctx(&left, 1)),
-        key: b"a".to_vec(),
-        value,
+        key: b"a".to_vec().into(),
+        value: value.into(),
         ..Default::default()
     };
     let resp = c

@@ -26,8 +26,8 @@ async fn send(c: &MockCluster, key: &[u8], is_raw: bool, req: StoreRequest) -> S
 
 async fn raw_put(c: &MockCluster, key: &[u8], value: &[u8]) {
     let req = kvrpcpb::RawPutRequest {
-        key: key.to_vec(),
-        value: value.to_vec(),
+        key: key.to_vec().into(),
+        value: value.to_vec().into(),
         ..Default::default()
     };
     send(c, key, true, req.into()).await;
@@ -40,7 +40,7 @@ async fn prewrite(c: &MockCluster, key: &[u8], start_ts: u64) {
 
 async fn commit(c: &MockCluster, key: &[u8], start_ts: u64) {
     let req = kvrpcpb::CommitRequest {
-        keys: vec![key.to_vec()],
+        keys: vec![key.to_vec().into()],
         start_version: start_ts,
         commit_version: start_ts + 1,
         ..Default::default()
@@ -84,8 +84,8 @@ async fn raw_data_never_splits_by_key_count() {
     c.split_check_tick();
     assert_eq!(c.region_count(), before);
     let req = kvrpcpb::RawScanRequest {
-        start_key: b"r\0\0\x01".to_vec(),
-        end_key: b"r\0\0\0".to_vec(),
+        start_key: b"r\0\0\x01".to_vec().into(),
+        end_key: b"r\0\0\0".to_vec().into(),
         limit: 1000,
         reverse: true,
         ..Default::default()

@@ -18,7 +18,7 @@ fn stale_get(ctx: kvrpcpb::Context, version: u64) -> StoreRequest {
             stale_read: true,
             ..ctx
         }),
-        key: b"k".to_vec(),
+        key: b"k".to_vec().into(),
         version,
         ..Default::default()
     }

@@ -6,6 +6,7 @@ use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tikv_tower_layers::locate::{RegionRoute, RegionVerId};
 use tikv_tower_proto::metapb;
@@ -119,14 +120,14 @@ impl CachedRegion {
     }
 
     pub(crate) fn contains(&self, key: &[u8]) -> bool {
-        key >= self.region.start_key.as_slice()
-            && (self.region.end_key.is_empty() || key < self.region.end_key.as_slice())
+        key >= self.region.start_key.as_ref()
+            && (self.region.end_key.is_empty() || key < self.region.end_key.as_ref())
     }
 
     /// Whether `key` is in `(start, end]` (end empty = +inf) (client-go `ContainsByEnd`).
     pub(crate) fn contains_by_end(&self, key: &[u8]) -> bool {
-        key > self.region.start_key.as_slice()
-            && (self.region.end_key.is_empty() || key <= self.region.end_key.as_slice())
+        key > self.region.start_key.as_ref()
+            && (self.region.end_key.is_empty() || key <= self.region.end_key.as_ref())
     }
 
     /// Valid at `now_ms`; a hit extends the TTL (client-go `checkRegionCacheTTL`). The
@@ -177,7 +178,7 @@ fn newer(a: &RegionVerId, b: &RegionVerId) -> bool {
 /// Regions by start key and by id.
 #[derive(Debug, Default)]
 pub(crate) struct RegionMap {
-    by_start: BTreeMap<Vec<u8>, Arc<CachedRegion>>,
+    by_start: BTreeMap<Bytes, Arc<CachedRegion>>,
     by_id: HashMap<u64, Arc<CachedRegion>>,
 }
 
@@ -215,25 +216,23 @@ impl RegionMap {
     pub(crate) fn insert(&mut self, r: Arc<CachedRegion>) -> bool {
         let start = r.region.start_key.clone();
         let end = r.region.end_key.clone();
-        let overlapping: Vec<Vec<u8>> = {
+        let overlapping: Vec<Bytes> = {
             let mut keys = Vec::new();
             // The entry that starts before `start` may still overlap it.
             if let Some((k, prev)) = self
                 .by_start
-                .range::<[u8], _>((Unbounded, Excluded(start.as_slice())))
+                .range::<[u8], _>((Unbounded, Excluded(start.as_ref())))
                 .next_back()
             {
-                if prev.region.end_key.is_empty()
-                    || prev.region.end_key.as_slice() > start.as_slice()
-                {
+                if prev.region.end_key.is_empty() || prev.region.end_key.as_ref() > start.as_ref() {
                     keys.push(k.clone());
                 }
             }
             for (k, _) in self
                 .by_start
-                .range::<[u8], _>((Included(start.as_slice()), Unbounded))
+                .range::<[u8], _>((Included(start.as_ref()), Unbounded))
             {
-                if !end.is_empty() && k.as_slice() >= end.as_slice() {
+                if !end.is_empty() && k[..] >= end[..] {
                     break;
                 }
                 keys.push(k.clone());
@@ -303,8 +302,8 @@ mod tests {
     fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> Arc<CachedRegion> {
         let r = metapb::Region {
             id,
-            start_key: start.to_vec(),
-            end_key: end.to_vec(),
+            start_key: start.to_vec().into(),
+            end_key: end.to_vec().into(),
             region_epoch: Some(metapb::RegionEpoch {
                 conf_ver: 1,
                 version: ver,

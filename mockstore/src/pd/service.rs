@@ -109,8 +109,12 @@ impl MockPd {
 impl MockPd {
     /// Splits at region-boundary `keys` (PD `RegionSplitter::SplitRegions`):
     /// returns the finished percentage and the ids of the new regions.
-    fn split_at(&self, keys: Vec<Vec<u8>>) -> (u64, Vec<u64>) {
-        let keys = keys.into_iter().filter(|k| !k.is_empty()).collect();
+    fn split_at(&self, keys: Vec<bytes::Bytes>) -> (u64, Vec<u64>) {
+        let keys = keys
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .map(Vec::from)
+            .collect();
         let groups = group_split_keys(keys, |k| self.cluster.region_by_key(k));
         let total = groups.iter().map(|(_, k)| k.len()).sum::<usize>();
         let mut ok = 0usize;
@@ -394,9 +398,9 @@ impl Pd for MockPd {
         Ok(Response::new(pdpb::GetOperatorResponse {
             header: self.ok_header(),
             region_id: req.region_id,
-            desc: b"scatter-region".to_vec(),
+            desc: "scatter-region".into(),
             status: pdpb::OperatorStatus::Success as i32,
-            kind: b"admin".to_vec(),
+            kind: "admin".into(),
         }))
     }
 
@@ -499,7 +503,7 @@ impl Pd for MockPd {
             .map_err(|e| Status::unknown(e.to_string()))?;
         Ok(Response::new(pdpb::UpdateServiceGcSafePointResponse {
             header: self.ok_header(),
-            service_id: sid.into_bytes(),
+            service_id: sid.into_bytes().into(),
             ttl,
             min_safe_point: min,
         }))
