@@ -133,6 +133,18 @@ pub fn parse_keyspace_key(key: &[u8]) -> Option<(u8, u32, &[u8])> {
     Some((key[0], id, &key[4..]))
 }
 
+/// Decodes hex digits (either case) into bytes; `None` for an odd length or
+/// a non-hex digit (the control API's keys, `--split-key 0x...`).
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,6 +236,13 @@ impl FaultRule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FaultId(u64);
 
+impl FaultId {
+    /// The id as a number (the control API's rule id).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
 struct ActiveRule {
     id: FaultId,
     rule: FaultRule,
@@ -321,6 +328,15 @@ impl FaultInjector {
             self.active.store(rules.len() as u64, Ordering::Release);
             self.fired_counts.lock().push((r.id, r.fired));
         }
+    }
+
+    /// The active rules: id, description, times fired.
+    pub fn list(&self) -> Vec<(FaultId, String, u64)> {
+        self.rules
+            .lock()
+            .iter()
+            .map(|r| (r.id, format!("{:?}", r.rule), r.fired))
+            .collect()
     }
 
     /// Removes every rule.

@@ -9,8 +9,10 @@ use tikv_tower_mockstore::{MockCluster, ServeOptions};
 
 /// An in-memory TiKV + PD cluster served over gRPC on 127.0.0.1.
 ///
-/// PD (gRPC `pdpb.PD` / `keyspacepb.Keyspace` and the HTTP API under `/pd/api/v1/`)
-/// and every store listen on loopback. The first line printed is the PD address.
+/// PD (gRPC `pdpb.PD` / `keyspacepb.Keyspace`, the HTTP API under `/pd/api/v1/` with
+/// PD's operator API, and the mockstore fault API under `/mockstore/api/v1/`) and every
+/// store listen on loopback. The first line printed is the PD address. See the README
+/// for curl examples of the control API.
 #[derive(Debug, Parser)]
 #[command(name = "mockstore", version)]
 struct Args {
@@ -27,27 +29,80 @@ struct Args {
     #[arg(long = "keyspace", value_name = "NAME")]
     keyspaces: Vec<String>,
 
-    /// An initial split key, as clients send keys (repeatable): `0x`-prefixed hex, or
-    /// UTF-8 text otherwise.
-    #[arg(long = "split-key", value_name = "KEY", value_parser = parse_key)]
-    split_keys: Vec<Vec<u8>>,
+    /// An initial split key (repeatable): `[FORM:]KEY`, KEY `0x`-prefixed hex or UTF-8
+    /// text. FORM says how the key becomes a region boundary: `txn:` a transactional
+    /// key (memcomparable-encoded), `raw:` a raw key as a RawKV client sends it
+    /// (unencoded under API V1, memcomparable under V2), `boundary:` already a boundary
+    /// (verbatim). Without FORM the key is converted as `--boundaries` says.
+    #[arg(long = "split-key", value_name = "[FORM:]KEY", value_parser = parse_split_key)]
+    split_keys: Vec<SplitKey>,
 
-    /// Region boundary form: `memcomparable` (TxnKV, API V2) or `raw` (an API-V1 RawKV
-    /// cluster).
+    /// How a `--split-key` without FORM is converted: `memcomparable` (as a
+    /// transactional key; the default) or `raw` (verbatim, laying out an API-V1 RawKV
+    /// cluster). Requests always compare in their own form: V1 raw keys unencoded,
+    /// transactional and V2 keys memcomparable (TiKV `encode_raw_key`).
     #[arg(long, default_value = "memcomparable", value_parser = ["memcomparable", "raw"])]
     boundaries: String,
 
-    /// Split a region automatically once it holds more than this many bytes.
+    /// Split a region automatically once it holds more than this many bytes of raw and
+    /// transactional data (TiKV `region-max-size`; pieces of 2/3 of it). TiKV's default
+    /// is 384 MiB (1.5 x `region-split-size` 256 MiB); off unless given.
     #[arg(long = "auto-split-size", value_name = "BYTES")]
     auto_split_size: Option<u64>,
 
-    /// Split a region automatically once it holds more than this many keys.
+    /// Split a region automatically once it holds more than this many committed
+    /// transaction versions (TiKV `region-max-keys`; pieces of 2/3 of it). Locks and
+    /// RawKV data never count: raw data splits only by size. Off unless given.
     #[arg(long = "auto-split-keys", value_name = "KEYS")]
     auto_split_keys: Option<u64>,
+
+    /// The split-check tick in milliseconds (TiKV `split-region-check-tick-interval`):
+    /// regions written since the last tick are checked at most this often; 0 checks
+    /// after every write.
+    #[arg(
+        long = "split-check-interval-ms",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    split_check_interval_ms: u64,
+
+    /// Merge small or empty adjacent regions as PD's merge checker does (off by default),
+    /// on the split-check tick, with TiKV's merge epoch rules.
+    #[arg(long)]
+    merge: bool,
+
+    /// With `--merge`: regions up to this many bytes are merged (PD
+    /// `max-merge-region-size`).
+    #[arg(long = "max-merge-region-size", value_name = "BYTES", default_value_t = 20 * 1024 * 1024)]
+    max_merge_region_size: u64,
+
+    /// With `--merge`: regions up to this many keys are merged (PD
+    /// `max-merge-region-keys`).
+    #[arg(
+        long = "max-merge-region-keys",
+        value_name = "KEYS",
+        default_value_t = 200_000
+    )]
+    max_merge_region_keys: u64,
+
+    /// With `--merge`: no merge of a region split (or of any region after start) more
+    /// recently than this (PD `split-merge-interval`).
+    #[arg(
+        long = "split-merge-interval-ms",
+        value_name = "MS",
+        default_value_t = 3_600_000
+    )]
+    split_merge_interval_ms: u64,
 
     /// Largest write in bytes before the store answers `RaftEntryTooLarge` (default 8 MiB).
     #[arg(long = "raft-entry-max-size", value_name = "BYTES")]
     raft_entry_max_size: Option<u64>,
+
+    /// Drive the cluster clock (TSO physical time, raw TTL, split-check tick, safe ts)
+    /// by hand: it starts at the wall-clock time and moves only through
+    /// `POST /mockstore/api/v1/clock/advance`.
+    #[arg(long = "manual-clock")]
+    manual_clock: bool,
 
     /// Seed of the fault injector's random generator.
     #[arg(long, default_value_t = 0)]
@@ -62,45 +117,87 @@ struct Args {
     store_port_base: Option<u16>,
 }
 
+/// A `--split-key`: its form and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SplitKey {
+    /// No form given: converted as `--boundaries` says.
+    Plain(Vec<u8>),
+    /// `txn:` a transactional key.
+    Txn(Vec<u8>),
+    /// `raw:` a raw key.
+    Raw(Vec<u8>),
+    /// `boundary:` a boundary, verbatim.
+    Boundary(Vec<u8>),
+}
+
+fn parse_split_key(s: &str) -> Result<SplitKey, String> {
+    if let Some(k) = s.strip_prefix("txn:") {
+        return parse_key(k).map(SplitKey::Txn);
+    }
+    if let Some(k) = s.strip_prefix("raw:") {
+        return parse_key(k).map(SplitKey::Raw);
+    }
+    if let Some(k) = s.strip_prefix("boundary:") {
+        return parse_key(k).map(SplitKey::Boundary);
+    }
+    parse_key(s).map(SplitKey::Plain)
+}
+
 fn parse_key(s: &str) -> Result<Vec<u8>, String> {
     match s.strip_prefix("0x") {
         None => Ok(s.as_bytes().to_vec()),
-        Some(hex) => {
-            if hex.len() % 2 != 0 {
-                return Err("hex key must have an even number of digits".into());
-            }
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| {
-                    hex.get(i..i + 2)
-                        .and_then(|d| u8::from_str_radix(d, 16).ok())
-                        .ok_or_else(|| format!("invalid hex key {s:?}"))
-                })
-                .collect()
-        }
+        Some(hex) => tikv_tower_mockstore::codec::decode_hex(hex)
+            .ok_or_else(|| format!("invalid hex key {s:?} (an even number of hex digits)")),
     }
 }
 
 fn build(args: &Args) -> MockCluster {
+    let api = if args.api_version == 2 {
+        ApiVersion::V2
+    } else {
+        ApiVersion::V1
+    };
+    let mut plain = Vec::new();
+    let mut boundary = Vec::new();
+    for key in &args.split_keys {
+        match key {
+            SplitKey::Plain(k) => plain.push(k.clone()),
+            SplitKey::Txn(k) => boundary.push(api.key_form(false).to_boundary(k)),
+            SplitKey::Raw(k) => boundary.push(api.key_form(true).to_boundary(k)),
+            SplitKey::Boundary(k) => boundary.push(k.clone()),
+        }
+    }
     let mut b = MockCluster::builder()
         .stores(args.stores.max(1))
-        .api_version(if args.api_version == 2 {
-            ApiVersion::V2
-        } else {
-            ApiVersion::V1
-        })
+        .api_version(api)
         .boundary_encoding(if args.boundaries == "raw" {
             BoundaryEncoding::Raw
         } else {
             BoundaryEncoding::Memcomparable
         })
-        .split_keys(args.split_keys.clone())
+        .split_keys(plain)
+        .boundary_split_keys(boundary)
         .split_thresholds(SplitThresholds {
             max_keys: args.auto_split_keys,
             max_size: args.auto_split_size,
+            check_interval: Some(std::time::Duration::from_millis(
+                args.split_check_interval_ms,
+            )),
             ..Default::default()
         })
         .seed(args.seed);
+    if args.merge {
+        b = b.merge(tikv_tower_mockstore::pd::merge_check::MergeConfig {
+            max_merge_region_size: args.max_merge_region_size,
+            max_merge_region_keys: args.max_merge_region_keys,
+            split_merge_interval: std::time::Duration::from_millis(args.split_merge_interval_ms),
+        });
+    }
+    if args.manual_clock {
+        b = b.clock(tikv_tower_mockstore::Clock::Manual(
+            tikv_tower_mockstore::ManualClock::starting_now(),
+        ));
+    }
     for (i, name) in args.keyspaces.iter().enumerate() {
         b = b.keyspace(name.clone(), u32::try_from(i + 1).unwrap_or(u32::MAX));
     }
@@ -139,6 +236,36 @@ mod tests {
         assert_eq!(parse_key("0x00ff"), Ok(vec![0, 255]));
         assert!(parse_key("0x0").is_err());
         assert!(parse_key("0xzz").is_err());
+        assert_eq!(parse_split_key("raw:b"), Ok(SplitKey::Raw(b"b".to_vec())));
+        assert_eq!(
+            parse_split_key("txn:0x62"),
+            Ok(SplitKey::Txn(b"b".to_vec()))
+        );
+        assert_eq!(
+            parse_split_key("boundary:b"),
+            Ok(SplitKey::Boundary(b"b".to_vec()))
+        );
+        assert_eq!(parse_split_key("b"), Ok(SplitKey::Plain(b"b".to_vec())));
+    }
+
+    #[test]
+    fn split_key_forms_become_boundaries() {
+        let args = Args::parse_from([
+            "mockstore",
+            "--split-key",
+            "raw:b",
+            "--split-key",
+            "txn:b",
+            "--split-key",
+            "boundary:c",
+        ]);
+        let c = build(&args);
+        let starts: Vec<Vec<u8>> = c.regions().into_iter().map(|r| r.start_key).collect();
+        let enc_b = tikv_tower_mockstore::codec::encode_bytes(b"b");
+        assert_eq!(
+            starts,
+            vec![Vec::new(), b"b".to_vec(), enc_b, b"c".to_vec()]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | 1 | `ctx.cluster_id != 0` and differs | gRPC `INVALID_ARGUMENT` (`reject_if_cluster_id_mismatch!`) |
 //! | 3 | `ctx.peer.store_id` ≠ receiving store | `StoreNotMatch` (raftstore `check_store_id`) |
 //! | 4 | region unknown or no peer here | `RegionNotFound` |
-//! | 5 | `ctx.peer.id` (non-zero) ≠ local peer | `MismatchPeerId` (`check_peer_id`) |
+//! | 5 | `ctx.peer.id` ≠ local peer (0 included) | `MismatchPeerId` (`check_peer_id`) |
 //! | 7 | local peer not leader, request not a replica/stale read | `NotLeader{leader if known}` |
 //! | 6 | `ctx.term != 0` and the current term > `term + 1` | `StaleCommand` (`check_term`) |
 //! | 8 | no `ctx.region_epoch` | message `missing epoch!` |
@@ -17,18 +17,19 @@
 //! Rows are in the order TiKV applies them (raftstore
 //! `PeerFsmDelegate::pre_propose_raft_command`: store, peer, leader, term,
 //! epoch), numbered as in the spec. Check 2 (a stopped store) is the
-//! store's, before any of these. Keys are
-//! compared in the cluster's boundary form: request keys are raw, so with
-//! memcomparable boundaries they are encoded first (spec point 1).
+//! store's, before any of these. Keys are compared in the request's form
+//! ([`ApiVersion::key_form`](crate::cluster::ApiVersion::key_form)): an
+//! API-V1 raw key unencoded, a transactional or API-V2 key
+//! memcomparable-encoded (TiKV `encode_raw_key` / `Key::from_raw`).
 //!
-//! Deviation: a request whose `ctx.peer.id` is 0 skips the peer-id check
-//! (TiKV would answer `MismatchPeerId`), so clients that only know the store
-//! are served.
+//! The peer-id check is unconditional, as TiKV's `util::check_peer_id` (run
+//! by both `pre_propose_raft_command` and `LocalReader`): a request naming
+//! the right store but peer id 0 gets `MismatchPeerId`.
 
 use tikv_tower_proto::errorpb;
 use tikv_tower_proto::rpc::StoreRequest;
 
-use crate::cluster::{BoundaryEncoding, ClusterState, Region};
+use crate::cluster::{ApiVersion, BoundaryEncoding, ClusterState, Region};
 use crate::fault::InjectedError;
 use crate::store::request_keys::{request_keys, write_size, KeyCheck};
 
@@ -46,7 +47,7 @@ pub enum CheckFailure {
 pub(crate) struct CheckParams {
     pub(crate) cluster_id: u64,
     pub(crate) store_id: u64,
-    pub(crate) encoding: BoundaryEncoding,
+    pub(crate) api_version: ApiVersion,
     pub(crate) raft_entry_max_size: u64,
 }
 
@@ -83,7 +84,7 @@ pub(crate) fn check_request(
     let Some(local) = region.peer_on_store(params.store_id).copied() else {
         return Err(region_not_found(ctx.region_id));
     };
-    if req_peer.id != 0 && req_peer.id != local.id {
+    if req_peer.id != local.id {
         return Err(region_err(
             format!("mismatch peer id {} != {}", req_peer.id, local.id),
             |e| {
@@ -113,8 +114,9 @@ pub(crate) fn check_request(
             epoch.version,
         ));
     }
+    let form = params.api_version.key_form(req.kind().is_raw());
     for check in request_keys(req) {
-        if !key_in_region(params.encoding, region, check) {
+        if !key_in_region(form, region, check) {
             let key = match check {
                 KeyCheck::Point(k) | KeyCheck::UpperBound(k) | KeyCheck::PrevSeek(k) => k,
             };

@@ -485,3 +485,72 @@ async fn http_api_on_the_pd_port() {
     let (status, _) = http_get(served.pd_addr(), "/no/such/path").await;
     assert!(status.contains("404"), "{status}");
 }
+
+/// Written from PD `GrpcServer::GetMinTS` (one TSO allocator: a fresh TSO),
+/// `GrpcServer::SplitAndScatterRegions` (split percentage, scatter
+/// percentage, new region ids) and `GrpcServer::QueryRegion` /
+/// `RegionsInfo::QueryRegions` (per-key and per-prev-key ids in request
+/// order, 0 when none, regions by id). The old mock had none of them
+/// (`UNIMPLEMENTED`).
+#[tokio::test]
+async fn min_ts_split_and_scatter_and_query_region() {
+    let cluster = MockCluster::builder().build();
+    let (_served, mut pd) = serve(&cluster).await;
+    let before = pd
+        .get_min_ts(pdpb::GetMinTsRequest {
+            header: header(&cluster),
+        })
+        .await
+        .expect("min ts")
+        .into_inner();
+    let ts = before.timestamp.expect("timestamp");
+    assert!(ts.physical > 0);
+
+    let split = pd
+        .split_and_scatter_regions(pdpb::SplitAndScatterRegionsRequest {
+            header: header(&cluster),
+            split_keys: vec![encode_bytes(b"g").into(), encode_bytes(b"p").into()],
+            ..Default::default()
+        })
+        .await
+        .expect("split and scatter")
+        .into_inner();
+    assert_eq!(split.split_finished_percentage, 100);
+    assert_eq!(split.scatter_finished_percentage, 100);
+    assert_eq!(split.regions_id.len(), 2);
+    assert_eq!(cluster.region_count(), 3);
+
+    let middle = cluster.region_by_key(&encode_bytes(b"h")).expect("middle");
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pdpb::QueryRegionRequest {
+        header: header(&cluster),
+        keys: vec![encode_bytes(b"h").into(), b"".to_vec().into()],
+        prev_keys: vec![encode_bytes(b"h").into(), b"".to_vec().into()],
+        ids: vec![middle.id, 999_999],
+        ..Default::default()
+    })
+    .await
+    .expect("send");
+    drop(tx);
+    let mut replies = pd
+        .query_region(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("query region")
+        .into_inner();
+    let r = replies.message().await.expect("reply").expect("one reply");
+    let first = cluster.region_by_key(b"").expect("first");
+    assert_eq!(r.key_id_map, vec![middle.id, first.id]);
+    assert_eq!(r.prev_key_id_map, vec![first.id, 0]);
+    assert_eq!(
+        r.regions_by_id
+            .get(&middle.id)
+            .and_then(|x| x.region.as_ref())
+            .map(|x| x.id),
+        Some(middle.id)
+    );
+    assert!(r
+        .regions_by_id
+        .get(&999_999)
+        .is_some_and(|x| x.region.is_none()));
+    assert!(replies.message().await.expect("end").is_none());
+}

@@ -600,3 +600,82 @@ async fn concurrent_cas_increments_are_atomic() {
     }
     assert_eq!(get(&c, b"ctr").await.value, "200");
 }
+
+/// Written from TiKV's atomic raw paths: `KvService` sends `for_cas` writes
+/// to `Storage::raw_batch_put_atomic` / `raw_batch_delete_atomic` (put,
+/// batch put, delete, batch delete) and CAS to `raw_compare_and_swap_atomic`,
+/// none of which calls `check_key_size!`; the non-atomic `raw_put` etc. do.
+#[tokio::test]
+async fn atomic_writes_skip_the_key_size_check() {
+    use tikv_tower_mockstore::raw::error::MAX_KEY_SIZE;
+    let c = v1();
+    let big = vec![b'a'; MAX_KEY_SIZE + 1];
+    let pair = kvrpcpb::KvPair {
+        key: big.clone().into(),
+        value: b"v".to_vec().into(),
+        ..Default::default()
+    };
+    let writes = |for_cas: bool| -> Vec<StoreRequest> {
+        vec![
+            kvrpcpb::RawPutRequest {
+                key: big.clone().into(),
+                value: b"v".to_vec().into(),
+                for_cas,
+                ..Default::default()
+            }
+            .into(),
+            kvrpcpb::RawBatchPutRequest {
+                pairs: vec![pair.clone()],
+                for_cas,
+                ..Default::default()
+            }
+            .into(),
+            kvrpcpb::RawDeleteRequest {
+                key: big.clone().into(),
+                for_cas,
+                ..Default::default()
+            }
+            .into(),
+            kvrpcpb::RawBatchDeleteRequest {
+                keys: vec![big.clone().into()],
+                for_cas,
+                ..Default::default()
+            }
+            .into(),
+        ]
+    };
+    fn error_of(resp: &StoreResponse) -> String {
+        match resp {
+            StoreResponse::RawPut(r) => r.error.clone(),
+            StoreResponse::RawBatchPut(r) => r.error.clone(),
+            StoreResponse::RawDelete(r) => r.error.clone(),
+            StoreResponse::RawBatchDelete(r) => r.error.clone(),
+            StoreResponse::RawCompareAndSwap(r) => r.error.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+    for req in writes(true) {
+        let resp = send(&c, &big, 0, req).await;
+        assert_eq!(error_of(&resp), "", "atomic {resp:?}");
+    }
+    for req in writes(false) {
+        let resp = send(&c, &big, 0, req).await;
+        assert!(
+            error_of(&resp).contains("max key size exceeded"),
+            "{resp:?}"
+        );
+    }
+    let cas = kvrpcpb::RawCasRequest {
+        key: big.clone().into(),
+        value: b"w".to_vec().into(),
+        previous_not_exist: true,
+        ..Default::default()
+    };
+    let resp = send(&c, &big, 0, cas.into()).await;
+    assert_eq!(error_of(&resp), "");
+    match resp {
+        StoreResponse::RawCompareAndSwap(r) => assert!(r.succeed),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(get(&c, &big).await.value, &b"w"[..]);
+}

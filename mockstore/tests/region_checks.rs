@@ -136,6 +136,19 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             Expect::MismatchPeerId,
         ),
         (
+            // TiKV `util::check_peer_id` compares unconditionally: peer id 0
+            // with the right store is a mismatch too (the old mock skipped
+            // the check for 0).
+            "peer id 0 on the right store",
+            |_, c, _| {
+                if let Some(p) = c.peer.as_mut() {
+                    p.id = 0;
+                }
+                (1, None)
+            },
+            Expect::MismatchPeerId,
+        ),
+        (
             "term two behind",
             |cl, c, _| {
                 let r = cl.region_for_user_key(b"a").expect("region");
@@ -362,6 +375,10 @@ async fn region_check_rules() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Transactional keys are compared memcomparable-encoded (TiKV
+/// `check_key_in_region` on `Key::from_raw`); a V1 raw key is compared
+/// unencoded (`ApiV1::encode_raw_key`), so the raw `k5` still lies left of
+/// the transactional boundary `enc(k5)`.
 #[tokio::test]
 async fn memcomparable_bounds_are_compared_encoded() {
     let cluster = MockCluster::builder().split_keys([b"k5"]).build();
@@ -375,13 +392,25 @@ async fn memcomparable_bounds_are_compared_encoded() {
     let store = cluster.store(1).expect("store");
     // "k4zzzzzzzzzz" < "k5" raw, so it belongs to the left region.
     let ok = store
-        .handle(raw_get(peer_ctx(&left, 1), b"k4zzzzzzzzzz"))
+        .handle(txn_get(peer_ctx(&left, 1), b"k4zzzzzzzzzz"))
         .await;
     assert_eq!(classify(ok), Expect::Ok);
-    let bad = store.handle(raw_get(peer_ctx(&left, 1), b"k5")).await;
+    let bad = store.handle(txn_get(peer_ctx(&left, 1), b"k5")).await;
     assert_eq!(classify(bad), Expect::KeyNotInRegion);
-    let ok = store.handle(raw_get(peer_ctx(&right, 1), b"k5\0")).await;
+    let ok = store.handle(txn_get(peer_ctx(&right, 1), b"k5\0")).await;
     assert_eq!(classify(ok), Expect::Ok);
+    let raw_left = store.handle(raw_get(peer_ctx(&left, 1), b"k5")).await;
+    assert_eq!(classify(raw_left), Expect::Ok);
+}
+
+fn txn_get(ctx: kvrpcpb::Context, key: &[u8]) -> StoreRequest {
+    kvrpcpb::GetRequest {
+        context: Some(ctx),
+        key: key.to_vec().into(),
+        version: 1,
+        ..Default::default()
+    }
+    .into()
 }
 
 #[tokio::test]

@@ -562,6 +562,7 @@ fn flush_writes_generation_locks_and_overwrites_older_generation() {
     // BufferBatchGet sees own flushed data only.
     h.e.flush(&h.cm, &flush_req(vec![del(b"d")], 10, 4), ALL);
     let bg = h.e.buffer_batch_get(
+        &h.cm,
         &kvrpcpb::BufferBatchGetRequest {
             context: None,
             keys: vec!["k".into(), "d".into(), "none".into()],
@@ -581,6 +582,26 @@ fn flush_writes_generation_locks_and_overwrites_older_generation() {
     // Rolling back a pipelined lock is protected.
     h.must_rollback(&[b"k"], 10);
     h.must_rollback_record(b"k", 10, true);
+}
+
+/// Written from TiKV `Storage::buffer_batch_get`, which calls
+/// `prepare_snap_ctx` and so raises max_ts to the read's start_ts (not for a
+/// stale read), like `batch_get`. The old mock left max_ts alone.
+#[test]
+fn buffer_batch_get_raises_max_ts() {
+    let h = H::new();
+    let req = |version: u64, stale_read: bool| kvrpcpb::BufferBatchGetRequest {
+        context: Some(kvrpcpb::Context {
+            stale_read,
+            ..Default::default()
+        }),
+        keys: vec![b"k".to_vec().into()],
+        version,
+    };
+    h.e.buffer_batch_get(&h.cm, &req(50, false), ALL);
+    assert_eq!(h.cm.max_ts(), 50);
+    h.e.buffer_batch_get(&h.cm, &req(90, true), ALL);
+    assert_eq!(h.cm.max_ts(), 50);
 }
 
 #[test]

@@ -47,8 +47,10 @@ pub struct MockClusterBuilder {
     boundary_encoding: Option<BoundaryEncoding>,
     keyspaces: Vec<(String, u32)>,
     split_keys: Vec<Vec<u8>>,
+    boundary_splits: Vec<Vec<u8>>,
     presplit: usize,
     split: SplitThresholds,
+    merge: Option<crate::pd::merge_check::MergeConfig>,
     raft_entry_max_size: u64,
     seed: u64,
     clock: Clock,
@@ -66,8 +68,10 @@ impl Default for MockClusterBuilder {
             boundary_encoding: None,
             keyspaces: Vec::new(),
             split_keys: Vec::new(),
+            boundary_splits: Vec::new(),
             presplit: 0,
             split: SplitThresholds::default(),
+            merge: None,
             raft_entry_max_size: DEFAULT_RAFT_ENTRY_MAX_SIZE,
             seed: 0,
             clock: Clock::System,
@@ -124,8 +128,13 @@ impl MockClusterBuilder {
         self
     }
 
-    /// Region boundary form (default: memcomparable; use
-    /// [`BoundaryEncoding::Raw`] for an API-V1 RawKV cluster).
+    /// The form plain split keys ([`split_keys`](Self::split_keys),
+    /// presplits, [`MockCluster::split_keys`]) and
+    /// [`MockCluster::region_for_user_key`] convert to (default:
+    /// memcomparable, the TxnKV form; [`BoundaryEncoding::Raw`] lays out an
+    /// API-V1 RawKV cluster). Ignored under API V2, where every key is
+    /// memcomparable. Requests always compare in their own form
+    /// ([`ApiVersion::key_form`]).
     pub fn boundary_encoding(mut self, e: BoundaryEncoding) -> Self {
         self.boundary_encoding = Some(e);
         self
@@ -146,6 +155,19 @@ impl MockClusterBuilder {
         K: AsRef<[u8]>,
     {
         self.split_keys
+            .extend(keys.into_iter().map(|k| k.as_ref().to_vec()));
+        self
+    }
+
+    /// Initial split keys already in boundary form, used verbatim (e.g.
+    /// [`BoundaryEncoding::Raw`]`.to_boundary(b"k")` for an API-V1 raw key
+    /// next to memcomparable transactional splits).
+    pub fn boundary_split_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<[u8]>,
+    {
+        self.boundary_splits
             .extend(keys.into_iter().map(|k| k.as_ref().to_vec()));
         self
     }
@@ -180,6 +202,20 @@ impl MockClusterBuilder {
         self
     }
 
+    /// Turns on PD-style automatic merges with `cfg` (off by default; see
+    /// [`crate::pd::merge_check`]). They run on the split-check tick.
+    pub fn merge(mut self, cfg: crate::pd::merge_check::MergeConfig) -> Self {
+        self.merge = Some(cfg);
+        self
+    }
+
+    /// The split-check tick (default TiKV's 10 s on the cluster clock; zero
+    /// checks after every write).
+    pub fn split_check_interval(mut self, every: std::time::Duration) -> Self {
+        self.split.check_interval = Some(every);
+        self
+    }
+
     /// `raft-entry-max-size` in bytes (writes above it get `RaftEntryTooLarge`).
     pub fn raft_entry_max_size(mut self, bytes: u64) -> Self {
         self.raft_entry_max_size = bytes;
@@ -208,13 +244,18 @@ impl MockClusterBuilder {
 
     /// Builds the cluster (ids as described on [`MockClusterBuilder`]).
     pub fn build(self) -> MockCluster {
-        let boundary_encoding = self.boundary_encoding.unwrap_or_default();
+        let boundary_encoding = if self.api_version == ApiVersion::V2 {
+            BoundaryEncoding::Memcomparable
+        } else {
+            self.boundary_encoding.unwrap_or_default()
+        };
         let config = ClusterConfig {
             cluster_id: self.cluster_id,
             api_version: self.api_version,
             boundary_encoding,
             raft_entry_max_size: self.raft_entry_max_size,
             split: self.split,
+            merge: self.merge,
             seed: self.seed,
         };
         let mut next_id = 0u64;
@@ -287,6 +328,12 @@ impl MockClusterBuilder {
             .iter()
             .filter(|k| !k.is_empty())
             .map(|k| boundary_encoding.to_boundary(k))
+            .chain(
+                self.boundary_splits
+                    .iter()
+                    .filter(|k| !k.is_empty())
+                    .cloned(),
+            )
             .collect();
         if self.api_version == ApiVersion::V2 {
             let mut declared = self.keyspaces.clone();

@@ -18,6 +18,22 @@ impl ApiVersion {
         !matches!(self, ApiVersion::V1)
     }
 
+    /// The form a request key takes when compared with region boundaries
+    /// (TiKV `components/api_version`: `ApiV1::encode_raw_key` is
+    /// `Key::from_encoded_slice`, i.e. a V1 / V1TTL raw key is compared
+    /// unencoded; transactional keys (`Key::from_raw`) and every API-V2 key
+    /// (`ApiV2::encode_raw_key` = `Key::from_raw`) are memcomparable-encoded).
+    /// The form belongs to the request, not the cluster: in a V1 cluster raw
+    /// and transactional data share one key space and regions may be split at
+    /// either form.
+    pub fn key_form(self, is_raw: bool) -> BoundaryEncoding {
+        if is_raw && self != ApiVersion::V2 {
+            BoundaryEncoding::Raw
+        } else {
+            BoundaryEncoding::Memcomparable
+        }
+    }
+
     /// The kvproto `APIVersion` number (V1 = 0, V1TTL = 1, V2 = 2).
     pub fn as_i32(self) -> i32 {
         match self {
@@ -28,11 +44,15 @@ impl ApiVersion {
     }
 }
 
-/// How region boundaries relate to request keys.
+/// The form of a key compared with region boundaries.
 ///
-/// TiKV keeps region boundaries memcomparable-encoded for TxnKV and API-V2
-/// RawKV (request keys are raw and get encoded before comparison); only
-/// API-V1 RawKV uses raw boundaries. A mock cluster fixes one form.
+/// TiKV compares TxnKV keys and API-V2 RawKV keys memcomparable-encoded and
+/// API-V1 RawKV keys unencoded ([`ApiVersion::key_form`]); each request's
+/// keys take its own form. The cluster's configured form only says how the
+/// plain split keys given to the builder, `--split-key` and the test helpers
+/// ([`MockCluster::split_keys`](crate::MockCluster::split_keys),
+/// [`MockCluster::region_for_user_key`](crate::MockCluster::region_for_user_key))
+/// are converted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum BoundaryEncoding {
     /// Boundaries are memcomparable-encoded (the default).
@@ -68,9 +88,13 @@ pub const DEFAULT_CLUSTER_ID: u64 = 7_300_000_000_000_000_001;
 
 /// Split-checker thresholds (TiKV `coprocessor.region-max-keys` etc.).
 ///
-/// A region is split after a write once it holds more than `max_keys` keys (or
-/// `max_size` bytes); it is cut every `split_keys` keys (or `split_size`
-/// bytes), as TiKV's keys / size split checkers do. `None` disables a check.
+/// On a split-check tick, a region written since the last tick is split once
+/// it holds more than `max_keys` committed transaction versions (or
+/// `max_size` bytes of raw and transactional data); it is cut every
+/// `split_keys` versions (or `split_size` bytes), as TiKV's keys / size split
+/// checkers do (see [`crate::store::split_check`]). `None` disables a check.
+/// TiKV's defaults are `region-split-size` 256 MiB with `region-max-size`
+/// 1.5× that; the mock has no auto split unless asked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SplitThresholds {
     /// Split when a region holds more keys than this.
@@ -81,6 +105,9 @@ pub struct SplitThresholds {
     pub max_size: Option<u64>,
     /// Bytes per piece when splitting by size (defaults to `max_size * 2/3`).
     pub split_size: Option<u64>,
+    /// The split-check tick (`split-region-check-tick-interval`, on the
+    /// cluster clock); `None` = TiKV's 10 s, zero = after every write.
+    pub check_interval: Option<std::time::Duration>,
 }
 
 /// The configuration of a built cluster.
@@ -90,12 +117,15 @@ pub struct ClusterConfig {
     pub cluster_id: u64,
     /// Storage API version.
     pub api_version: ApiVersion,
-    /// Region boundary form.
+    /// The form plain split keys and the key helpers convert to (always
+    /// memcomparable under API V2); requests use [`ApiVersion::key_form`].
     pub boundary_encoding: BoundaryEncoding,
     /// Largest write (bytes) before `RaftEntryTooLarge`.
     pub raft_entry_max_size: u64,
     /// Auto-split thresholds.
     pub split: SplitThresholds,
+    /// PD-style automatic merges (`None`: off, the default).
+    pub merge: Option<crate::pd::merge_check::MergeConfig>,
     /// Seed of the fault-injection random generator.
     pub seed: u64,
 }

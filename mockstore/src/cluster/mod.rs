@@ -71,7 +71,9 @@ pub(crate) struct Inner {
     runtimes: RwLock<HashMap<u64, Arc<StoreRuntime>>>,
     /// PD's lagging copy of the region table, when lag is on (spec §4.5).
     pd_view: RwLock<Option<ClusterState>>,
-    pub(crate) split_counters: Mutex<HashMap<u64, u64>>,
+    /// Safe ts pinned by tests (see [`MockCluster::set_safe_ts`]).
+    pub(crate) safe_ts: Mutex<HashMap<u64, u64>>,
+    pub(crate) split_check: Mutex<crate::store::split_check::SplitCheckState>,
     /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
     pub(crate) pd: crate::pd::PdState,
 }
@@ -90,6 +92,7 @@ impl MockCluster {
         clock: Clock,
     ) -> Self {
         let seed = config.seed;
+        let start_ms = clock.now_millis();
         MockCluster {
             inner: Arc::new(Inner {
                 config,
@@ -103,10 +106,17 @@ impl MockCluster {
                 engine: TxnEngine::default(),
                 runtimes: RwLock::new(HashMap::new()),
                 pd_view: RwLock::new(None),
-                split_counters: Mutex::new(HashMap::new()),
+                split_check: Mutex::new(Default::default()),
+                safe_ts: Mutex::new(HashMap::new()),
                 pd: crate::pd::PdState::default(),
             }),
         }
+        .started_at(start_ms)
+    }
+
+    fn started_at(self, start_ms: u64) -> Self {
+        self.inner.pd.merge.lock().start_ms = start_ms;
+        self
     }
 
     // ---- configuration ----------------------------------------------------
@@ -126,7 +136,8 @@ impl MockCluster {
         self.inner.config.api_version
     }
 
-    /// The region boundary form.
+    /// The form plain split keys and the key helpers convert to (see
+    /// [`BoundaryEncoding`]; requests use [`ApiVersion::key_form`]).
     pub fn boundary_encoding(&self) -> BoundaryEncoding {
         self.inner.config.boundary_encoding
     }
@@ -212,9 +223,17 @@ impl MockCluster {
         self.with_pd_view(|s| s.region_by_key(key).cloned())
     }
 
-    /// The region containing a request key (raw; converted to boundary form).
+    /// The region containing a request key (raw; converted with the
+    /// cluster's configured form, see [`BoundaryEncoding`]).
     pub fn region_for_user_key(&self, key: &[u8]) -> Option<Region> {
         self.region_by_key(&self.boundary_encoding().to_boundary(key))
+    }
+
+    /// The region a raw (`is_raw`) or transactional request for `key` goes
+    /// to: the key in the request's form ([`ApiVersion::key_form`]), as a
+    /// client looks it up in PD.
+    pub fn region_for_request_key(&self, key: &[u8], is_raw: bool) -> Option<Region> {
+        self.region_by_key(&self.api_version().key_form(is_raw).to_boundary(key))
     }
 
     /// The region before the one containing `key` (boundary form; PD
@@ -247,8 +266,12 @@ impl MockCluster {
         region_id: u64,
         keys: Vec<Vec<u8>>,
     ) -> Result<Vec<Region>, ClusterError> {
-        let mut state = self.inner.state.write();
-        state.split(region_id, keys, &mut || self.alloc_id())
+        let regions = {
+            let mut state = self.inner.state.write();
+            state.split(region_id, keys, &mut || self.alloc_id())?
+        };
+        self.note_split(&regions);
+        Ok(regions)
     }
 
     /// Splits the cluster at request keys (raw form, converted to boundary
@@ -271,11 +294,14 @@ impl MockCluster {
         for (region_id, ks) in groups {
             out.extend(state.split(region_id, ks, &mut || self.alloc_id())?);
         }
+        drop(state);
+        self.note_split(&out);
         Ok(out)
     }
 
-    /// Merges `source` into the adjacent `target` (TiKV: target widens,
-    /// `version = max + 1`, source disappears).
+    /// Merges `source` into the adjacent `target` (TiKV: PrepareMerge bumps
+    /// the source's version, the target widens with `version = max(source,
+    /// target) + 1`, the source disappears).
     pub fn merge(&self, source: u64, target: u64) -> Result<Region, ClusterError> {
         self.inner.state.write().merge(source, target)
     }
@@ -501,7 +527,7 @@ impl MockCluster {
         let Some(region) = self.live_region(region_id) else {
             return 0;
         };
-        let bounds = crate::store::bounds::RawBounds::of(&region, self.boundary_encoding());
+        let bounds = crate::store::bounds::RawBounds::of(&region, BoundaryEncoding::Memcomparable);
         let mut dropped = 0;
         self.inner.engine.store().retain_mut(|key, data| {
             if data.lock.as_ref().is_some_and(|l| l.is_pessimistic_lock()) && bounds.contains(key) {

@@ -5,7 +5,8 @@
 //! TiKV, not mocktikv: a split is *right-derived* (the original id keeps the
 //! right-most range, TiKV `right-derive-when-split = true`) and bumps every
 //! resulting region's `version` by the number of new regions; a merge sets
-//! the target's `version` to `max(source, target) + 1`; membership changes
+//! the target's `version` to `max(source + 1, target) + 1` (PrepareMerge
+//! bumps the source first); membership changes
 //! bump `conf_ver`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -290,11 +291,11 @@ impl ClusterState {
                 target_id,
             });
         }
-        target.epoch.version = source
-            .epoch
-            .version
-            .max(target.epoch.version)
-            .saturating_add(1);
+        // PrepareMerge bumps the source's version (and conf_ver); CommitMerge
+        // sets the target's to max(source, target) + 1 (TiKV
+        // `exec_prepare_merge` / `exec_commit_merge`).
+        let source_version = source.epoch.version.saturating_add(1);
+        target.epoch.version = source_version.max(target.epoch.version).saturating_add(1);
         self.remove_region(source_id);
         self.remove_region(target_id);
         self.insert_region(target.clone());

@@ -318,9 +318,15 @@ impl TxnEngine {
     /// locks: Put → value, Delete → empty value, anything else omitted.
     pub fn buffer_batch_get(
         &self,
+        cm: &ConcurrencyManager,
         req: &kvrpcpb::BufferBatchGetRequest,
         _region: RegionRange<'_>,
     ) -> kvrpcpb::BufferBatchGetResponse {
+        // TiKV `Storage::buffer_batch_get` goes through `prepare_snap_ctx`,
+        // which raises max_ts like every other read (not for stale reads).
+        if !ReadOpts::from_ctx(req.context.as_ref()).stale_read {
+            cm.update_max_ts(req.version);
+        }
         let mut resp = kvrpcpb::BufferBatchGetResponse::default();
         for key in &req.keys {
             if let Some(l) = self.inner.store.load_lock(key) {

@@ -42,6 +42,7 @@ macro_rules! checked {
 
 pub mod gc;
 mod keyspace;
+pub mod merge_check;
 mod service;
 pub mod tso;
 
@@ -63,9 +64,18 @@ const MEMBER_ID: u64 = 1;
 #[derive(Debug, Default)]
 pub struct PdState {
     tso: TsoAllocator,
+    /// The merge checker's state (see [`merge_check`]).
+    pub(crate) merge: Mutex<merge_check::MergeState>,
     gc: Mutex<GcStates>,
     /// `http://127.0.0.1:<port>` once served over gRPC; empty in-process.
     client_url: RwLock<String>,
+}
+
+impl PdState {
+    /// The last timestamp TSO issued (0 before the first).
+    pub(crate) fn last_tso(&self) -> u64 {
+        self.tso.last_version()
+    }
 }
 
 /// A handle on the PD of a [`MockCluster`] (cheap to clone; clones share state).

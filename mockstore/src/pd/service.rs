@@ -106,6 +106,97 @@ impl MockPd {
     }
 }
 
+impl MockPd {
+    /// Splits at region-boundary `keys` (PD `RegionSplitter::SplitRegions`):
+    /// returns the finished percentage and the ids of the new regions.
+    fn split_at(&self, keys: Vec<bytes::Bytes>) -> (u64, Vec<u64>) {
+        let keys = keys
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .map(Vec::from)
+            .collect();
+        let groups = group_split_keys(keys, |k| self.cluster.region_by_key(k));
+        let total = groups.iter().map(|(_, k)| k.len()).sum::<usize>();
+        let mut ok = 0usize;
+        let mut regions_id = Vec::new();
+        for (region_id, ks) in groups {
+            let n = ks.len();
+            if let Ok(regions) = self.cluster.split_region(region_id, ks) {
+                ok += n;
+                // The new regions: every piece except the one that kept the id.
+                regions_id.extend(regions.iter().map(|r| r.id).filter(|id| *id != region_id));
+            }
+        }
+        let pct = (ok * 100).checked_div(total).map_or(100, |p| p as u64);
+        (pct, regions_id)
+    }
+
+    /// The reply to one `QueryRegion` request: ids of the regions holding
+    /// each key and preceding each prev key (0 = none), and every region
+    /// found or asked by id (an unknown id maps to an empty entry, as PD's
+    /// nil).
+    fn query_regions(&self, r: &pdpb::QueryRegionRequest) -> pdpb::QueryRegionResponse {
+        let mut by_id = std::collections::HashMap::new();
+        let note = |by_id: &mut std::collections::HashMap<u64, pdpb::RegionResponse>,
+                    region: Option<Region>| match region {
+            Some(region) => {
+                let id = region.id;
+                let (leader, down_peers, pending_peers) = region_extras(&region);
+                by_id.insert(
+                    id,
+                    pdpb::RegionResponse {
+                        region: Some(region.to_pb()),
+                        leader,
+                        down_peers,
+                        pending_peers,
+                        buckets: None,
+                    },
+                );
+                id
+            }
+            None => 0,
+        };
+        let key_id_map = r
+            .keys
+            .iter()
+            .map(|k| note(&mut by_id, self.cluster.region_by_key(k)))
+            .collect();
+        let prev_key_id_map = r
+            .prev_keys
+            .iter()
+            .map(|k| note(&mut by_id, self.cluster.prev_region(k)))
+            .collect();
+        for id in r.ids.iter().copied().filter(|id| *id != 0) {
+            if by_id.contains_key(&id) {
+                continue;
+            }
+            if note(&mut by_id, self.cluster.region(id)) == 0 {
+                by_id.insert(id, pdpb::RegionResponse::default());
+            }
+        }
+        pdpb::QueryRegionResponse {
+            header: self.ok_header(),
+            key_id_map,
+            prev_key_id_map,
+            regions_by_id: by_id,
+        }
+    }
+}
+
+/// A reply stream that ends after its first error (PD's streaming RPCs return
+/// on the first failure).
+fn until_first_error<T>(
+    s: impl Stream<Item = Result<T, Status>>,
+) -> impl Stream<Item = Result<T, Status>> {
+    s.scan(false, |failed, r| {
+        if *failed {
+            return futures::future::ready(None);
+        }
+        *failed = r.is_err();
+        futures::future::ready(Some(r))
+    })
+}
+
 /// Whether `regions` (sorted, overlapping `[start, end)`) cover the whole range.
 fn covers(regions: &[Region], start: &[u8], end: &[u8]) -> bool {
     let Some(first) = regions.first() else {
@@ -160,25 +251,17 @@ impl Pd for MockPd {
         let pd = self.clone();
         let input = req.into_inner();
         // One reply per request, in order; the first failure ends the stream.
-        let out = input
-            .map(move |item| {
-                let r = item?;
-                pd.check_header(r.header.as_ref())?;
-                let ts = pd.tso(r.count)?;
-                Ok(pdpb::TsoResponse {
-                    header: pd.ok_header(),
-                    count: r.count,
-                    timestamp: Some(ts),
-                })
+        let out = input.map(move |item| {
+            let r = item?;
+            pd.check_header(r.header.as_ref())?;
+            let ts = pd.tso(r.count)?;
+            Ok(pdpb::TsoResponse {
+                header: pd.ok_header(),
+                count: r.count,
+                timestamp: Some(ts),
             })
-            .scan(false, |failed, r: Result<pdpb::TsoResponse, Status>| {
-                if *failed {
-                    return futures::future::ready(None);
-                }
-                *failed = r.is_err();
-                futures::future::ready(Some(r))
-            });
-        Ok(Response::new(Box::pin(out)))
+        });
+        Ok(Response::new(Box::pin(until_first_error(out))))
     }
 
     async fn get_store(
@@ -326,30 +409,59 @@ impl Pd for MockPd {
         req: Request<pdpb::SplitRegionsRequest>,
     ) -> PdResult<pdpb::SplitRegionsResponse> {
         let req = checked!(self, req)?;
-        // Keys are region boundaries (boundary form), as PD takes them.
-        let keys = req
-            .split_keys
-            .into_iter()
-            .filter(|k| !k.is_empty())
-            .map(Vec::from)
-            .collect();
-        let groups = group_split_keys(keys, |k| self.cluster.region_by_key(k));
-        let total = groups.iter().map(|(_, k)| k.len()).sum::<usize>();
-        let mut ok = 0usize;
-        let mut regions_id = Vec::new();
-        for (region_id, ks) in groups {
-            let n = ks.len();
-            if let Ok(regions) = self.cluster.split_region(region_id, ks) {
-                ok += n;
-                // The new regions: every piece except the one that kept the id.
-                regions_id.extend(regions.iter().map(|r| r.id).filter(|id| *id != region_id));
-            }
-        }
-        let finished_percentage = (ok * 100).checked_div(total).map_or(100, |p| p as u64);
+        let (finished_percentage, regions_id) = self.split_at(req.split_keys);
         Ok(Response::new(pdpb::SplitRegionsResponse {
             header: self.ok_header(),
             finished_percentage,
             regions_id,
+        }))
+    }
+
+    /// PD `SplitAndScatterRegions`: `SplitRegions`, then scatters the new
+    /// regions (a no-op in the mock: every store already holds a replica).
+    async fn split_and_scatter_regions(
+        &self,
+        req: Request<pdpb::SplitAndScatterRegionsRequest>,
+    ) -> PdResult<pdpb::SplitAndScatterRegionsResponse> {
+        let req = checked!(self, req)?;
+        let (split_finished_percentage, regions_id) = self.split_at(req.split_keys);
+        Ok(Response::new(pdpb::SplitAndScatterRegionsResponse {
+            header: self.ok_header(),
+            split_finished_percentage,
+            scatter_finished_percentage: 100,
+            regions_id,
+        }))
+    }
+
+    type QueryRegionStream =
+        Pin<Box<dyn Stream<Item = Result<pdpb::QueryRegionResponse, Status>> + Send + 'static>>;
+
+    /// PD `QueryRegion` (`RegionsInfo::QueryRegions`): one reply per request;
+    /// a cluster-id mismatch ends the stream with an error.
+    async fn query_region(
+        &self,
+        req: Request<tonic::Streaming<pdpb::QueryRegionRequest>>,
+    ) -> PdResult<Self::QueryRegionStream> {
+        let pd = self.clone();
+        let out = req.into_inner().map(move |item| {
+            let r = item?;
+            pd.check_header(r.header.as_ref())?;
+            Ok(pd.query_regions(&r))
+        });
+        Ok(Response::new(Box::pin(until_first_error(out))))
+    }
+
+    /// PD `GetMinTS`: with one TSO allocator (no keyspace groups), a fresh
+    /// timestamp from it.
+    async fn get_min_ts(
+        &self,
+        req: Request<pdpb::GetMinTsRequest>,
+    ) -> PdResult<pdpb::GetMinTsResponse> {
+        checked!(self, req)?;
+        let ts = self.tso(1)?;
+        Ok(Response::new(pdpb::GetMinTsResponse {
+            header: self.ok_header(),
+            timestamp: Some(ts),
         }))
     }
 

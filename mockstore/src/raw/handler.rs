@@ -163,10 +163,25 @@ fn raw_batch_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchGetRequest) -> kvrpcpb::R
     }
 }
 
+/// The key-size check of the non-atomic raw writes (`check_key_size!` in
+/// TiKV `Storage::raw_put` / `raw_batch_put` / `raw_delete` /
+/// `raw_batch_delete`). Atomic-mode writes (`for_cas`) go through
+/// `raw_batch_put_atomic` / `raw_batch_delete_atomic`, which skip it.
+fn unless_atomic<'k>(
+    for_cas: bool,
+    keys: impl IntoIterator<Item = &'k [u8]>,
+) -> Result<(), RawError> {
+    if for_cas {
+        Ok(())
+    } else {
+        key_size(keys)
+    }
+}
+
 fn raw_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawPutRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_put");
     mode.keys([r.key.as_ref()])?;
-    key_size([r.key.as_ref()])?;
+    unless_atomic(r.for_cas, [r.key.as_ref()])?;
     mode.ttl(r.ttl)?;
     let cf = mode.cf(&r.cf)?;
     let _latch = ctx.store.latch(&r.key);
@@ -179,7 +194,7 @@ fn raw_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawPutRequest) -> Result<(), RawError> 
 fn raw_batch_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchPutRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_put");
     mode.keys(r.pairs.iter().map(|p| p.key.as_ref()))?;
-    key_size(r.pairs.iter().map(|p| p.key.as_ref()))?;
+    unless_atomic(r.for_cas, r.pairs.iter().map(|p| p.key.as_ref()))?;
     let cf = mode.cf(&r.cf)?;
     let ttls: Vec<u64> = match r.ttls.len() {
         0 => vec![0; r.pairs.len()],
@@ -200,7 +215,7 @@ fn raw_batch_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchPutRequest) -> Result<(),
 fn raw_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_delete");
     mode.keys([r.key.as_ref()])?;
-    key_size([r.key.as_ref()])?;
+    unless_atomic(r.for_cas, [r.key.as_ref()])?;
     let cf = mode.cf(&r.cf)?;
     let _latch = ctx.store.latch(&r.key);
     ctx.store.delete(cf, &r.key);
@@ -210,7 +225,7 @@ fn raw_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRequest) -> Result<(), RawE
 fn raw_batch_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchDeleteRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_delete");
     mode.keys(r.keys.iter().map(|k| &k[..]))?;
-    key_size(r.keys.iter().map(|k| &k[..]))?;
+    unless_atomic(r.for_cas, r.keys.iter().map(|k| &k[..]))?;
     let cf = mode.cf(&r.cf)?;
     for k in &r.keys {
         let _latch = ctx.store.latch(k);
@@ -360,14 +375,15 @@ fn raw_get_key_ttl(
     }
 }
 
-/// `RawCompareAndSwap`: succeed iff the current value (None if absent or
+/// `RawCompareAndSwap`: no key-size check (TiKV
+/// `Storage::raw_compare_and_swap_atomic` never calls `check_key_size!`);
+/// succeed iff the current value (None if absent or
 /// expired) equals `previous_not_exist ? None : Some(previous_value)`; then
 /// delete (`delete`) or put `value` with `ttl`. Atomic under the key latch.
 fn raw_cas(ctx: &RawCtx<'_>, r: kvrpcpb::RawCasRequest) -> kvrpcpb::RawCasResponse {
     let mode = ctx.mode(r.context.as_ref(), "raw_compare_and_swap");
     let checked = mode
         .keys([r.key.as_ref()])
-        .and_then(|_| key_size([r.key.as_ref()]))
         .and_then(|_| mode.ttl(r.ttl))
         .and_then(|_| mode.cf(&r.cf));
     let cf = match checked {

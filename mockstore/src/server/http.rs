@@ -35,7 +35,8 @@ fn peer_json(p: &Peer) -> Value {
     v
 }
 
-fn region_json(r: &Region) -> Value {
+/// A region in PD's `RegionInfo` JSON shape (`pkg/response/region.go`).
+pub(crate) fn region_json(r: &Region) -> Value {
     let leader = r
         .leader_peer()
         .map(peer_json)
@@ -160,6 +161,11 @@ pub fn route(pd: &MockPd, method: &Method, path: &str) -> (StatusCode, String) {
 /// [`route`] as an `http::Response` with a JSON content type.
 pub fn respond(pd: &MockPd, method: &Method, path: &str) -> Response<String> {
     let (status, body) = route(pd, method, path);
+    json_response(status, body)
+}
+
+/// A response with `status`, `body` and a JSON content type.
+pub fn json_response(status: StatusCode, body: String) -> Response<String> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -19,6 +19,7 @@
 //! refused / `UNAVAILABLE`) and marks it stopped in the cluster; starting reopens the
 //! same port. Data is kept. Dropping the [`ServedCluster`] stops every server.
 
+pub mod control;
 pub mod http;
 mod tikv;
 
@@ -269,11 +270,30 @@ async fn spawn_pd(pd: MockPd, listener: TcpListener) -> ServerHandle {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("application/grpc"));
             if is_grpc {
-                routes.oneshot(req).await
-            } else {
-                let resp = http::respond(&pd, req.method(), req.uri().path());
-                Ok::<_, Infallible>(resp.map(|b| tonic::body::Body::new(Full::new(Bytes::from(b)))))
+                return routes.oneshot(req).await;
             }
+            let (parts, body) = req.into_parts();
+            let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                body,
+                control::MAX_BODY,
+            ))
+            .await
+            .map(|b| b.to_bytes());
+            let resp = match body {
+                Err(_) => http::json_response(
+                    ::http::StatusCode::BAD_REQUEST,
+                    r#"{"error":"request body unreadable or too large"}"#.to_string(),
+                ),
+                Ok(body) => {
+                    let path = parts.uri.path();
+                    let query = parts.uri.query().unwrap_or("");
+                    match control::handle(&pd, &parts.method, path, query, &body) {
+                        Some((status, b)) => http::json_response(status, b),
+                        None => http::respond(&pd, &parts.method, path),
+                    }
+                }
+            };
+            Ok::<_, Infallible>(resp.map(|b| tonic::body::Body::new(Full::new(Bytes::from(b)))))
         }
     });
     spawn_loop(listener, svc)

@@ -15,7 +15,8 @@ impl MockStore {
     /// Runs a request that passed the region checks on `region`.
     pub(super) async fn dispatch(&self, region: &Region, req: StoreRequest) -> StoreResponse {
         let cluster = &self.cluster;
-        let bounds = RawBounds::of(region, cluster.boundary_encoding());
+        let form = cluster.api_version().key_form(req.kind().is_raw());
+        let bounds = RawBounds::of(region, form);
         if req.kind().is_raw() {
             let ctx = RawCtx {
                 store: cluster.raw(),
@@ -54,7 +55,7 @@ impl MockStore {
             StoreRequest::ScanLock(r) => engine.scan_lock(cm, &r, range).into(),
             StoreRequest::DeleteRange(r) => engine.delete_range(&r, range).into(),
             StoreRequest::Flush(r) => engine.flush(cm, &r, range).into(),
-            StoreRequest::BufferBatchGet(r) => engine.buffer_batch_get(&r, range).into(),
+            StoreRequest::BufferBatchGet(r) => engine.buffer_batch_get(cm, &r, range).into(),
             StoreRequest::MvccGetByKey(r) => engine.mvcc_get_by_key(&r, range).into(),
             StoreRequest::MvccGetByStartTs(r) => engine.mvcc_get_by_start_ts(&r, range).into(),
             StoreRequest::SplitRegion(r) => self.split_region(region, *r).into(),
@@ -86,8 +87,10 @@ impl MockStore {
         resp
     }
 
-    /// `SplitRegion`: splits the addressed region at the request keys
-    /// (converted to boundary form), right-derived. Keys equal to the region
+    /// `SplitRegion`: splits the addressed region at the request keys,
+    /// right-derived. Keys take the form `is_raw_kv` says (TiKV
+    /// `KvService::split_region`: `encode_raw_key` for raw keys, so unencoded
+    /// under API V1; `Key::from_raw` otherwise). Keys equal to the region
     /// start are skipped (deviation: TiKV refuses the whole request with
     /// "invalid split request"); a key outside the region gives
     /// `KeyNotInRegion`. The deprecated `split_key` / `left` / `right` fields
@@ -98,7 +101,7 @@ impl MockStore {
         region: &Region,
         r: kvrpcpb::SplitRegionRequest,
     ) -> kvrpcpb::SplitRegionResponse {
-        let enc = self.cluster.boundary_encoding();
+        let enc = self.cluster.api_version().key_form(r.is_raw_kv);
         let mut raw_keys = r.split_keys;
         if raw_keys.is_empty() && !r.split_key.is_empty() {
             raw_keys.push(r.split_key);

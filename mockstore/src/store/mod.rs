@@ -14,10 +14,11 @@
 //!    ([`crate::mvcc::TxnEngine`]) with this store's
 //!    [`ConcurrencyManager`](crate::mvcc::ConcurrencyManager), raw kinds to
 //!    the raw storage ([`crate::raw`]), `SplitRegion` to the cluster;
-//!    Async-commit / 1PC prewrites first need a synced `max_ts` after a
+//!    A stale read above the region's safe ts gets `DataIsNotReady`
+//!    (`safe_ts`). Async-commit / 1PC prewrites first need a synced `max_ts` after a
 //!    restart or a leader change (`MaxTimestampNotSynced` once, see
 //!    `max_ts_sync`).
-//! 5. after a write, runs the split checker (auto split by key count / size,
+//! 5. after a write, notes the region for the split checker, which runs on its tick (committed versions / size,
 //!    like TiKV's keys and size split checkers).
 //!
 //! `KvGC` answers gRPC `UNIMPLEMENTED`, as current TiKV does.
@@ -26,7 +27,8 @@ pub mod bounds;
 mod dispatch;
 mod max_ts_sync;
 pub(crate) mod request_keys;
-mod split_check;
+mod safe_ts;
+pub mod split_check;
 mod txn_mode;
 
 use std::sync::Arc;
@@ -187,7 +189,7 @@ impl MockStore {
         let params = CheckParams {
             cluster_id: config.cluster_id,
             store_id: self.id,
-            encoding: config.boundary_encoding,
+            api_version: config.api_version,
             raft_entry_max_size: config.raft_entry_max_size,
         };
         let checked = {
@@ -205,7 +207,9 @@ impl MockStore {
                 if let Some(resp) = txn_mode::check_txn_api(config.api_version, &req) {
                     return Ok(resp);
                 }
-                if let Some(e) = self.check_max_ts_synced(region.id, &req) {
+                if let Some(e) = safe_ts::check_stale_read(&self.cluster, self.id, &region, &req)
+                    .or_else(|| self.check_max_ts_synced(region.id, &req))
+                {
                     let mut resp = StoreResponse::default_for(kind);
                     resp.set_region_error(e);
                     return Ok(resp);

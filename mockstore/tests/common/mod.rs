@@ -36,9 +36,21 @@ pub async fn send_to_leader(
     cluster: &MockCluster,
     route_key: &[u8],
     api: i32,
-    mut req: StoreRequest,
+    req: StoreRequest,
 ) -> StoreResponse {
     let region = cluster.region_for_user_key(route_key).expect("region");
+    send_to_region(cluster, &region, api, req).await
+}
+
+/// Sends `req` to the leader of `region`, its context stamped for that
+/// region and API version `api`; a failed RPC panics.
+#[allow(dead_code)]
+pub async fn send_to_region(
+    cluster: &MockCluster,
+    region: &Region,
+    api: i32,
+    mut req: StoreRequest,
+) -> StoreResponse {
     let leader = region.leader_peer().copied().expect("leader");
     let ctx = req.context_mut();
     ctx.region_id = region.id;
