@@ -166,6 +166,10 @@ mod tests {
         assert_eq!(metrics.num_alive_tasks(), 1, "the ticker");
         drop(clock);
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(metrics.num_alive_tasks(), 0, "the ticker ends with its clock");
+        assert_eq!(
+            metrics.num_alive_tasks(),
+            0,
+            "the ticker ends with its clock"
+        );
     }
 }

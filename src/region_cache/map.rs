@@ -338,7 +338,11 @@ impl RegionMap {
 
     /// Removes the entry for `ver` (exact epoch), returning it, invalidated.
     pub(crate) fn remove(&mut self, ver: &RegionVerId) -> Option<CachedRegion> {
-        let region = self.by_id.get(&ver.id).filter(|r| RegionVerId::of(r) == *ver)?.clone();
+        let region = self
+            .by_id
+            .get(&ver.id)
+            .filter(|r| RegionVerId::of(r) == *ver)?
+            .clone();
         let r = self.remove_region(&region)?;
         r.invalidate();
         Some(r)
