@@ -36,6 +36,16 @@ fn config(endpoints: &[&str]) -> PdConfig {
     }
 }
 
+/// The ids of the regions `batch_scan_regions` returns for `ranges` (no limit).
+async fn scanned_ids(c: &PdClient, ranges: &[(Vec<u8>, Vec<u8>)]) -> Vec<u64> {
+    c.batch_scan_regions(ranges, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.region.id)
+        .collect()
+}
+
 async fn client(pd: &FakePd, endpoints: &[&str]) -> PdClient {
     PdClient::connect(pd.connector(), config(endpoints))
         .await
@@ -133,21 +143,9 @@ async fn batch_scan_falls_back_to_scan_regions() {
     }
     let c = client(&pd, &["a"]).await;
     let ranges = vec![(b"a".to_vec(), b"h".to_vec()), (b"q".to_vec(), Vec::new())];
-    let ids: Vec<u64> = c
-        .batch_scan_regions(&ranges, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.region.id)
-        .collect();
+    let ids = scanned_ids(&c, &ranges).await;
     assert_eq!(ids, vec![1, 2, 3]);
-    let again: Vec<u64> = c
-        .batch_scan_regions(&ranges, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.region.id)
-        .collect();
+    let again = scanned_ids(&c, &ranges).await;
     assert_eq!(again, ids);
     assert_eq!(
         pd.calls("batch_scan_regions"),
@@ -188,13 +186,7 @@ async fn batch_scan_fallback_keeps_each_region_once() {
         (Vec::new(), Vec::new()),
         (b"k015".to_vec(), b"k160".to_vec()),
     ];
-    let ids: Vec<u64> = c
-        .batch_scan_regions(&ranges, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.region.id)
-        .collect();
+    let ids = scanned_ids(&c, &ranges).await;
     let mut expected: Vec<u64> = (151..=200).collect();
     expected.extend(11..=20);
     expected.extend((1..=10).chain(21..=150));

@@ -3,10 +3,13 @@
 //!
 //! The layers route every request through a [`RegionLocator`]; [`RegionCache`] is the
 //! production one. It keeps regions ordered by start key (a `BTreeMap` plus an id index
-//! behind one `RwLock`), each entry carrying its epoch, peers, believed leader, a TTL and a
-//! validity flag. Lookups take only the read lock: the leader, TTL and validity of an entry
-//! change in place (a per-entry mutex and atomics). The write lock is taken to insert a
-//! region loaded from PD or learned from an `EpochNotMatch`, and to drop one.
+//! behind a sharded read-write lock: a reader locks only its own thread's shard), each
+//! entry carrying its region (epoch, peers), believed leader, and expiry. Lookups take only
+//! the read lock and write nothing shared on a hit: the leader, TTL and validity of an
+//! entry are atomics changed in place, and the TTL is checked against a coarse clock
+//! ([`clock`]). The write lock is taken to insert a region loaded from PD or learned from
+//! an `EpochNotMatch` (after a staleness check under the read lock), and to drop one;
+//! whatever it removes is freed after it is released.
 //!
 //! * **Miss**: the region is loaded from PD (`GetRegion`, or `GetPrevRegion` for end-key
 //!   lookups, `GetRegionByID` by id); concurrent misses on the same key share one PD call
