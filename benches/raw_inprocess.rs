@@ -35,7 +35,7 @@ fn stamped(cluster: &MockCluster, k: &[u8]) -> (StoreRequest, u64) {
     };
     let req = kvrpcpb::RawGetRequest {
         context: Some(ctx),
-        key: k.to_vec(),
+        key: k.to_vec().into(),
         ..Default::default()
     };
     (req.into(), leader.store_id)

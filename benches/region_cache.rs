@@ -82,11 +82,11 @@ fn regions(n: u64) -> Vec<pdpb::Region> {
             pdpb::Region {
                 region: Some(metapb::Region {
                     id: i + 1,
-                    start_key: boundary(i),
+                    start_key: boundary(i).into(),
                     end_key: if i + 1 == n {
-                        Vec::new()
+                        Default::default()
                     } else {
-                        boundary(i + 1)
+                        boundary(i + 1).into()
                     },
                     region_epoch: Some(metapb::RegionEpoch {
                         conf_ver: 5,
@@ -193,7 +193,7 @@ impl PdRpc for FakePd {
 }
 
 /// The baseline: start key → route, behind one read-write lock.
-type Baseline = RwLock<BTreeMap<Vec<u8>, RegionRoute>>;
+type Baseline = RwLock<BTreeMap<bytes::Bytes, RegionRoute>>;
 
 fn probe(map: &Baseline, key: &[u8]) -> Option<RegionRoute> {
     let map = map.read();
@@ -249,7 +249,7 @@ fn fixture(n: u64) -> Fixture {
     });
     assert_eq!(cache.region_count() as u64, n, "every region cached");
     let before = LIVE.load(Ordering::Relaxed);
-    let deep: BTreeMap<Vec<u8>, RegionRoute> = routes
+    let deep: BTreeMap<bytes::Bytes, RegionRoute> = routes
         .iter()
         .map(|r| {
             let region = Arc::new(metapb::Region::clone(&r.region));

@@ -28,6 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Execution details are large (~700 bytes) and rarely set: box them so response
         // enums stay small on the hot path.
         .boxed("exec_details_v2")
+        // Every protobuf `bytes` field (keys, values, start/end keys, ...) becomes a
+        // `bytes::Bytes`: cloning a request (retry attempts, shard parts) then bumps a
+        // refcount instead of copying the payload.
+        .bytes(".")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -26,7 +26,7 @@ async fn pd_and_tso_over_grpc() {
     let pd = pd.with_codec(ApiCodec::v1_txn());
     let r = pd.get_region(b"z").await.unwrap().expect("region");
     assert_eq!(
-        (r.region.start_key.as_slice(), r.region.end_key.as_slice()),
+        (r.region.start_key.as_ref(), r.region.end_key.as_ref()),
         (&b"m"[..], &b""[..])
     );
     let regions = pd

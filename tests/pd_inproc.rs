@@ -28,7 +28,7 @@ async fn regions_are_decoded_into_request_key_space() {
         .with_codec(ApiCodec::v1_txn());
     let r = pd.get_region(b"c").await.unwrap().expect("region");
     assert_eq!(
-        (r.region.start_key.as_slice(), r.region.end_key.as_slice()),
+        (r.region.start_key.as_ref(), r.region.end_key.as_ref()),
         (&b"b"[..], &b"m"[..])
     );
     assert!(r.leader.is_some());
@@ -38,10 +38,7 @@ async fn regions_are_decoded_into_request_key_space() {
         .unwrap()
         .expect("prev region");
     assert_eq!(
-        (
-            prev.region.start_key.as_slice(),
-            prev.region.end_key.as_slice()
-        ),
+        (prev.region.start_key.as_ref(), prev.region.end_key.as_ref()),
         (&b""[..], &b"b"[..])
     );
     let by_id = pd
@@ -57,7 +54,7 @@ async fn regions_are_decoded_into_request_key_space() {
         .unwrap();
     let bounds: Vec<(&[u8], &[u8])> = all
         .iter()
-        .map(|r| (r.region.start_key.as_slice(), r.region.end_key.as_slice()))
+        .map(|r| (r.region.start_key.as_ref(), r.region.end_key.as_ref()))
         .collect();
     assert_eq!(
         bounds,
@@ -102,11 +99,11 @@ async fn keyspaces_and_v2_regions() {
         .unwrap()
         .expect("region");
     assert!(
-        r.region.start_key.as_slice() >= b"x\0\0\x01".as_slice(),
+        r.region.start_key.as_ref() >= b"x\0\0\x01".as_slice(),
         "{:?}",
         r.region.start_key
     );
-    assert!(r.region.end_key.as_slice() <= b"x\0\0\x02".as_slice() && !r.region.end_key.is_empty());
+    assert!(r.region.end_key.as_ref() <= b"x\0\0\x02".as_slice() && !r.region.end_key.is_empty());
 }
 
 #[tokio::test]

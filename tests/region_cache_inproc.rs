@@ -26,7 +26,7 @@ async fn kv_get(
     key: &[u8],
 ) -> StoreResponse {
     let req = StoreRequest::Get(Box::new(kvrpcpb::GetRequest {
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         version: 1,
         ..Default::default()
     }));

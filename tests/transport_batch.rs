@@ -48,7 +48,7 @@ async fn concurrent_requests_share_the_stream() {
     assert!(stats.frames() <= 400);
     // A unary-only kind goes over the unary pool.
     let ttl = StoreRequest::RawGetKeyTtl(Box::new(kvrpcpb::RawGetKeyTtlRequest {
-        key: b"k001".to_vec(),
+        key: "k001".into(),
         ..Default::default()
     }));
     assert!(matches!(

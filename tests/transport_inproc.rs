@@ -25,7 +25,7 @@ async fn raw_put_get_and_stopped_store() {
             .unwrap()
         {
             StoreResponse::RawGet(r) => {
-                assert_eq!((r.value.as_slice(), r.error.as_str()), (&b"v"[..], ""))
+                assert_eq!((r.value.as_ref(), r.error.as_str()), (&b"v"[..], ""))
             }
             other => panic!("unexpected {other:?}"),
         }

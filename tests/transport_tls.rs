@@ -90,7 +90,7 @@ fn raw_get(addr: &str) -> StoreCall {
         store_id: 1,
         addr: Arc::from(addr),
         request: StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
-            key: b"k".to_vec(),
+            key: "k".into(),
             ..Default::default()
         })),
         timeout: Some(Duration::from_secs(5)),

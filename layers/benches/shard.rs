@@ -39,8 +39,8 @@ fn batch_put() -> kvrpcpb::RawBatchPutRequest {
             let mut key = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes().to_vec();
             key.resize(KEY_LEN, b'k');
             kvrpcpb::KvPair {
-                key,
-                value: vec![b'v'; VALUE_LEN],
+                key: key.into(),
+                value: vec![b'v'; VALUE_LEN].into(),
                 ..Default::default()
             }
         })

@@ -33,7 +33,7 @@
 //!     .concurrency_limit(64) // any tower layer fits in: here at most 64 RPCs in flight
 //!     .tikv_timeouts(Timeouts::default())
 //!     .service(transport);
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
 //! assert_eq!(resp.details.attempts, 1);
 //! # Ok(())

@@ -40,7 +40,7 @@
 //! // `tikv_tower::transport`; here a fake store answers every call.
 //! let transport = tower::service_fn(|call: StoreCall| async move {
 //!     assert_eq!(call.request.context().map(|c| c.region_id), Some(1));
-//!     let reply = RawGetResponse { value: b"v".to_vec(), ..Default::default() };
+//!     let reply = RawGetResponse { value: "v".into(), ..Default::default() };
 //!     Ok::<_, TransportError>(StoreResponse::from(reply))
 //! });
 //! // The region cache (`tikv_tower`'s `RegionCache`; a one-region fake here).
@@ -48,9 +48,9 @@
 //!
 //! // RawKV: no lock resolution; transactions use `stack::standard(.., resolver, ..)`.
 //! let svc = stack::raw(transport, region_cache, stack::StackConfig::default());
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
-//! assert!(matches!(resp.inner, StoreResponse::RawGet(r) if r.value == b"v"));
+//! assert!(matches!(resp.inner, StoreResponse::RawGet(r) if r.value == "v"));
 //! assert_eq!(resp.details.store_id, Some(1));
 //! # Ok(())
 //! # }

@@ -26,16 +26,16 @@
 //! use tikv_tower_proto::{kvrpcpb, rpc::StoreRequest};
 //!
 //! let op = OpState::builder().max_backoff(Duration::from_secs(20)).request_source("app").build();
-//! let get = StoreRequest::from(kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(kvrpcpb::RawGetRequest { key: "k".into(), ..Default::default() });
 //! // The target (`Target::Key(b"k")`) is inferred from the request kind.
 //! let req = Request::new(get).with_op(op).with_replica_read(ReplicaRead::Follower);
-//! assert_eq!(req.target, Target::Key(b"k".to_vec()));
+//! assert_eq!(req.target, Target::Key("k".into()));
 //! assert_eq!(req.op.tags().request_source.as_deref(), Some("app"));
 //!
 //! // A scan is addressed by its range and limit, visited region by region.
-//! let range = kvrpcpb::RawScanRequest { start_key: b"a".to_vec(), end_key: b"c".to_vec(), limit: 10, ..Default::default() };
+//! let range = kvrpcpb::RawScanRequest { start_key: "a".into(), end_key: "c".into(), limit: 10, ..Default::default() };
 //! let scan = Request::new(StoreRequest::from(range));
-//! assert!(matches!(scan.target, Target::Range(r) if r.start == b"a" && r.limit == Some(10)));
+//! assert!(matches!(scan.target, Target::Range(r) if r.start == "a" && r.limit == Some(10)));
 //! ```
 
 use std::fmt;
@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
@@ -61,9 +62,9 @@ use crate::retry::backoff::{BackoffKind, Backoffer};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyRange {
     /// Inclusive lower bound.
-    pub start: Vec<u8>,
+    pub start: Bytes,
     /// Exclusive upper bound; empty means "to the end of the key space".
-    pub end: Vec<u8>,
+    pub end: Bytes,
     /// Scan from `end` downwards.
     pub reverse: bool,
     /// At most this many results over the whole range (scans); `None` = no limit.
@@ -72,7 +73,7 @@ pub struct KeyRange {
 
 impl KeyRange {
     /// A forward range without limit.
-    pub fn new(start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> Self {
+    pub fn new(start: impl Into<Bytes>, end: impl Into<Bytes>) -> Self {
         KeyRange {
             start: start.into(),
             end: end.into(),
@@ -82,7 +83,7 @@ impl KeyRange {
     }
     /// Whether `key` lies in the range.
     pub fn contains(&self, key: &[u8]) -> bool {
-        key >= self.start.as_slice() && (self.end.is_empty() || key < self.end.as_slice())
+        key >= &self.start[..] && (self.end.is_empty() || key < &self.end[..])
     }
 }
 
@@ -90,7 +91,7 @@ impl KeyRange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The region holding this key (client-go `LocateKey`); re-located on every retry.
-    Key(Vec<u8>),
+    Key(Bytes),
     /// The request's own keys (batch kinds, any order): the shard layer groups them by
     /// region; without a shard layer they must all lie in one region.
     Keys,
@@ -155,7 +156,7 @@ pub struct RequestTags {
     /// `Context.resource_control_context.resource_group_name`.
     pub resource_group_name: Option<String>,
     /// `Context.resource_group_tag` (when set, overrides the layer's tagger callback).
-    pub resource_group_tag: Option<Vec<u8>>,
+    pub resource_group_tag: Option<Bytes>,
     /// `Context.priority`.
     pub priority: Option<kvrpcpb::CommandPri>,
     /// `Context.disk_full_opt`.

@@ -51,9 +51,9 @@
 //! let transport = tower::service_fn(|call: StoreCall| async move {
 //!     let resolved = call.request.context().map(|c| c.resolved_locks.clone()).unwrap_or_default();
 //!     let reply = if resolved.contains(&5) {
-//!         GetResponse { value: b"v".to_vec(), ..Default::default() }
+//!         GetResponse { value: "v".into(), ..Default::default() }
 //!     } else {
-//!         let lock = LockInfo { key: b"k".to_vec(), primary_lock: b"k".to_vec(), lock_version: 5, ..Default::default() };
+//!         let lock = LockInfo { key: "k".into(), primary_lock: "k".into(), lock_version: 5, ..Default::default() };
 //!         GetResponse { error: Some(KeyError { locked: Some(lock), ..Default::default() }), ..Default::default() }
 //!     };
 //!     Ok::<_, TransportError>(StoreResponse::from(reply))
@@ -63,9 +63,9 @@
 //!     .layer(RouteLayer::new(region_cache, RouteConfig::default()))
 //!     .service(transport);
 //! let op = OpState::new();
-//! let get = StoreRequest::from(GetRequest { key: b"k".to_vec(), version: 10, ..Default::default() });
+//! let get = StoreRequest::from(GetRequest { key: "k".into(), version: 10, ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get).with_op(op.clone())).await?;
-//! assert!(matches!(resp.inner, StoreResponse::Get(r) if r.value == b"v"));
+//! assert!(matches!(resp.inner, StoreResponse::Get(r) if r.value == "v"));
 //! assert_eq!(op.resolved_locks(), [5]); // remembered for the operation's later reads
 //! # Ok(())
 //! # }

@@ -59,7 +59,7 @@
 //! };
 //! let svc = stack::raw(transport, region_cache.clone(), cfg);
 //! let boxed = stack::boxed(svc); // tower::util::BoxCloneService at the public boundary
-//! let put = RawPutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
+//! let put = RawPutRequest { key: "k".into(), value: "v".into(), ..Default::default() };
 //! let resp = boxed.oneshot(Request::new(StoreRequest::from(put))).await?;
 //! assert_eq!(resp.details.attempts, 1);
 //! # Ok(())

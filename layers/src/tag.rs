@@ -149,7 +149,7 @@ where
         let tags = op.tags();
         if tags.resource_group_tag.is_none() && self.layer.defaults.resource_group_tag.is_none() {
             if let Some(tag) = self.layer.tagger.as_ref().and_then(|f| f(&req.inner)) {
-                req.context_mut().resource_group_tag = tag;
+                req.context_mut().resource_group_tag = tag.into();
             }
         }
         stamp_tags(req.context_mut(), tags, &self.layer.defaults);

@@ -22,6 +22,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use tikv_tower_proto::metapb;
 
 use crate::locate::{
@@ -38,9 +40,9 @@ impl StaticLocator {
     /// Regions split at `splits` (ascending), with ids 1, 2, ... from left to right; region
     /// `i`'s peers have ids `i * 10 + store` on stores 1, 2, 3, and store 1 leads.
     pub fn split_at(splits: &[&[u8]]) -> Arc<StaticLocator> {
-        let mut bounds = vec![Vec::new()];
-        bounds.extend(splits.iter().map(|s| s.to_vec()));
-        bounds.push(Vec::new());
+        let mut bounds = vec![Bytes::new()];
+        bounds.extend(splits.iter().map(|s| Bytes::copy_from_slice(s)));
+        bounds.push(Bytes::new());
         let regions = bounds
             .windows(2)
             .enumerate()

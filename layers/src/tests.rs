@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 use tikv_tower_proto::{errorpb, kvrpcpb};
 use tower::{ServiceBuilder, ServiceExt};
@@ -61,7 +62,7 @@ fn sharded(
 fn raw_get(k: &str) -> Request {
     Request::new(
         kvrpcpb::RawGetRequest {
-            key: k.as_bytes().to_vec(),
+            key: k.as_bytes().to_vec().into(),
             ..Default::default()
         }
         .into(),
@@ -71,7 +72,10 @@ fn raw_get(k: &str) -> Request {
 fn raw_batch_get(keys: &[&str]) -> Request {
     Request::new(
         kvrpcpb::RawBatchGetRequest {
-            keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            keys: keys
+                .iter()
+                .map(|k| Bytes::copy_from_slice(k.as_bytes()))
+                .collect(),
             ..Default::default()
         }
         .into(),
@@ -118,7 +122,7 @@ async fn get_stamps_context() {
     c.put("a", "1");
     let resp = lower(&c).oneshot(raw_get("a")).await.unwrap();
     match resp.inner {
-        StoreResponse::RawGet(r) => assert_eq!(r.value, b"1"),
+        StoreResponse::RawGet(r) => assert_eq!(r.value, "1"),
         other => panic!("{other:?}"),
     }
     let (store, ctx) = &c.calls()[0];
@@ -190,8 +194,8 @@ async fn undetermined_result_is_never_retried() {
     );
     let req = Request::new(
         kvrpcpb::RawPutRequest {
-            key: b"a".to_vec(),
-            value: b"1".to_vec(),
+            key: "a".into(),
+            value: "1".into(),
             ..Default::default()
         }
         .into(),
@@ -215,7 +219,7 @@ async fn not_leader_moves_to_the_new_leader_without_backoff() {
         .oneshot(raw_get("a").with_op(op.clone()))
         .await
         .unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"1"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "1"));
     assert_eq!(c.stores_called(), vec![1, 2]);
     let calls = c.calls();
     assert!(!calls[0].1.is_retry_request);
@@ -240,7 +244,7 @@ async fn unreachable_store_moves_to_the_next_peer() {
         .oneshot(raw_get("a").with_op(op.clone()))
         .await
         .unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"1"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "1"));
     let stores = c.stores_called();
     assert_eq!(stores[0], 1);
     assert_eq!(*stores.last().unwrap(), 2);
@@ -361,8 +365,8 @@ async fn reverse_scan_goes_downwards() {
     let c = split_cluster();
     let req = Request::new(
         kvrpcpb::RawScanRequest {
-            start_key: b"g".to_vec(),
-            end_key: b"b".to_vec(),
+            start_key: "g".into(),
+            end_key: "b".into(),
             reverse: true,
             limit: 4,
             ..Default::default()
@@ -379,8 +383,8 @@ async fn delete_range_fans_out_to_every_region() {
     let c = split_cluster();
     let req = Request::new(
         kvrpcpb::RawDeleteRangeRequest {
-            start_key: b"b".to_vec(),
-            end_key: b"g".to_vec(),
+            start_key: "b".into(),
+            end_key: "g".into(),
             ..Default::default()
         }
         .into(),
@@ -398,8 +402,8 @@ async fn batch_put_splits_by_region() {
     let pairs = ["z", "a", "d"]
         .iter()
         .map(|k| kvrpcpb::KvPair {
-            key: k.as_bytes().to_vec(),
-            value: b"v".to_vec(),
+            key: k.as_bytes().to_vec().into(),
+            value: "v".into(),
             ..Default::default()
         })
         .collect();
@@ -411,7 +415,10 @@ async fn batch_put_splits_by_region() {
         .into(),
     );
     sharded(&c).oneshot(req).await.unwrap();
-    assert_eq!(c.0.lock().data.get(b"z".as_slice()), Some(&b"v".to_vec()));
+    assert_eq!(
+        c.0.lock().data.get(b"z".as_slice()),
+        Some(&Bytes::from_static(b"v"))
+    );
     assert_eq!(c.calls().len(), 3);
 }
 
@@ -427,7 +434,7 @@ async fn stale_read_retries_as_a_normal_read_after_data_is_not_ready() {
         .oneshot(raw_get("a").with_replica_read(ReplicaRead::StaleRead))
         .await
         .unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"1"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "1"));
     let calls = c.calls();
     assert_eq!(calls.len(), 2);
     assert!(calls[0].1.stale_read);
@@ -444,7 +451,7 @@ async fn key_target_relocates_after_key_not_in_region() {
         None,
         region_error(|e| {
             e.key_not_in_region = Some(errorpb::KeyNotInRegion {
-                key: b"z".to_vec(),
+                key: "z".into(),
                 ..Default::default()
             })
         }),
@@ -454,7 +461,7 @@ async fn key_target_relocates_after_key_not_in_region() {
         .oneshot(raw_get("z").with_op(op.clone()))
         .await
         .unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"9"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "9"));
     assert_eq!(op.with_backoffer(|b| b.times(BackoffKind::RegionMiss)), 1);
     assert_eq!(c.0.lock().invalidations.len(), 1);
 }
@@ -779,7 +786,7 @@ async fn tag_layer_stamps_op_tags_over_defaults_and_tagger() {
     );
     assert_eq!(ctx0.priority, kvrpcpb::CommandPri::Low as i32);
     assert_eq!(ctx0.txn_source, 3);
-    assert_eq!(ctx0.resource_group_tag, b"RawGet");
+    assert_eq!(ctx0.resource_group_tag, "RawGet");
     let ctx1 = seen[1].inner.context().unwrap();
     assert_eq!(ctx1.request_source, "default");
     assert!(ctx1.resource_control_context.is_none());
@@ -930,11 +937,11 @@ async fn resolve_lock_resolves_records_and_retries() {
         let mut resp = kvrpcpb::BatchGetResponse::default();
         if resolved.is_empty() {
             resp.pairs.push(kvrpcpb::KvPair {
-                key: b"a".to_vec(),
+                key: "a".into(),
                 error: Some(kvrpcpb::KeyError {
                     locked: Some(kvrpcpb::LockInfo {
                         lock_version: 42,
-                        key: b"a".to_vec(),
+                        key: "a".into(),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -943,8 +950,8 @@ async fn resolve_lock_resolves_records_and_retries() {
             });
         } else {
             resp.pairs.push(kvrpcpb::KvPair {
-                key: b"a".to_vec(),
-                value: b"1".to_vec(),
+                key: "a".into(),
+                value: "1".into(),
                 ..Default::default()
             });
         }
@@ -962,7 +969,7 @@ async fn resolve_lock_resolves_records_and_retries() {
     let op = OpState::new();
     let req = Request::new(
         kvrpcpb::BatchGetRequest {
-            keys: vec![b"a".to_vec()],
+            keys: vec!["a".into()],
             version: 50,
             ..Default::default()
         }
@@ -970,7 +977,7 @@ async fn resolve_lock_resolves_records_and_retries() {
     )
     .with_op(op.clone());
     let resp = svc.oneshot(req).await.unwrap();
-    assert!(matches!(resp.inner, StoreResponse::BatchGet(ref r) if r.pairs[0].value == b"1"));
+    assert!(matches!(resp.inner, StoreResponse::BatchGet(ref r) if r.pairs[0].value == "1"));
     assert_eq!(*seen.lock(), vec![vec![], vec![42]]);
     assert_eq!(*resolver.rounds.lock(), 1);
     assert_eq!(op.resolved_locks(), vec![42]);
@@ -994,7 +1001,7 @@ async fn standard_stack_serves_a_sharded_batch() {
         Default::default(),
     ));
     let resp = boxed.oneshot(raw_get("a")).await.unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"A"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "A"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -1009,7 +1016,7 @@ async fn configurable_read_timeout_moves_on_without_backoff() {
     );
     let mut req = Request::new(
         kvrpcpb::GetRequest {
-            key: b"a".to_vec(),
+            key: "a".into(),
             version: 1,
             ..Default::default()
         }
@@ -1038,7 +1045,7 @@ async fn transient_send_failure_backs_off_tikv_rpc() {
         .oneshot(raw_get("a").with_op(op.clone()))
         .await
         .unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"1"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "1"));
     assert_eq!(op.with_backoffer(|b| b.times(BackoffKind::TiKvRpc)), 1);
     assert_eq!(c.0.lock().send_fails, vec![1]);
 }
@@ -1172,7 +1179,7 @@ async fn follower_read_goes_to_a_follower_with_replica_read() {
         .oneshot(raw_get("a").with_replica_read(ReplicaRead::Follower))
         .await
         .unwrap();
-    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == b"1"));
+    assert!(matches!(resp.inner, StoreResponse::RawGet(ref r) if r.value == "1"));
     let calls = c.calls();
     assert_eq!(calls.len(), 1);
     assert_ne!(calls[0].0, 1, "the leader is store 1");
@@ -1180,7 +1187,7 @@ async fn follower_read_goes_to_a_follower_with_replica_read() {
     // A write never reads from followers, whatever the policy says.
     let put = Request::new(
         kvrpcpb::RawPutRequest {
-            key: b"b".to_vec(),
+            key: "b".into(),
             ..Default::default()
         }
         .into(),
@@ -1240,7 +1247,7 @@ fn overhead() {
             let call = StoreCall {
                 store_id: 1,
                 addr: Arc::from("store-1"),
-                request: kvrpcpb::RawGetRequest { key: b"a".to_vec(), ..Default::default() }.into(),
+                request: kvrpcpb::RawGetRequest { key: "a".into(), ..Default::default() }.into(),
                 timeout: None,
             };
             direct.oneshot(call).await.unwrap();

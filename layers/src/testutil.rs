@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 use tikv_tower_proto::{errorpb, kvrpcpb, metapb};
@@ -26,8 +27,8 @@ pub fn peer(region: u64, store: u64) -> metapb::Peer {
 pub fn region(id: u64, start: &str, end: &str, ver: u64) -> metapb::Region {
     metapb::Region {
         id,
-        start_key: start.as_bytes().to_vec(),
-        end_key: end.as_bytes().to_vec(),
+        start_key: start.as_bytes().to_vec().into(),
+        end_key: end.as_bytes().to_vec().into(),
         region_epoch: Some(metapb::RegionEpoch {
             conf_ver: 1,
             version: ver,
@@ -50,7 +51,7 @@ pub struct ClusterState {
     pub truth: Vec<(metapb::Region, u64)>,
     /// The client's cache (may be stale).
     pub cache: Vec<(metapb::Region, u64)>,
-    pub data: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub data: BTreeMap<Bytes, Bytes>,
     pub down: HashSet<u64>,
     pub script: VecDeque<(Option<u64>, Scripted)>,
     /// Every call: store id and stamped context.
@@ -80,10 +81,10 @@ impl Cluster {
     }
 
     pub fn put(&self, k: &str, v: &str) {
-        self.0
-            .lock()
-            .data
-            .insert(k.as_bytes().to_vec(), v.as_bytes().to_vec());
+        self.0.lock().data.insert(
+            Bytes::copy_from_slice(k.as_bytes()),
+            Bytes::copy_from_slice(v.as_bytes()),
+        );
     }
 
     pub fn script(&self, store: Option<u64>, s: Scripted) {
@@ -121,7 +122,7 @@ impl Cluster {
     }
 
     fn contains(r: &metapb::Region, key: &[u8]) -> bool {
-        key >= r.start_key.as_slice() && (r.end_key.is_empty() || key < r.end_key.as_slice())
+        key >= r.start_key.as_ref() && (r.end_key.is_empty() || key < r.end_key.as_ref())
     }
 
     /// The transport: a clonable service.
@@ -205,7 +206,7 @@ impl Cluster {
         }
         let not_in_region = |k: &[u8]| errorpb::Error {
             key_not_in_region: Some(errorpb::KeyNotInRegion {
-                key: k.to_vec(),
+                key: k.to_vec().into(),
                 region_id: truth.id,
                 ..Default::default()
             }),
@@ -260,19 +261,16 @@ impl Cluster {
                 } else {
                     (r.start_key.clone(), r.end_key.clone())
                 };
-                let in_region_lo = lo.as_slice() >= truth.start_key.as_slice();
-                let in_region_hi = truth.end_key.is_empty()
-                    || (!hi.is_empty() && hi.as_slice() <= truth.end_key.as_slice());
+                let in_region_lo = lo >= truth.start_key;
+                let in_region_hi =
+                    truth.end_key.is_empty() || (!hi.is_empty() && hi <= truth.end_key);
                 if !in_region_lo || !in_region_hi {
                     return region_err(not_in_region(&lo));
                 }
                 let mut kvs: Vec<kvrpcpb::KvPair> = s
                     .data
                     .iter()
-                    .filter(|(k, _)| {
-                        k.as_slice() >= lo.as_slice()
-                            && (hi.is_empty() || k.as_slice() < hi.as_slice())
-                    })
+                    .filter(|(k, _)| **k >= *lo && (hi.is_empty() || **k < *hi))
                     .map(|(k, v)| kvrpcpb::KvPair {
                         key: k.clone(),
                         value: v.clone(),
@@ -292,10 +290,7 @@ impl Cluster {
                 let keys: Vec<_> = s
                     .data
                     .keys()
-                    .filter(|k| {
-                        k.as_slice() >= r.start_key.as_slice()
-                            && (r.end_key.is_empty() || k.as_slice() < r.end_key.as_slice())
-                    })
+                    .filter(|k| **k >= r.start_key && (r.end_key.is_empty() || **k < r.end_key))
                     .cloned()
                     .collect();
                 for k in keys {
@@ -325,8 +320,7 @@ impl RegionLocator for Cluster {
             if key.is_empty() {
                 r.end_key.is_empty()
             } else {
-                r.start_key.as_slice() < key
-                    && (r.end_key.is_empty() || key <= r.end_key.as_slice())
+                r.start_key.as_ref() < key && (r.end_key.is_empty() || key <= r.end_key.as_ref())
             }
         });
         async move { r }

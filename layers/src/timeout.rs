@@ -47,7 +47,7 @@
 //!     .layer(RouteLayer::new(region_cache, RouteConfig::default()))
 //!     .layer(t)
 //!     .service(transport);
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! let err = svc.oneshot(Request::new(get)).await.unwrap_err();
 //! // The call-level layer gave up after 30 s: a send failure for the retry layer.
 //! assert!(matches!(err, Error::SendFailed { source: TransportError::Timeout { .. }, .. }));

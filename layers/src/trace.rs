@@ -39,7 +39,7 @@
 //!     Ok::<_, Error>(Response { inner, details: Default::default() })
 //! });
 //! let svc = tower::ServiceBuilder::new().layer(TraceLayer::new()).service(inner);
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! svc.oneshot(Request::new(get)).await?;
 //! # Ok(())
 //! # }

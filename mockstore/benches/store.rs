@@ -31,7 +31,7 @@ fn ctx(cluster: &MockCluster, key: &[u8]) -> kvrpcpb::Context {
 fn raw_get(cluster: &MockCluster, key: &[u8]) -> kvrpcpb::RawGetRequest {
     kvrpcpb::RawGetRequest {
         context: Some(ctx(cluster, key)),
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         ..Default::default()
     }
 }
@@ -41,8 +41,8 @@ async fn fill(cluster: &MockCluster, store: &MockStore, n: usize) {
         let key = format!("key{i:06}").into_bytes();
         let req = kvrpcpb::RawPutRequest {
             context: Some(ctx(cluster, &key)),
-            key,
-            value: vec![7u8; 64],
+            key: key.into(),
+            value: vec![7u8; 64].into(),
             ..Default::default()
         };
         store
@@ -86,11 +86,11 @@ async fn inprocess(cluster: &MockCluster) -> (f64, f64) {
             context: Some(ctx(cluster, &key)),
             mutations: vec![kvrpcpb::Mutation {
                 op: kvrpcpb::Op::Put as i32,
-                key: key.clone(),
-                value: vec![1u8; 64],
+                key: key.clone().into(),
+                value: vec![1u8; 64].into(),
                 ..Default::default()
             }],
-            primary_lock: key.clone(),
+            primary_lock: key.clone().into(),
             start_version: start,
             lock_ttl: 3000,
             txn_size: 1,
@@ -103,7 +103,7 @@ async fn inprocess(cluster: &MockCluster) -> (f64, f64) {
         let cm = kvrpcpb::CommitRequest {
             context: Some(ctx(cluster, &key)),
             start_version: start,
-            keys: vec![key],
+            keys: vec![key.into()],
             commit_version: ts(1),
             ..Default::default()
         };

@@ -40,11 +40,11 @@
 //!     ..Default::default()
 //! };
 //! let store = cluster.store(leader.store_id).unwrap();
-//! let put = kvrpcpb::RawPutRequest { context: Some(ctx.clone()), key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
+//! let put = kvrpcpb::RawPutRequest { context: Some(ctx.clone()), key: "k".into(), value: "v".into(), ..Default::default() };
 //! store.handle(StoreRequest::from(put)).await.unwrap();
-//! let get = kvrpcpb::RawGetRequest { context: Some(ctx), key: b"k".to_vec(), ..Default::default() };
+//! let get = kvrpcpb::RawGetRequest { context: Some(ctx), key: "k".into(), ..Default::default() };
 //! match store.handle(get.into()).await.unwrap() {
-//!     StoreResponse::RawGet(r) => assert_eq!(r.value, b"v"),
+//!     StoreResponse::RawGet(r) => assert_eq!(r.value, "v"),
 //!     other => panic!("{other:?}"),
 //! }
 //! # });

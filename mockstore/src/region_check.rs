@@ -257,10 +257,10 @@ fn key_not_in_region(key: &[u8], region: &Region) -> CheckFailure {
         ),
         |e| {
             e.key_not_in_region = Some(errorpb::KeyNotInRegion {
-                key: key.to_vec(),
+                key: key.to_vec().into(),
                 region_id: region.id,
-                start_key: region.start_key.clone(),
-                end_key: region.end_key.clone(),
+                start_key: region.start_key.clone().into(),
+                end_key: region.end_key.clone().into(),
             })
         },
     )))

@@ -29,7 +29,7 @@ async fn abort_of(
 
 fn get(key: &[u8]) -> StoreRequest {
     kvrpcpb::GetRequest {
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         version: 10,
         ..Default::default()
     }
@@ -65,15 +65,15 @@ async fn txn_api_version_table() {
 async fn v2_scan_needs_a_bounded_txn_range_and_prewrite_checks_every_key() {
     let c = MockCluster::builder().api_version(ApiVersion::V2).build();
     let bounded = kvrpcpb::ScanRequest {
-        start_key: b"x\0\0\0".to_vec(),
-        end_key: b"x\0\0\x01".to_vec(),
+        start_key: (b"x\0\0\0".to_vec()).into(),
+        end_key: (b"x\0\0\x01".to_vec()).into(),
         limit: 5,
         version: 10,
         ..Default::default()
     };
     assert_eq!(abort_of(&c, 2, bounded.into(), b"x\0\0\0").await, None);
     let open = kvrpcpb::ScanRequest {
-        start_key: b"x\0\0\0".to_vec(),
+        start_key: (b"x\0\0\0".to_vec()).into(),
         limit: 5,
         version: 10,
         ..Default::default()
@@ -85,13 +85,13 @@ async fn v2_scan_needs_a_bounded_txn_range_and_prewrite_checks_every_key() {
         "{got:?}"
     );
     let m = |k: &[u8]| kvrpcpb::Mutation {
-        key: k.to_vec(),
-        value: b"v".to_vec(),
+        key: k.to_vec().into(),
+        value: "v".into(),
         ..Default::default()
     };
     let pw = kvrpcpb::PrewriteRequest {
         mutations: vec![m(b"x\0\0\0a"), m(b"xyz")],
-        primary_lock: b"x\0\0\0a".to_vec(),
+        primary_lock: (b"x\0\0\0a".to_vec()).into(),
         start_version: 10,
         lock_ttl: 1000,
         ..Default::default()

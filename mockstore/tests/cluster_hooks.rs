@@ -20,7 +20,7 @@ async fn recorder_logs_requests_and_outcomes() {
     let get = |store| -> StoreRequest {
         kvrpcpb::RawGetRequest {
             context: Some(peer_ctx(&region, store)),
-            key: b"k".to_vec(),
+            key: "k".into(),
             ..Default::default()
         }
         .into()
@@ -95,7 +95,7 @@ async fn pd_lag_serves_stale_regions_until_sync() {
     assert_eq!(stale.epoch, before.epoch);
     let req: StoreRequest = kvrpcpb::RawGetRequest {
         context: Some(peer_ctx(&stale, 1)),
-        key: b"z".to_vec(),
+        key: "z".into(),
         ..Default::default()
     }
     .into();
@@ -159,10 +159,10 @@ async fn lose_pessimistic_locks_drops_them_in_the_region_only() {
             context: Some(peer_ctx(&region, 1)),
             mutations: vec![kvrpcpb::Mutation {
                 op: kvrpcpb::Op::PessimisticLock as i32,
-                key: key.to_vec(),
+                key: key.to_vec().into(),
                 ..Default::default()
             }],
-            primary_lock: key.to_vec(),
+            primary_lock: key.to_vec().into(),
             start_version: ts,
             for_update_ts: ts,
             lock_ttl: 3000,

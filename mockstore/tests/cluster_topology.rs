@@ -22,7 +22,7 @@ fn raw_cluster() -> MockCluster {
 async fn raw_get(c: &MockCluster, region: &Region, store_id: u64, key: &[u8]) -> StoreResponse {
     let req: StoreRequest = kvrpcpb::RawGetRequest {
         context: Some(peer_ctx(region, store_id)),
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         ..Default::default()
     }
     .into();
@@ -266,7 +266,7 @@ async fn leader_transfer_and_peer_changes() {
     cx.replica_read = true;
     let req: StoreRequest = kvrpcpb::RawGetRequest {
         context: Some(cx),
-        key: b"a".to_vec(),
+        key: "a".into(),
         ..Default::default()
     }
     .into();
@@ -288,8 +288,8 @@ async fn auto_split_by_key_count() {
         let region = c.region_for_user_key(&key).expect("region");
         let req: StoreRequest = kvrpcpb::RawPutRequest {
             context: Some(peer_ctx(&region, 1)),
-            key,
-            value: b"v".to_vec(),
+            key: key.into(),
+            value: "v".into(),
             ..Default::default()
         }
         .into();
@@ -313,14 +313,19 @@ async fn split_region_rpc_returns_every_region() {
     let region = c.regions()[0].clone();
     let req: StoreRequest = kvrpcpb::SplitRegionRequest {
         context: Some(peer_ctx(&region, 1)),
-        split_keys: vec![b"b".to_vec(), b"a".to_vec(), b"a".to_vec()],
+        split_keys: vec!["b".into(), "a".into(), "a".into()],
         ..Default::default()
     }
     .into();
     match c.store(1).expect("store").handle(req).await.expect("rpc") {
         StoreResponse::SplitRegion(r) => {
             assert!(r.region_error.is_none());
-            let starts: Vec<Vec<u8>> = r.regions.iter().map(|r| r.start_key.clone()).collect();
+            let starts: Vec<Vec<u8>> = r
+                .regions
+                .iter()
+                .map(|r| r.start_key.clone())
+                .map(Into::into)
+                .collect();
             assert_eq!(
                 starts,
                 vec![Vec::new(), encode_bytes(b"a"), encode_bytes(b"b")]
@@ -398,11 +403,11 @@ async fn auto_split_counts_transactional_keys_too() {
         let req: StoreRequest = kvrpcpb::PrewriteRequest {
             context: Some(peer_ctx(&region, 1)),
             mutations: vec![kvrpcpb::Mutation {
-                key: key.clone(),
-                value: b"v".to_vec(),
+                key: key.clone().into(),
+                value: "v".into(),
                 ..Default::default()
             }],
-            primary_lock: key,
+            primary_lock: key.into(),
             start_version: 100 + u64::from(i),
             lock_ttl: 3000,
             ..Default::default()

@@ -24,7 +24,7 @@ fn ctx(c: &MockCluster) -> kvrpcpb::Context {
 fn get(c: &MockCluster) -> StoreRequest {
     kvrpcpb::RawGetRequest {
         context: Some(ctx(c)),
-        key: b"k".to_vec(),
+        key: "k".into(),
         ..Default::default()
     }
     .into()
@@ -33,8 +33,8 @@ fn get(c: &MockCluster) -> StoreRequest {
 fn put(c: &MockCluster, v: &[u8]) -> StoreRequest {
     kvrpcpb::RawPutRequest {
         context: Some(ctx(c)),
-        key: b"k".to_vec(),
-        value: v.to_vec(),
+        key: "k".into(),
+        value: v.to_vec().into(),
         ..Default::default()
     }
     .into()
@@ -215,7 +215,7 @@ async fn apply_then_drop_writes_but_fails() {
         .await
         .expect("rpc")
     {
-        StoreResponse::RawGet(r) => assert_eq!(r.value, b"applied"),
+        StoreResponse::RawGet(r) => assert_eq!(r.value, "applied"),
         other => panic!("{other:?}"),
     }
 }
@@ -224,12 +224,12 @@ async fn apply_then_drop_writes_but_fails() {
 async fn canned_response_status_and_predicate() {
     let c = cluster();
     let canned = StoreResponse::RawGet(Box::new(kvrpcpb::RawGetResponse {
-        value: b"canned".to_vec(),
+        value: "canned".into(),
         ..Default::default()
     }));
     c.faults().inject(
         FaultRule::respond(canned)
-            .when(|r| matches!(r, StoreRequest::RawGet(g) if g.key == b"k"))
+            .when(|r| matches!(r, StoreRequest::RawGet(g) if g.key == "k"))
             .once(),
     );
     match c
@@ -239,7 +239,7 @@ async fn canned_response_status_and_predicate() {
         .await
         .expect("rpc")
     {
-        StoreResponse::RawGet(r) => assert_eq!(r.value, b"canned"),
+        StoreResponse::RawGet(r) => assert_eq!(r.value, "canned"),
         other => panic!("{other:?}"),
     }
     let id = c
@@ -276,8 +276,8 @@ async fn kv_gc_is_unimplemented_and_unsafe_destroy_range_skips_region_checks() {
     // No context at all: still served, on any store.
     let udr: StoreRequest = kvrpcpb::UnsafeDestroyRangeRequest {
         context: None,
-        start_key: b"a".to_vec(),
-        end_key: b"z".to_vec(),
+        start_key: "a".into(),
+        end_key: "z".into(),
     }
     .into();
     match c.store(3).expect("store").handle(udr).await.expect("rpc") {
@@ -296,8 +296,8 @@ async fn kv_gc_is_unimplemented_and_unsafe_destroy_range_skips_region_checks() {
     }
     let empty: StoreRequest = kvrpcpb::UnsafeDestroyRangeRequest {
         context: None,
-        start_key: Vec::new(),
-        end_key: b"z".to_vec(),
+        start_key: Default::default(),
+        end_key: "z".into(),
     }
     .into();
     match c.store(1).expect("store").handle(empty).await.expect("rpc") {

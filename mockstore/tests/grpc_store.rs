@@ -49,8 +49,8 @@ async fn raw_put_then_get_over_grpc() {
     let put = c
         .raw_put(kvrpcpb::RawPutRequest {
             context: Some(leader_ctx(&cluster, b"k1")),
-            key: b"k1".to_vec(),
-            value: b"v1".to_vec(),
+            key: "k1".into(),
+            value: "v1".into(),
             ..Default::default()
         })
         .await
@@ -63,13 +63,13 @@ async fn raw_put_then_get_over_grpc() {
     let got = c
         .raw_get(kvrpcpb::RawGetRequest {
             context: Some(leader_ctx(&cluster, b"k1")),
-            key: b"k1".to_vec(),
+            key: "k1".into(),
             ..Default::default()
         })
         .await
         .expect("get")
         .into_inner();
-    assert_eq!((got.value.as_slice(), got.not_found), (&b"v1"[..], false));
+    assert_eq!((got.value.as_ref(), got.not_found), (&b"v1"[..], false));
 
     // PD reports the served address of every store.
     for s in cluster.stores() {
@@ -97,7 +97,7 @@ async fn raw_put_then_get_over_grpc() {
     let r = f
         .raw_get(kvrpcpb::RawGetRequest {
             context: Some(wrong),
-            key: b"k1".to_vec(),
+            key: "k1".into(),
             ..Default::default()
         })
         .await
@@ -125,11 +125,11 @@ async fn txn_prewrite_commit_get_over_grpc() {
             context: Some(leader_ctx(&cluster, b"a")),
             mutations: vec![kvrpcpb::Mutation {
                 op: kvrpcpb::Op::Put as i32,
-                key: b"a".to_vec(),
-                value: b"1".to_vec(),
+                key: "a".into(),
+                value: "1".into(),
                 ..Default::default()
             }],
-            primary_lock: b"a".to_vec(),
+            primary_lock: "a".into(),
             start_version: start,
             lock_ttl: 3000,
             txn_size: 1,
@@ -144,7 +144,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
         .kv_commit(kvrpcpb::CommitRequest {
             context: Some(leader_ctx(&cluster, b"a")),
             start_version: start,
-            keys: vec![b"a".to_vec()],
+            keys: vec!["a".into()],
             commit_version: commit,
             ..Default::default()
         })
@@ -156,7 +156,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
     let got = c
         .kv_get(kvrpcpb::GetRequest {
             context: Some(leader_ctx(&cluster, b"a")),
-            key: b"a".to_vec(),
+            key: "a".into(),
             version: read,
             ..Default::default()
         })
@@ -164,7 +164,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
         .expect("get")
         .into_inner();
     assert_eq!(
-        (got.value.as_slice(), got.not_found),
+        (got.value.as_ref(), got.not_found),
         (&b"1"[..], false),
         "{got:?}"
     );
@@ -172,7 +172,7 @@ async fn txn_prewrite_commit_get_over_grpc() {
     let old = c
         .kv_get(kvrpcpb::GetRequest {
             context: Some(leader_ctx(&cluster, b"a")),
-            key: b"a".to_vec(),
+            key: "a".into(),
             version: commit - 1,
             ..Default::default()
         })
@@ -204,8 +204,8 @@ async fn batch_commands_answers_every_id_once() {
             id,
             ReqCmd::RawPut(kvrpcpb::RawPutRequest {
                 context: Some(leader_ctx(&cluster, k.as_bytes())),
-                key: k.as_bytes().to_vec(),
-                value: format!("v-{k}").into_bytes(),
+                key: k.as_bytes().to_vec().into(),
+                value: format!("v-{k}").into_bytes().into(),
                 ..Default::default()
             }),
         )
@@ -215,7 +215,7 @@ async fn batch_commands_answers_every_id_once() {
             id,
             ReqCmd::RawGet(kvrpcpb::RawGetRequest {
                 context: Some(leader_ctx(&cluster, k.as_bytes())),
-                key: k.as_bytes().to_vec(),
+                key: k.as_bytes().to_vec().into(),
                 ..Default::default()
             }),
         )
@@ -275,8 +275,8 @@ async fn batch_commands_answers_every_id_once() {
     );
     assert!(matches!(&seen[&3], RespCmd::Empty(e) if e.test_id == 77));
     assert!(matches!(&seen[&4], RespCmd::RawGet(r) if r.not_found));
-    assert!(matches!(&seen[&10], RespCmd::RawGet(r) if r.value == b"v-x1"));
-    assert!(matches!(&seen[&11], RespCmd::RawGet(r) if r.value == b"v-x2"));
+    assert!(matches!(&seen[&10], RespCmd::RawGet(r) if r.value == "v-x1"));
+    assert!(matches!(&seen[&11], RespCmd::RawGet(r) if r.value == "v-x2"));
     // Closing the request side ends the response stream.
     drop(tx);
     assert!(responses.message().await.expect("clean end").is_none());
@@ -316,8 +316,8 @@ async fn stopped_store_refuses_connections_and_restarts_with_data() {
     let mut c = client(addr).await;
     c.raw_put(kvrpcpb::RawPutRequest {
         context: Some(leader_ctx(&cluster, b"k")),
-        key: b"k".to_vec(),
-        value: b"v".to_vec(),
+        key: "k".into(),
+        value: "v".into(),
         ..Default::default()
     })
     .await
@@ -334,7 +334,7 @@ async fn stopped_store_refuses_connections_and_restarts_with_data() {
     let r = c
         .raw_get(kvrpcpb::RawGetRequest {
             context: Some(leader_ctx(&cluster, b"k")),
-            key: b"k".to_vec(),
+            key: "k".into(),
             ..Default::default()
         })
         .await;
@@ -346,12 +346,12 @@ async fn stopped_store_refuses_connections_and_restarts_with_data() {
     let got = c
         .raw_get(kvrpcpb::RawGetRequest {
             context: Some(leader_ctx(&cluster, b"k")),
-            key: b"k".to_vec(),
+            key: "k".into(),
             ..Default::default()
         })
         .await
         .expect("get after restart")
         .into_inner();
-    assert_eq!(got.value, b"v");
+    assert_eq!(got.value, "v");
     served.shutdown().await;
 }

@@ -23,11 +23,11 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
         context: Some(leader_ctx(cluster, key)),
         mutations: vec![kvrpcpb::Mutation {
             op: kvrpcpb::Op::Put as i32,
-            key: key.to_vec(),
-            value: value.to_vec(),
+            key: key.to_vec().into(),
+            value: value.to_vec().into(),
             ..Default::default()
         }],
-        primary_lock: key.to_vec(),
+        primary_lock: key.to_vec().into(),
         start_version: start,
         lock_ttl: 3000,
         txn_size: 1,
@@ -44,7 +44,7 @@ async fn write(cluster: &MockCluster, key: &[u8], value: &[u8]) {
     let cm = kvrpcpb::CommitRequest {
         context: Some(leader_ctx(cluster, key)),
         start_version: start,
-        keys: vec![key.to_vec()],
+        keys: vec![key.to_vec().into()],
         commit_version: version(pd.tso(1).expect("tso")),
         ..Default::default()
     };
@@ -62,7 +62,7 @@ async fn writes_of(cluster: &MockCluster, key: &[u8]) -> usize {
     let store = cluster.store(1).expect("store");
     let req = kvrpcpb::MvccGetByKeyRequest {
         context: Some(leader_ctx(cluster, key)),
-        key: key.to_vec(),
+        key: key.to_vec().into(),
     };
     match store
         .handle(StoreRequest::MvccGetByKey(Box::new(req)))

@@ -131,7 +131,7 @@ async fn regions_after_split() {
     let r = pd
         .get_region(pdpb::GetRegionRequest {
             header: header(&cluster),
-            region_key: encode_bytes(b"n"),
+            region_key: encode_bytes(b"n").into(),
             need_buckets: false,
         })
         .await
@@ -146,13 +146,16 @@ async fn regions_after_split() {
     let prev = pd
         .get_prev_region(pdpb::GetRegionRequest {
             header: header(&cluster),
-            region_key: encode_bytes(b"n"),
+            region_key: encode_bytes(b"n").into(),
             need_buckets: false,
         })
         .await
         .expect("prev")
         .into_inner();
-    assert_eq!(prev.region.map(|r| r.end_key), Some(encode_bytes(b"m")));
+    assert_eq!(
+        prev.region.map(|r| r.end_key),
+        Some(encode_bytes(b"m").into())
+    );
 
     let missing = pd
         .get_region_by_id(pdpb::GetRegionByIdRequest {
@@ -169,8 +172,8 @@ async fn regions_after_split() {
     let scan = pd
         .scan_regions(pdpb::ScanRegionsRequest {
             header: header(&cluster),
-            start_key: Vec::new(),
-            end_key: Vec::new(),
+            start_key: Default::default(),
+            end_key: Default::default(),
             limit: 0,
         })
         .await
@@ -185,12 +188,12 @@ async fn regions_after_split() {
             header: header(&cluster),
             ranges: vec![
                 pdpb::KeyRange {
-                    start_key: encode_bytes(b"a"),
-                    end_key: encode_bytes(b"b"),
+                    start_key: encode_bytes(b"a").into(),
+                    end_key: encode_bytes(b"b").into(),
                 },
                 pdpb::KeyRange {
-                    start_key: encode_bytes(b"c"),
-                    end_key: encode_bytes(b"z"),
+                    start_key: encode_bytes(b"c").into(),
+                    end_key: encode_bytes(b"z").into(),
                 },
             ],
             limit: 10,
@@ -212,7 +215,7 @@ async fn regions_after_split() {
     let split = pd
         .split_regions(pdpb::SplitRegionsRequest {
             header: header(&cluster),
-            split_keys: vec![encode_bytes(b"t")],
+            split_keys: vec![encode_bytes(b"t").into()],
             retry_limit: 0,
         })
         .await

@@ -37,8 +37,8 @@ async fn put(c: &MockCluster, k: &[u8], v: &[u8]) {
         k,
         0,
         kvrpcpb::RawPutRequest {
-            key: k.to_vec(),
-            value: v.to_vec(),
+            key: k.to_vec().into(),
+            value: v.to_vec().into(),
             ..Default::default()
         }
         .into(),
@@ -56,7 +56,7 @@ async fn get(c: &MockCluster, k: &[u8]) -> kvrpcpb::RawGetResponse {
         k,
         0,
         kvrpcpb::RawGetRequest {
-            key: k.to_vec(),
+            key: k.to_vec().into(),
             ..Default::default()
         }
         .into(),
@@ -69,7 +69,7 @@ async fn get(c: &MockCluster, k: &[u8]) -> kvrpcpb::RawGetResponse {
 }
 
 fn keys(pairs: &[kvrpcpb::KvPair]) -> Vec<&[u8]> {
-    pairs.iter().map(|p| p.key.as_slice()).collect()
+    pairs.iter().map(|p| p.key.as_ref()).collect()
 }
 
 #[tokio::test]
@@ -78,12 +78,12 @@ async fn get_tells_absent_from_empty() {
     put(&c, b"empty", b"").await;
     let r = get(&c, b"empty").await;
     assert!(!r.not_found);
-    assert_eq!(r.value, b"");
+    assert_eq!(r.value, "");
     let r = get(&c, b"absent").await;
     assert!(r.not_found);
     // The empty key is a valid V1 raw key.
     put(&c, b"", b"e").await;
-    assert_eq!(get(&c, b"").await.value, b"e");
+    assert_eq!(get(&c, b"").await.value, "e");
 }
 
 #[tokio::test]
@@ -92,18 +92,13 @@ async fn batch_get_omits_missing_keys_in_request_order() {
     put(&c, b"b", b"2").await;
     put(&c, b"a", b"1").await;
     let req = kvrpcpb::RawBatchGetRequest {
-        keys: vec![
-            b"b".to_vec(),
-            b"".to_vec(),
-            b"absent".to_vec(),
-            b"a".to_vec(),
-        ],
+        keys: vec!["b".into(), "".into(), "absent".into(), "a".into()],
         ..Default::default()
     };
     match send(&c, b"a", 0, req.into()).await {
         StoreResponse::RawBatchGet(r) => {
             assert_eq!(keys(&r.pairs), vec![b"b".as_slice(), b"a".as_slice()]);
-            assert_eq!(r.pairs[0].value, b"2");
+            assert_eq!(r.pairs[0].value, "2");
         }
         other => panic!("{other:?}"),
     }
@@ -116,8 +111,8 @@ async fn scans_clip_to_region_and_honour_limit_reverse_key_only() {
         put(&c, k, b"v").await;
     }
     let scan = |start: &[u8], end: &[u8], limit, reverse, key_only| kvrpcpb::RawScanRequest {
-        start_key: start.to_vec(),
-        end_key: end.to_vec(),
+        start_key: start.to_vec().into(),
+        end_key: end.to_vec().into(),
         limit,
         reverse,
         key_only,
@@ -135,7 +130,7 @@ async fn scans_clip_to_region_and_honour_limit_reverse_key_only() {
     // Forward with empty end: clipped at the region end "m".
     let kvs = run(scan(b"", b"", 10, false, false), b"a").await;
     assert_eq!(keys(&kvs), vec![b"a".as_slice(), b"b", b"c"]);
-    assert_eq!(kvs[0].value, b"v");
+    assert_eq!(kvs[0].value, "v");
     // Limit.
     assert_eq!(
         keys(&run(scan(b"a", b"", 2, false, false), b"a").await),
@@ -173,12 +168,12 @@ async fn batch_scan_applies_each_limit_per_range() {
     let req = kvrpcpb::RawBatchScanRequest {
         ranges: vec![
             kvrpcpb::KeyRange {
-                start_key: b"a".to_vec(),
-                end_key: b"b".to_vec(),
+                start_key: "a".into(),
+                end_key: "b".into(),
             },
             kvrpcpb::KeyRange {
-                start_key: b"b".to_vec(),
-                end_key: b"c".to_vec(),
+                start_key: "b".into(),
+                end_key: "c".into(),
             },
         ],
         each_limit: 2,
@@ -193,8 +188,8 @@ async fn batch_scan_applies_each_limit_per_range() {
     // Out-of-order ranges are refused in one error pair.
     let bad = kvrpcpb::RawBatchScanRequest {
         ranges: vec![kvrpcpb::KeyRange {
-            start_key: b"b".to_vec(),
-            end_key: b"a".to_vec(),
+            start_key: "b".into(),
+            end_key: "a".into(),
         }],
         each_limit: 2,
         ..Default::default()
@@ -218,8 +213,8 @@ async fn delete_range_and_batch_delete() {
         put(&c, k, b"v").await;
     }
     let req = kvrpcpb::RawDeleteRangeRequest {
-        start_key: b"b".to_vec(),
-        end_key: b"d".to_vec(),
+        start_key: "b".into(),
+        end_key: "d".into(),
         ..Default::default()
     };
     match send(&c, b"b", 0, req.into()).await {
@@ -230,7 +225,7 @@ async fn delete_range_and_batch_delete() {
     assert!(get(&c, b"c").await.not_found);
     assert!(!get(&c, b"d").await.not_found);
     let req = kvrpcpb::RawBatchDeleteRequest {
-        keys: vec![b"a".to_vec(), b"d".to_vec()],
+        keys: vec!["a".into(), "d".into()],
         ..Default::default()
     };
     send(&c, b"a", 0, req.into()).await;
@@ -275,10 +270,10 @@ async fn compare_and_swap_table() {
         let r = cas(
             &c,
             kvrpcpb::RawCasRequest {
-                key: b"k".to_vec(),
-                value: value.to_vec(),
+                key: "k".into(),
+                value: value.to_vec().into(),
                 previous_not_exist: *pne,
-                previous_value: prev.to_vec(),
+                previous_value: prev.to_vec().into(),
                 delete: *delete,
                 ..Default::default()
             },
@@ -286,7 +281,7 @@ async fn compare_and_swap_table() {
         .await;
         assert_eq!(r.error, "", "row {i}");
         assert_eq!(
-            (r.succeed, r.previous_not_exist, r.previous_value.as_slice()),
+            (r.succeed, r.previous_not_exist, r.previous_value.as_ref()),
             (*succeed, *prev_ne, *prev_val),
             "row {i}"
         );
@@ -295,7 +290,7 @@ async fn compare_and_swap_table() {
             if g.not_found {
                 None
             } else {
-                Some(g.value.as_slice())
+                Some(g.value.as_ref())
             },
             *after,
             "row {i}"
@@ -312,8 +307,8 @@ async fn checksum_is_crc64_xor_over_key_and_value() {
     }
     let req = kvrpcpb::RawChecksumRequest {
         ranges: vec![kvrpcpb::KeyRange {
-            start_key: b"a".to_vec(),
-            end_key: b"c".to_vec(),
+            start_key: "a".into(),
+            end_key: "c".into(),
         }],
         ..Default::default()
     };
@@ -343,8 +338,8 @@ async fn checksum_is_crc64_xor_over_key_and_value() {
 async fn column_families_are_separate_and_validated() {
     let c = v1();
     let put_cf = |cf: &str| kvrpcpb::RawPutRequest {
-        key: b"k".to_vec(),
-        value: cf.as_bytes().to_vec(),
+        key: "k".into(),
+        value: cf.as_bytes().to_vec().into(),
         cf: cf.into(),
         ..Default::default()
     };
@@ -357,7 +352,7 @@ async fn column_families_are_separate_and_validated() {
             b"k",
             0,
             kvrpcpb::RawGetRequest {
-                key: b"k".to_vec(),
+                key: "k".into(),
                 cf: cf.into(),
                 ..Default::default()
             }
@@ -393,7 +388,7 @@ async fn key_too_large_and_ttl_not_enabled_in_v1() {
         &big,
         0,
         kvrpcpb::RawPutRequest {
-            key: big.clone(),
+            key: big.clone().into(),
             ..Default::default()
         }
         .into(),
@@ -410,7 +405,7 @@ async fn key_too_large_and_ttl_not_enabled_in_v1() {
         b"k",
         0,
         kvrpcpb::RawPutRequest {
-            key: b"k".to_vec(),
+            key: "k".into(),
             ttl: 5,
             ..Default::default()
         }
@@ -428,7 +423,7 @@ async fn key_too_large_and_ttl_not_enabled_in_v1() {
         b"k",
         0,
         kvrpcpb::RawGetKeyTtlRequest {
-            key: b"k".to_vec(),
+            key: "k".into(),
             ..Default::default()
         }
         .into(),
@@ -444,7 +439,7 @@ async fn key_too_large_and_ttl_not_enabled_in_v1() {
         b"k",
         2,
         kvrpcpb::RawGetRequest {
-            key: b"k".to_vec(),
+            key: "k".into(),
             ..Default::default()
         }
         .into(),
@@ -469,8 +464,8 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
         &key,
         2,
         kvrpcpb::RawPutRequest {
-            key: key.clone(),
-            value: b"w".to_vec(),
+            key: key.clone().into(),
+            value: "w".into(),
             ttl: 10,
             ..Default::default()
         }
@@ -493,7 +488,7 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
     );
     // Wrong key mode.
     let txn_key = b"x\0\0\0hello".to_vec();
-    match send(&c, &txn_key, 2, kvrpcpb::RawGetRequest { key: txn_key.clone(), ..Default::default() }.into()).await {
+    match send(&c, &txn_key, 2, kvrpcpb::RawGetRequest { key: txn_key.clone().into(), ..Default::default() }.into()).await {
         StoreResponse::RawGet(r) => assert_eq!(
             r.error,
             "Key mode mismatched with the request mode, cmd: raw_get, storage: V2, key: 7800000068656C6C6F"
@@ -506,7 +501,7 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
         &key,
         0,
         kvrpcpb::RawGetRequest {
-            key: key.clone(),
+            key: key.clone().into(),
             ..Default::default()
         }
         .into(),
@@ -526,7 +521,7 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
         &key,
         2,
         kvrpcpb::RawGetRequest {
-            key: key.clone(),
+            key: key.clone().into(),
             cf: "default".into(),
             ..Default::default()
         }
@@ -541,8 +536,8 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
     }
     // Scans need both ends in raw mode; the keyspace end "r\0\0\x01" is fine.
     let scan = kvrpcpb::RawScanRequest {
-        start_key: b"r\0\0\0".to_vec(),
-        end_key: b"r\0\0\x01".to_vec(),
+        start_key: (b"r\0\0\0".to_vec()).into(),
+        end_key: (b"r\0\0\x01".to_vec()).into(),
         limit: 10,
         ..Default::default()
     };
@@ -551,7 +546,7 @@ async fn api_v2_requires_raw_prefix_and_default_cf() {
         other => panic!("{other:?}"),
     }
     let open = kvrpcpb::RawScanRequest {
-        start_key: b"r\0\0\0".to_vec(),
+        start_key: (b"r\0\0\0".to_vec()).into(),
         limit: 10,
         ..Default::default()
     };
@@ -587,8 +582,8 @@ async fn concurrent_cas_increments_are_atomic() {
                 let r = cas(
                     &c,
                     kvrpcpb::RawCasRequest {
-                        key: b"ctr".to_vec(),
-                        value: (n + 1).to_string().into_bytes(),
+                        key: "ctr".into(),
+                        value: ((n + 1).to_string().into_bytes()).into(),
                         previous_value: cur,
                         ..Default::default()
                     },
@@ -603,5 +598,5 @@ async fn concurrent_cas_increments_are_atomic() {
     for t in tasks {
         t.await.expect("task");
     }
-    assert_eq!(get(&c, b"ctr").await.value, b"200");
+    assert_eq!(get(&c, b"ctr").await.value, "200");
 }

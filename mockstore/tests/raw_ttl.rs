@@ -36,7 +36,7 @@ async fn ttl_of(c: &MockCluster, key: &str) -> kvrpcpb::RawGetKeyTtlResponse {
     match send(
         c,
         kvrpcpb::RawGetKeyTtlRequest {
-            key: k(key),
+            key: k(key).into(),
             ..Default::default()
         }
         .into(),
@@ -52,7 +52,7 @@ async fn visible(c: &MockCluster, key: &str) -> bool {
     match send(
         c,
         kvrpcpb::RawGetRequest {
-            key: k(key),
+            key: k(key).into(),
             ..Default::default()
         }
         .into(),
@@ -70,8 +70,8 @@ async fn ttl_expires_with_the_clock() {
     send(
         &c,
         kvrpcpb::RawPutRequest {
-            key: k("t"),
-            value: b"v".to_vec(),
+            key: k("t").into(),
+            value: "v".into(),
             ttl: 10,
             ..Default::default()
         }
@@ -81,8 +81,8 @@ async fn ttl_expires_with_the_clock() {
     send(
         &c,
         kvrpcpb::RawPutRequest {
-            key: k("forever"),
-            value: b"v".to_vec(),
+            key: k("forever").into(),
+            value: "v".into(),
             ..Default::default()
         }
         .into(),
@@ -101,8 +101,8 @@ async fn ttl_expires_with_the_clock() {
     match send(
         &c,
         kvrpcpb::RawScanRequest {
-            start_key: k(""),
-            end_key: b"r\0\0\x01".to_vec(),
+            start_key: k("").into(),
+            end_key: (b"r\0\0\x01".to_vec()).into(),
             limit: 10,
             ..Default::default()
         }
@@ -116,7 +116,7 @@ async fn ttl_expires_with_the_clock() {
     match send(
         &c,
         kvrpcpb::RawBatchGetRequest {
-            keys: vec![k("t"), k("forever")],
+            keys: vec![k("t").into(), k("forever").into()],
             ..Default::default()
         }
         .into(),
@@ -129,8 +129,8 @@ async fn ttl_expires_with_the_clock() {
     match send(
         &c,
         kvrpcpb::RawCasRequest {
-            key: k("t"),
-            value: b"new".to_vec(),
+            key: k("t").into(),
+            value: "new".into(),
             previous_not_exist: true,
             ..Default::default()
         }
@@ -151,8 +151,8 @@ async fn batch_put_ttls() {
     let pairs = |n: usize| -> Vec<kvrpcpb::KvPair> {
         (0..n)
             .map(|i| kvrpcpb::KvPair {
-                key: k(&format!("b{i}")),
-                value: b"v".to_vec(),
+                key: k(&format!("b{i}")).into(),
+                value: "v".into(),
                 ..Default::default()
             })
             .collect()

@@ -62,7 +62,7 @@ fn classify(res: Result<StoreResponse, tonic::Status>) -> Expect {
 fn raw_get(ctx: kvrpcpb::Context, key: &[u8]) -> StoreRequest {
     kvrpcpb::RawGetRequest {
         context: Some(ctx),
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         cf: String::new(),
     }
     .into()
@@ -205,8 +205,8 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
                 c.replica_read = true;
                 let req = kvrpcpb::RawPutRequest {
                     context: Some(c.clone()),
-                    key: k.clone(),
-                    value: b"v".to_vec(),
+                    key: k.clone().into(),
+                    value: "v".into(),
                     ..Default::default()
                 };
                 (2, Some(req.into()))
@@ -264,7 +264,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             |_, c, _| {
                 let req = kvrpcpb::RawScanRequest {
                     context: Some(c.clone()),
-                    start_key: b"m".to_vec(),
+                    start_key: "m".into(),
                     limit: 10,
                     reverse: true,
                     ..Default::default()
@@ -278,7 +278,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             |_, c, _| {
                 let req = kvrpcpb::RawScanRequest {
                     context: Some(c.clone()),
-                    start_key: b"m".to_vec(),
+                    start_key: "m".into(),
                     limit: 10,
                     ..Default::default()
                 };
@@ -293,11 +293,11 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
                     context: Some(c.clone()),
                     pairs: vec![
                         kvrpcpb::KvPair {
-                            key: b"b".to_vec(),
+                            key: "b".into(),
                             ..Default::default()
                         },
                         kvrpcpb::KvPair {
-                            key: b"x".to_vec(),
+                            key: "x".into(),
                             ..Default::default()
                         },
                     ],
@@ -312,8 +312,8 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
             |_, c, k| {
                 let req = kvrpcpb::RawPutRequest {
                     context: Some(c.clone()),
-                    key: k.clone(),
-                    value: vec![0u8; 2048],
+                    key: k.clone().into(),
+                    value: vec![0u8; 2048].into(),
                     ..Default::default()
                 };
                 (1, Some(req.into()))
@@ -327,6 +327,7 @@ fn cases() -> Vec<(&'static str, Mutate, Expect)> {
                     context: Some(c.clone()),
                     keys: (0..200u32)
                         .map(|i| format!("a{i:08}").into_bytes())
+                        .map(Into::into)
                         .collect(),
                     ..Default::default()
                 };
@@ -390,8 +391,8 @@ async fn stopped_store_is_unavailable_and_restart_keeps_data() {
     let store = cluster.store(1).expect("store");
     let put = kvrpcpb::RawPutRequest {
         context: Some(peer_ctx(&region, 1)),
-        key: b"a".to_vec(),
-        value: b"1".to_vec(),
+        key: "a".into(),
+        value: "1".into(),
         ..Default::default()
     };
     assert_eq!(classify(store.handle(put.into()).await), Expect::Ok);
@@ -403,7 +404,7 @@ async fn stopped_store_is_unavailable_and_restart_keeps_data() {
     assert_eq!(err.code(), tonic::Code::Unavailable);
     cluster.start_store(1).expect("start");
     match store.handle(raw_get(peer_ctx(&region, 1), b"a")).await {
-        Ok(StoreResponse::RawGet(r)) => assert_eq!(r.value, b"1"),
+        Ok(StoreResponse::RawGet(r)) => assert_eq!(r.value, "1"),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -424,7 +425,11 @@ async fn epoch_not_match_carries_split_siblings() {
         .expect("ok");
     let e = resp.region_error().cloned().expect("region error");
     let regions = e.epoch_not_match.expect("epoch not match").current_regions;
-    let starts: Vec<Vec<u8>> = regions.iter().map(|r| r.start_key.clone()).collect();
+    let starts: Vec<Vec<u8>> = regions
+        .iter()
+        .map(|r| r.start_key.clone())
+        .map(Into::into)
+        .collect();
     assert_eq!(starts, vec![b"f".to_vec(), b"c".to_vec(), b"".to_vec()]);
     assert_eq!(regions[0].id, before.id);
     assert!(regions

@@ -11,7 +11,7 @@ const MAX: u64 = u64::MAX;
 
 fn req(primary: &[u8], lock_ts: u64) -> kvrpcpb::CheckTxnStatusRequest {
     kvrpcpb::CheckTxnStatusRequest {
-        primary_key: primary.to_vec(),
+        primary_key: primary.to_vec().into(),
         lock_ts,
         ..Default::default()
     }
@@ -84,10 +84,10 @@ fn row_alive_returns_ttl_and_lock_info() {
     assert_eq!(shape(&r), (3000, 0, Action::NoAction as i32, true, false));
     let li = r.lock_info.unwrap();
     assert_eq!(
-        (li.key.as_slice(), li.lock_version, li.lock_ttl),
+        (li.key.as_ref(), li.lock_version, li.lock_ttl),
         (&b"k"[..], start, 3000)
     );
-    assert_eq!(li.primary_lock, b"k");
+    assert_eq!(li.primary_lock, "k");
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn rule_async_commit_primary_is_never_rolled_back_or_pushed() {
     let start = tso(1000, 0);
     let mut p = prewrite_req(vec![put(b"k", b"v")], b"k", start);
     p.use_async_commit = true;
-    p.secondaries = vec![b"s".to_vec()];
+    p.secondaries = vec!["s".into()];
     let min = h.must_prewrite(p).min_commit_ts;
     let r = h.check_txn_status(b"k", start, tso(9000, 0), MAX, true);
     assert_eq!(shape(&r), (3000, 0, Action::NoAction as i32, true, false));
@@ -235,7 +235,7 @@ fn row_no_lock_without_rollback_is_txn_not_found() {
     let h = H::new();
     let r = h.check_txn_status(b"k", 10, 0, 0, false);
     let nf = r.error.unwrap().txn_not_found.unwrap();
-    assert_eq!((nf.start_ts, nf.primary_key.as_slice()), (10, &b"k"[..]));
+    assert_eq!((nf.start_ts, nf.primary_key.as_ref()), (10, &b"k"[..]));
     // Another txn's lock on the key is the same as no lock.
     h.must_prewrite_put(b"k", b"v", b"k", 20);
     let r = h.check_txn_status(b"k", 10, 0, 0, false);
@@ -254,7 +254,7 @@ fn row_verify_is_primary_mismatch() {
     q.verify_is_primary = true;
     let r = check(&h, q);
     let pm = r.error.unwrap().primary_mismatch.unwrap();
-    assert_eq!(pm.lock_info.unwrap().primary_lock, b"p");
+    assert_eq!(pm.lock_info.unwrap().primary_lock, "p");
     h.must_locked(b"s", 10);
 }
 

@@ -32,7 +32,7 @@ fn commit_below_min_commit_ts_is_commit_ts_expired() {
         (e.start_ts, e.attempted_commit_ts, e.min_commit_ts),
         (10, 20, 30)
     );
-    assert_eq!(e.key, b"k");
+    assert_eq!(e.key, "k");
     assert_eq!(r.commit_version, 0);
     h.must_commit(&[b"k"], 10, 30);
 }
@@ -107,7 +107,7 @@ fn commit_without_lock_is_txn_lock_not_found() {
     let h = H::new();
     let r = h.commit(&[b"k"], 10, 20);
     let e = r.error.unwrap();
-    assert_eq!(e.txn_lock_not_found.unwrap().key, b"k");
+    assert_eq!(e.txn_lock_not_found.unwrap().key, "k");
     assert!(!e.retryable.is_empty());
     assert!(e.abort.is_empty());
     // Rolled back: also TxnLockNotFound.
@@ -134,7 +134,7 @@ fn cleanup(h: &H, key: &[u8], start_ts: u64, current_ts: u64) -> kvrpcpb::Cleanu
         &h.cm,
         &kvrpcpb::CleanupRequest {
             context: None,
-            key: key.to_vec(),
+            key: key.to_vec().into(),
             start_version: start_ts,
             current_ts,
         },
@@ -261,7 +261,7 @@ fn heart_beat(h: &H, key: &[u8], start_ts: u64, ttl: u64) -> kvrpcpb::TxnHeartBe
     h.e.txn_heart_beat(
         &h.cm,
         &kvrpcpb::TxnHeartBeatRequest {
-            primary_lock: key.to_vec(),
+            primary_lock: key.to_vec().into(),
             start_version: start_ts,
             advise_lock_ttl: ttl,
             ..Default::default()
@@ -284,7 +284,7 @@ fn heart_beat_without_lock_is_txn_not_found() {
     let h = H::new();
     let e = heart_beat(&h, b"k", 10, 5000).error.unwrap();
     let nf = e.txn_not_found.unwrap();
-    assert_eq!((nf.start_ts, nf.primary_key.as_slice()), (10, &b"k"[..]));
+    assert_eq!((nf.start_ts, nf.primary_key.as_ref()), (10, &b"k"[..]));
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn pessimistic_rollback_removes_only_matching_pessimistic_locks() {
         context: None,
         start_version: 10,
         for_update_ts: 20,
-        keys: vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
+        keys: vec!["a".into(), "b".into(), "c".into()],
     };
     let r = h.e.pessimistic_rollback(&h.cm, &req, ALL);
     assert!(r.errors.is_empty());

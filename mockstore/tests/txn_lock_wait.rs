@@ -99,7 +99,7 @@ async fn every_release_path_wakes_waiters() {
                     context: None,
                     start_version: 5,
                     for_update_ts: 5,
-                    keys: vec![b"k".to_vec()],
+                    keys: vec!["k".into()],
                 },
                 ALL,
             );
@@ -123,7 +123,7 @@ async fn every_release_path_wakes_waiters() {
                 &h.cm,
                 &kvrpcpb::CleanupRequest {
                     context: None,
-                    key: b"k".to_vec(),
+                    key: "k".into(),
                     start_version: 5,
                     current_ts: 0,
                 },
@@ -182,7 +182,7 @@ async fn force_lock_waiter_acquires_after_release() {
         PessimisticLockKeyResultType::LockResultLockedWithConflict as i32
     );
     assert_eq!(res.locked_with_conflict_ts, 12);
-    assert_eq!(res.value, b"v");
+    assert_eq!(res.value, "v");
     assert_eq!(h.must_locked(b"k", 10).for_update_ts, 12);
 }
 
@@ -208,17 +208,14 @@ async fn deadlock_is_detected_with_wait_chain() {
     let r = lock_async(&h, r20).await;
     assert_eq!(t0.elapsed(), Duration::ZERO);
     let d = r.errors[0].deadlock.as_ref().expect("deadlock");
-    assert_eq!((d.lock_ts, d.lock_key.as_slice()), (10, &b"a"[..]));
+    assert_eq!((d.lock_ts, d.lock_key.as_ref()), (10, &b"a"[..]));
     assert_eq!(d.deadlock_key_hash, key_hash(b"b"));
     let chain: Vec<_> = d
         .wait_chain
         .iter()
         .map(|e| (e.txn, e.wait_for_txn, e.key.clone()))
         .collect();
-    assert_eq!(
-        chain,
-        vec![(10, 20, b"b".to_vec()), (20, 10, b"a".to_vec())]
-    );
+    assert_eq!(chain, vec![(10, 20, "b".into()), (20, 10, "a".into())]);
     assert_eq!(h.e.waiter_count(b"a"), 0);
     // T20 rolls back; T10 is woken.
     h.must_rollback(&[b"b"], 20);

@@ -55,13 +55,13 @@ fn cost_of_prewrite_commit_and_get() {
             &h.cm,
             &kvrpcpb::GetRequest {
                 context: None,
-                key: k.clone(),
+                key: k.clone().into(),
                 version: u64::MAX - 1,
                 need_commit_ts: false,
             },
             ALL,
         );
-        assert_eq!(r.value, b"value");
+        assert_eq!(r.value, "value");
     }
     report("get (hit)", N, t);
 

@@ -116,7 +116,7 @@ fn rule4_newer_write_is_pessimistic_retry_conflict() {
         (c.start_ts, c.conflict_ts, c.conflict_commit_ts, c.reason),
         (10, 15, 20, Reason::PessimisticRetry as i32)
     );
-    assert_eq!(c.primary, b"p");
+    assert_eq!(c.primary, "p");
     h.must_unlocked(b"k");
     // Rollback records count too.
     h.must_rollback(&[b"r"], 30);
@@ -136,7 +136,7 @@ fn rule4_force_mode_locks_with_conflict() {
         PessimisticLockKeyResultType::LockResultLockedWithConflict as i32
     );
     assert_eq!(res.locked_with_conflict_ts, 20);
-    assert_eq!(res.value, b"v");
+    assert_eq!(res.value, "v");
     assert!(res.existence);
     let l = h.must_locked(b"k", 10);
     assert_eq!(l.for_update_ts, 20);
@@ -267,7 +267,7 @@ fn rule7_force_mode_results_and_failed() {
         r.results[0].r#type,
         PessimisticLockKeyResultType::LockResultNormal as i32
     );
-    assert_eq!(r.results[0].value, b"1");
+    assert_eq!(r.results[0].value, "1");
     assert!(r.results[0].existence);
     h.must_prewrite_put(b"b", b"v", b"b", 5);
     let r = h.pessimistic_lock(force(lock_req(&[b"b"], b"b", 10, 10)));

@@ -44,7 +44,7 @@ fn rule2_other_txn_lock_gives_key_is_locked_with_ttl() {
     let l = first_err(&r).locked.as_ref().expect("locked");
     assert_eq!(l.lock_version, 10);
     assert_eq!(l.lock_ttl, 3000);
-    assert_eq!(l.key, b"k");
+    assert_eq!(l.key, "k");
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn rule4_optimistic_newer_write_is_write_conflict() {
         (c.start_ts, c.conflict_ts, c.conflict_commit_ts, c.reason),
         (10, 15, 20, Reason::Optimistic as i32)
     );
-    assert_eq!(c.primary, b"p");
+    assert_eq!(c.primary, "p");
     assert!(!first_err(&r).retryable.is_empty());
 }
 
@@ -242,7 +242,7 @@ fn rule4_insert_over_existing_is_already_exist() {
     let h = H::new();
     h.must_put(b"k", b"v", 1, 2);
     let r = h.prewrite(prewrite_req(vec![insert(b"k", b"w")], b"k", 10));
-    assert_eq!(first_err(&r).already_exist.as_ref().unwrap().key, b"k");
+    assert_eq!(first_err(&r).already_exist.as_ref().unwrap().key, "k");
     // A Lock record over the Put still counts as existing.
     h.must_prewrite_lock(b"k", b"k", 3);
     h.must_commit(&[b"k"], 3, 4);
@@ -375,7 +375,7 @@ fn rule7_lock_fields_and_secondaries_only_on_primary() {
     }
     let mut req = prewrite_req(vec![put(b"x", b"1"), put(b"y", b"2")], b"x", 20);
     req.use_async_commit = true;
-    req.secondaries = vec![b"y".to_vec()];
+    req.secondaries = vec!["y".into()];
     h.must_prewrite(req);
     let px = h.must_locked(b"x", 20);
     let py = h.must_locked(b"y", 20);
@@ -390,7 +390,7 @@ fn rule8_async_min_commit_ts_is_max_of_max_ts_start_for_update_plus_one() {
     h.cm.update_max_ts(100);
     let mut req = prewrite_req(vec![put(b"x", b"1"), put(b"y", b"2")], b"x", 50);
     req.use_async_commit = true;
-    req.secondaries = vec![b"y".to_vec()];
+    req.secondaries = vec!["y".into()];
     let r = h.must_prewrite(req);
     assert_eq!(r.min_commit_ts, 101);
     assert_eq!(h.must_locked(b"y", 50).min_commit_ts, 101);
@@ -415,7 +415,7 @@ fn rule8_max_commit_ts_exceeded_falls_back_to_2pc() {
     h.cm.update_max_ts(100);
     let mut req = prewrite_req(vec![put(b"x", b"1"), put(b"y", b"2")], b"x", 50);
     req.use_async_commit = true;
-    req.secondaries = vec![b"y".to_vec()];
+    req.secondaries = vec!["y".into()];
     req.max_commit_ts = 80;
     let r = h.must_prewrite(req);
     assert_eq!((r.min_commit_ts, r.one_pc_commit_ts), (0, 0));
@@ -519,7 +519,7 @@ fn flush_req(
     kvrpcpb::FlushRequest {
         context: Some(kvrpcpb::Context::default()),
         mutations: muts,
-        primary_key: b"p".to_vec(),
+        primary_key: "p".into(),
         start_ts,
         generation,
         lock_ttl: 3000,
@@ -564,7 +564,7 @@ fn flush_writes_generation_locks_and_overwrites_older_generation() {
     let bg = h.e.buffer_batch_get(
         &kvrpcpb::BufferBatchGetRequest {
             context: None,
-            keys: vec![b"k".to_vec(), b"d".to_vec(), b"none".to_vec()],
+            keys: vec!["k".into(), "d".into(), "none".into()],
             version: 10,
         },
         ALL,
@@ -576,7 +576,7 @@ fn flush_writes_generation_locks_and_overwrites_older_generation() {
         .collect();
     assert_eq!(
         got,
-        vec![(b"k".to_vec(), b"v2".to_vec()), (b"d".to_vec(), vec![])]
+        vec![("k".into(), "v2".into()), ("d".into(), Default::default())]
     );
     // Rolling back a pipelined lock is protected.
     h.must_rollback(&[b"k"], 10);

@@ -17,7 +17,7 @@ fn get_with(h: &H, key: &[u8], ts: u64, ctx: Option<kvrpcpb::Context>) -> kvrpcp
         &h.cm,
         &kvrpcpb::GetRequest {
             context: ctx,
-            key: key.to_vec(),
+            key: key.to_vec().into(),
             version: ts,
             need_commit_ts: false,
         },
@@ -94,7 +94,7 @@ fn lock_check_rules() {
     // committed_locks read through.
     let r = get_with(&h, b"put", 20, ctx_with(|c| c.committed_locks = vec![10]));
     assert!(r.error.is_none());
-    assert_eq!(r.value, b"v");
+    assert_eq!(r.value, "v");
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn rc_ignores_locks_and_rc_check_ts_conflicts() {
     h.must_prewrite_put(b"k", b"w", b"k", 10);
     let rc = ctx_with(|c| c.isolation_level = IsolationLevel::Rc as i32);
     let r = get_with(&h, b"k", 20, rc);
-    assert_eq!(r.value, b"v");
+    assert_eq!(r.value, "v");
     let rcts = ctx_with(|c| c.isolation_level = IsolationLevel::RcCheckTs as i32);
     let r = get_with(&h, b"k", 20, rcts.clone());
     assert_eq!(
@@ -149,7 +149,7 @@ fn rc_ignores_locks_and_rc_check_ts_conflicts() {
         (c.reason, c.conflict_commit_ts),
         (Reason::RcCheckTs as i32, 30)
     );
-    assert_eq!(get_with(&h, b"k", 30, rcts).value, b"w");
+    assert_eq!(get_with(&h, b"k", 30, rcts).value, "w");
 }
 
 #[test]
@@ -177,12 +177,7 @@ fn batch_get_omits_absent_keys_and_reports_locks_as_error_pairs() {
         &h.cm,
         &kvrpcpb::BatchGetRequest {
             context: None,
-            keys: vec![
-                b"e".to_vec(),
-                b"absent".to_vec(),
-                b"a".to_vec(),
-                b"l".to_vec(),
-            ],
+            keys: vec!["e".into(), "absent".into(), "a".into(), "l".into()],
             version: 10,
             need_commit_ts: true,
         },
@@ -190,11 +185,11 @@ fn batch_get_omits_absent_keys_and_reports_locks_as_error_pairs() {
     );
     assert_eq!(r.pairs.len(), 3);
     assert_eq!(
-        (r.pairs[0].key.as_slice(), r.pairs[0].value.as_slice()),
+        (r.pairs[0].key.as_ref(), r.pairs[0].value.as_ref()),
         (&b"e"[..], &b""[..])
     );
     assert_eq!(r.pairs[0].commit_ts, 2);
-    assert_eq!(r.pairs[1].key, b"a");
+    assert_eq!(r.pairs[1].key, "a");
     assert!(r.pairs[2].error.as_ref().unwrap().locked.is_some());
     assert_eq!(h.cm.max_ts(), 10);
 }
@@ -209,12 +204,12 @@ fn scan(
 ) -> kvrpcpb::ScanResponse {
     let mut req = kvrpcpb::ScanRequest {
         context: None,
-        start_key: start.to_vec(),
+        start_key: start.to_vec().into(),
         limit,
         version: 100,
         key_only: false,
         reverse,
-        end_key: end.to_vec(),
+        end_key: end.to_vec().into(),
         sample_step: 0,
     };
     f(&mut req);
@@ -261,7 +256,7 @@ fn scan_forward_reverse_limit_and_bounds() {
     let r = h.e.scan(
         &h.cm,
         &kvrpcpb::ScanRequest {
-            start_key: b"".to_vec(),
+            start_key: "".into(),
             limit: 10,
             version: 100,
             ..Default::default()
@@ -279,7 +274,7 @@ fn scan_key_only_and_sample_step() {
     let r = scan(&h, b"", b"", 10, false, |r| r.sample_step = 2);
     assert_eq!(keys(&r), ["a", "d"]);
     let r = scan(&h, b"", b"", 10, false, |_| {});
-    assert_eq!(r.pairs[0].value, b"va");
+    assert_eq!(r.pairs[0].value, "va");
 }
 
 #[test]
@@ -298,7 +293,7 @@ fn scan_locks_are_per_pair_errors_counting_toward_limit() {
             .as_ref()
             .unwrap()
             .key,
-        b"b"
+        "b"
     );
 }
 
@@ -336,8 +331,8 @@ fn delete_range_and_unsafe_destroy_range() {
     h.must_prewrite_put(b"b", b"x", b"b", 50);
     let r = h.e.delete_range(
         &kvrpcpb::DeleteRangeRequest {
-            start_key: b"a".to_vec(),
-            end_key: b"c".to_vec(),
+            start_key: "a".into(),
+            end_key: "c".into(),
             ..Default::default()
         },
         ALL,
@@ -347,15 +342,15 @@ fn delete_range_and_unsafe_destroy_range() {
     assert!(h.data(b"d").is_some());
     let r =
         h.e.unsafe_destroy_range(&kvrpcpb::UnsafeDestroyRangeRequest {
-            start_key: vec![],
-            end_key: b"z".to_vec(),
+            start_key: Default::default(),
+            end_key: "z".into(),
             ..Default::default()
         });
     assert!(!r.error.is_empty());
     let r =
         h.e.unsafe_destroy_range(&kvrpcpb::UnsafeDestroyRangeRequest {
-            start_key: b"c".to_vec(),
-            end_key: b"z".to_vec(),
+            start_key: "c".into(),
+            end_key: "z".into(),
             ..Default::default()
         });
     assert!(r.error.is_empty());
@@ -370,7 +365,7 @@ fn mvcc_get_by_key_and_start_ts() {
     let r = h.e.mvcc_get_by_key(
         &kvrpcpb::MvccGetByKeyRequest {
             context: None,
-            key: b"k".to_vec(),
+            key: "k".into(),
         },
         ALL,
     );
@@ -384,5 +379,5 @@ fn mvcc_get_by_key_and_start_ts() {
         },
         ALL,
     );
-    assert_eq!(r.key, b"k");
+    assert_eq!(r.key, "k");
 }

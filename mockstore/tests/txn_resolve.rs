@@ -13,7 +13,7 @@ fn check_secondaries(h: &H, keys: &[&[u8]], start_ts: u64) -> kvrpcpb::CheckSeco
         &h.cm,
         &kvrpcpb::CheckSecondaryLocksRequest {
             context: None,
-            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            keys: keys.iter().map(|k| k.to_vec()).map(Into::into).collect(),
             start_version: start_ts,
         },
         ALL,
@@ -27,7 +27,11 @@ fn async_prewrite(h: &H, keys: &[&[u8]], start_ts: u64) -> u64 {
         start_ts,
     );
     p.use_async_commit = true;
-    p.secondaries = keys[1..].iter().map(|k| k.to_vec()).collect();
+    p.secondaries = keys[1..]
+        .iter()
+        .map(|k| k.to_vec())
+        .map(Into::into)
+        .collect();
     h.must_prewrite(p).min_commit_ts
 }
 
@@ -199,7 +203,7 @@ fn resolve_lite_only_given_keys() {
         kvrpcpb::ResolveLockRequest {
             start_version: 10,
             commit_version: 20,
-            keys: vec![b"b".to_vec()],
+            keys: vec!["b".into()],
             ..Default::default()
         },
         ALL,
@@ -278,16 +282,16 @@ fn scan_lock(
         &kvrpcpb::ScanLockRequest {
             context: None,
             max_version: max,
-            start_key: start.to_vec(),
+            start_key: start.to_vec().into(),
             limit,
-            end_key: end.to_vec(),
+            end_key: end.to_vec().into(),
         },
         region,
     );
     assert!(r.error.is_none());
     r.locks
         .into_iter()
-        .map(|l| (l.key, l.lock_version))
+        .map(|l| (l.key.into(), l.lock_version))
         .collect()
 }
 
@@ -324,7 +328,7 @@ fn scan_lock_reports_full_lock_info() {
         ALL,
     );
     let p = &r.locks[0];
-    assert_eq!(p.key, b"p");
+    assert_eq!(p.key, "p");
     assert!(p.use_async_commit);
     assert_eq!(p.secondaries, vec![b"s".to_vec()]);
     assert_eq!(p.lock_type, kvrpcpb::Op::Put as i32);

@@ -102,7 +102,7 @@ impl World {
                 &kvrpcpb::BatchRollbackRequest {
                     context: None,
                     start_version: st.rec.start_ts,
-                    keys,
+                    keys: keys.into_iter().map(Into::into).collect(),
                     ..Default::default()
                 },
                 ALL,
@@ -130,7 +130,7 @@ impl World {
                         &self.cm,
                         &kvrpcpb::GetRequest {
                             context: None,
-                            key: KEYS[k].to_vec(),
+                            key: KEYS[k].to_vec().into(),
                             version: st.rec.start_ts,
                             need_commit_ts: false,
                         },
@@ -141,10 +141,14 @@ impl World {
                             assert!(e.locked.is_some(), "unexpected read error {e:?}");
                             self.rollback(st);
                         }
-                        None => st
-                            .rec
-                            .reads
-                            .push((k, if r.not_found { None } else { Some(r.value) })),
+                        None => st.rec.reads.push((
+                            k,
+                            if r.not_found {
+                                None
+                            } else {
+                                Some(r.value.into())
+                            },
+                        )),
                     }
                 }
                 TxnOp::Write(k) => {
@@ -173,6 +177,7 @@ impl World {
                     req.secondaries = st.rec.writes[1..]
                         .iter()
                         .map(|(k, _)| KEYS[*k].to_vec())
+                        .map(Into::into)
                         .collect();
                 }
                 Mode::OnePc => req.try_one_pc = true,
@@ -215,7 +220,7 @@ impl World {
                     &kvrpcpb::CommitRequest {
                         context: None,
                         start_version: st.rec.start_ts,
-                        keys: chunk.to_vec(),
+                        keys: chunk.iter().cloned().map(Into::into).collect(),
                         commit_version: commit_ts,
                         ..Default::default()
                     },
@@ -288,7 +293,7 @@ impl World {
                 &self.cm,
                 &kvrpcpb::GetRequest {
                     context: None,
-                    key: key.to_vec(),
+                    key: key.to_vec().into(),
                     version: ts,
                     need_commit_ts: false,
                 },
@@ -297,7 +302,7 @@ impl World {
             let got = if r.not_found { None } else { Some(r.value) };
             assert_eq!(
                 got,
-                last.get(&k).map(|(_, v)| v.clone()),
+                last.get(&k).map(|(_, v)| v.clone().into()),
                 "final value of k{k}"
             );
         }

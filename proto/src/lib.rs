@@ -5,9 +5,10 @@
 //! numbers, so the generated types are wire-compatible with a real TiKV / PD; messages and
 //! fields not needed here are simply absent (protobuf skips unknown fields on decode).
 //!
-//! The code is generated at build time by `protox` + `tonic-prost-build`:
-//! prost messages (`Vec<u8>` for bytes, `Option<M>` for message fields, `i32` plus a Rust
-//! enum for enum fields, `module::message::Oneof` enums for oneofs) and tonic clients and
+//! The code is generated at build time by `protox` + `tonic-prost-build`: prost messages
+//! (`bytes::Bytes` for every `bytes` field, so cloning a message shares its key and value
+//! buffers instead of copying them; `Option<M>` for message fields; `i32` plus a Rust enum
+//! for enum fields; `module::message::Oneof` enums for oneofs) and tonic clients and
 //! servers (`tikvpb::tikv_client::TikvClient`, `pdpb::pd_server::Pd`, ...).
 //!
 //! [`rpc`] adds a hand-written, typed view of the store RPCs: one enum variant per RPC,

@@ -19,7 +19,7 @@
 //! ```
 //! use tikv_tower_proto::{kvrpcpb, rpc::{RpcKind, StoreRequest}};
 //!
-//! let mut req = StoreRequest::from(kvrpcpb::RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let mut req = StoreRequest::from(kvrpcpb::RawGetRequest { key: b"k"[..].into(), ..Default::default() });
 //! req.context_mut().region_id = 42;
 //! assert_eq!(req.kind(), RpcKind::RawGet);
 //! assert_eq!(req.kind().as_str(), "RawGet");
@@ -485,7 +485,7 @@ mod tests {
                 region_id: 7,
                 ..Default::default()
             }),
-            key: b"k".to_vec(),
+            key: bytes::Bytes::from_static(b"k"),
             version: 5,
             need_commit_ts: true,
         };

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::RwLock;
 use tikv_tower_proto::{keyspacepb, metapb, pdpb};
 
@@ -385,7 +386,7 @@ impl PdClient {
             .call(|c, header| {
                 c.get_region(pdpb::GetRegionRequest {
                     header: Some(header),
-                    region_key: region_key.clone(),
+                    region_key: region_key.clone().into(),
                     need_buckets: false,
                 })
             })
@@ -400,7 +401,7 @@ impl PdClient {
             .call(|c, header| {
                 c.get_prev_region(pdpb::GetRegionRequest {
                     header: Some(header),
-                    region_key: region_key.clone(),
+                    region_key: region_key.clone().into(),
                     need_buckets: false,
                 })
             })
@@ -437,7 +438,10 @@ impl PdClient {
                 .iter()
                 .map(|(s, e)| {
                     let (start_key, end_key) = self.codec.encode_region_range(s, e);
-                    pdpb::KeyRange { start_key, end_key }
+                    pdpb::KeyRange {
+                        start_key: start_key.into(),
+                        end_key: end_key.into(),
+                    }
                 })
                 .collect();
             let res = self
@@ -508,9 +512,9 @@ impl PdClient {
             .call(|c, header| {
                 c.scan_regions(pdpb::ScanRegionsRequest {
                     header: Some(header),
-                    start_key: start_key.clone(),
+                    start_key: start_key.clone().into(),
                     limit,
-                    end_key: end_key.clone(),
+                    end_key: end_key.clone().into(),
                 })
             })
             .await?;
@@ -664,7 +668,7 @@ impl PdClient {
             .call(|c, header| {
                 c.update_service_gc_safe_point(pdpb::UpdateServiceGcSafePointRequest {
                     header: Some(header),
-                    service_id: service_id.as_bytes().to_vec(),
+                    service_id: service_id.as_bytes().to_vec().into(),
                     ttl: ttl_secs,
                     safe_point,
                 })
@@ -789,9 +793,9 @@ impl PdClient {
         &self,
         keys: &[Vec<u8>],
     ) -> Result<pdpb::SplitRegionsResponse, PdError> {
-        let split_keys: Vec<Vec<u8>> = keys
+        let split_keys: Vec<Bytes> = keys
             .iter()
-            .map(|k| self.codec.encode_region_key(k))
+            .map(|k| self.codec.encode_region_key(k).into())
             .collect();
         self.call(|c, header| {
             c.split_regions(pdpb::SplitRegionsRequest {

@@ -222,8 +222,8 @@ impl ApiCodec {
     pub fn decode_region(&self, mut region: metapb::Region) -> Result<metapb::Region, CodecError> {
         if self.memcomparable || self.keyspace.is_some() {
             let (s, e) = self.decode_region_range(&region.start_key, &region.end_key)?;
-            region.start_key = s;
-            region.end_key = e;
+            region.start_key = s.into();
+            region.end_key = e.into();
         }
         Ok(region)
     }

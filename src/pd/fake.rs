@@ -91,8 +91,7 @@ impl FakePd {
         st.regions
             .iter()
             .find(|(r, _)| {
-                key >= r.start_key.as_slice()
-                    && (r.end_key.is_empty() || key < r.end_key.as_slice())
+                key >= r.start_key.as_ref() && (r.end_key.is_empty() || key < r.end_key.as_ref())
             })
             .cloned()
     }

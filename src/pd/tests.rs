@@ -16,8 +16,8 @@ fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> (metapb::Region, Optio
     (
         metapb::Region {
             id,
-            start_key: start.to_vec(),
-            end_key: end.to_vec(),
+            start_key: start.to_vec().into(),
+            end_key: end.to_vec().into(),
             region_epoch: Some(metapb::RegionEpoch {
                 conf_ver: 1,
                 version: ver,
@@ -208,8 +208,8 @@ async fn txn_codec_decodes_region_bounds() {
     assert_eq!(
         (
             r.region.id,
-            r.region.start_key.as_slice(),
-            r.region.end_key.as_slice()
+            r.region.start_key.as_ref(),
+            r.region.end_key.as_ref()
         ),
         (2, &b"m"[..], &b""[..])
     );

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
@@ -313,14 +314,14 @@ impl RawClient {
         let key = key.into();
         self.check_key(&key)?;
         let req = kvrpcpb::RawGetRequest {
-            key: self.inner.codec.encode_owned(key),
+            key: self.inner.codec.encode_owned(key).into(),
             cf: self.cf(),
             ..Default::default()
         };
         match self.send(req.into(), self.op()).await? {
             StoreResponse::RawGet(r) => {
                 server_error(r.error)?;
-                Ok((!r.not_found).then_some(r.value))
+                Ok((!r.not_found).then_some(r.value.into()))
             }
             other => Err(unexpected("RawGet", &other)),
         }
@@ -340,9 +341,9 @@ impl RawClient {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let encoded: Vec<Vec<u8>> = keys
+        let encoded: Vec<Bytes> = keys
             .iter()
-            .map(|k| self.inner.codec.encode_key(k))
+            .map(|k| self.inner.codec.encode_key(k).into())
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
@@ -360,11 +361,14 @@ impl RawClient {
                 other => Err(unexpected("RawBatchGet", &other)),
             })
             .await?;
-        let mut by_key: HashMap<Vec<u8>, Vec<u8>> = HashMap::with_capacity(keys.len());
+        let mut by_key: HashMap<Bytes, Bytes> = HashMap::with_capacity(keys.len());
         for p in found.into_iter().flatten() {
             by_key.insert(p.key, p.value);
         }
-        Ok(encoded.iter().map(|k| by_key.get(k).cloned()).collect())
+        Ok(encoded
+            .iter()
+            .map(|k| by_key.get(k).map(|v| v.to_vec()))
+            .collect())
     }
 
     /// Store `value` under `key` (client-go `Client.Put`).
@@ -383,8 +387,8 @@ impl RawClient {
         let (key, value) = (key.into(), value.into());
         self.check_entry(&key, &value)?;
         let req = kvrpcpb::RawPutRequest {
-            key: self.inner.codec.encode_owned(key),
-            value,
+            key: self.inner.codec.encode_owned(key).into(),
+            value: value.into(),
             ttl: ttl_secs,
             cf: self.cf(),
             for_cas: self.atomic,
@@ -443,8 +447,8 @@ impl RawClient {
         for (i, p) in pairs.iter().enumerate() {
             if last.get(p.key.as_slice()) == Some(&i) {
                 let kv = kvrpcpb::KvPair {
-                    key: self.inner.codec.encode_key(&p.key),
-                    value: p.value.clone(),
+                    key: self.inner.codec.encode_key(&p.key).into(),
+                    value: p.value.clone().into(),
                     ..Default::default()
                 };
                 items.push((kv, ttls.get(i).copied()));
@@ -487,7 +491,7 @@ impl RawClient {
         let key = key.into();
         self.check_key(&key)?;
         let req = kvrpcpb::RawDeleteRequest {
-            key: self.inner.codec.encode_owned(key),
+            key: self.inner.codec.encode_owned(key).into(),
             cf: self.cf(),
             for_cas: self.atomic,
             ..Default::default()
@@ -510,9 +514,9 @@ impl RawClient {
         if keys.is_empty() {
             return Ok(());
         }
-        let encoded: Vec<Vec<u8>> = keys
+        let encoded: Vec<Bytes> = keys
             .iter()
-            .map(|k| self.inner.codec.encode_key(k))
+            .map(|k| self.inner.codec.encode_key(k).into())
             .collect();
         let chunks = chunk_keys(&encoded, self.inner.config.batch_pair_count);
         let cf = self.cf();
@@ -546,8 +550,8 @@ impl RawClient {
             .codec
             .encode_range(&range.start, range.end.as_deref());
         let req = kvrpcpb::RawDeleteRangeRequest {
-            start_key: start,
-            end_key: end,
+            start_key: start.into(),
+            end_key: end.into(),
             cf: self.cf(),
             ..Default::default()
         };
@@ -622,8 +626,8 @@ impl RawClient {
             (lower, upper)
         };
         let req = kvrpcpb::RawScanRequest {
-            start_key,
-            end_key,
+            start_key: start_key.into(),
+            end_key: end_key.into(),
             limit,
             key_only,
             cf: self.cf(),
@@ -639,10 +643,14 @@ impl RawClient {
             if let Some(e) = kv.error {
                 return Err(Error::from_key_error(e));
             }
-            if let Some(key) = self.inner.codec.decode_key(kv.key) {
+            if let Some(key) = self.inner.codec.decode_key(kv.key.into()) {
                 out.push(KvPair {
                     key,
-                    value: if key_only { Vec::new() } else { kv.value },
+                    value: if key_only {
+                        Vec::new()
+                    } else {
+                        kv.value.into()
+                    },
                 });
             }
             if out.len() >= limit as usize {
@@ -658,7 +666,7 @@ impl RawClient {
         let key = key.into();
         self.check_key(&key)?;
         let req = kvrpcpb::RawGetKeyTtlRequest {
-            key: self.inner.codec.encode_owned(key),
+            key: self.inner.codec.encode_owned(key).into(),
             cf: self.cf(),
             ..Default::default()
         };
@@ -710,10 +718,10 @@ impl RawClient {
             return Err(Error::AtomicModeRequired);
         }
         let req = kvrpcpb::RawCasRequest {
-            key: self.inner.codec.encode_owned(key),
-            value: new,
+            key: self.inner.codec.encode_owned(key).into(),
+            value: new.into(),
             previous_not_exist: previous.is_none(),
-            previous_value: previous.unwrap_or_default(),
+            previous_value: previous.unwrap_or_default().into(),
             cf: self.cf(),
             delete,
             ..Default::default()
@@ -721,7 +729,7 @@ impl RawClient {
         match self.send(req.into(), self.op()).await? {
             StoreResponse::RawCompareAndSwap(r) => {
                 server_error(r.error)?;
-                let prev = (!r.previous_not_exist).then_some(r.previous_value);
+                let prev = (!r.previous_not_exist).then_some(r.previous_value.into());
                 Ok((prev, r.succeed))
             }
             other => Err(unexpected("RawCompareAndSwap", &other)),
@@ -759,8 +767,8 @@ impl RawClient {
             let req = kvrpcpb::RawChecksumRequest {
                 algorithm: kvrpcpb::ChecksumAlgorithm::Crc64Xor as i32,
                 ranges: vec![kvrpcpb::KeyRange {
-                    start_key: start.clone(),
-                    end_key: part_end.clone(),
+                    start_key: start.clone().into(),
+                    end_key: part_end.clone().into(),
                 }],
                 ..Default::default()
             };
@@ -802,14 +810,14 @@ const MAX_RELOCATES: u32 = 32;
 
 /// Split keys into chunks of at most `max` (client-go `rawBatchPairCount`). Small inputs
 /// stay whole; large ones are sorted first so that each chunk touches few regions.
-fn chunk_keys(keys: &[Vec<u8>], max: usize) -> Vec<Vec<Vec<u8>>> {
+fn chunk_keys(keys: &[Bytes], max: usize) -> Vec<Vec<Bytes>> {
     if keys.len() <= max {
         return vec![keys.to_vec()];
     }
     let mut sorted = keys.to_vec();
     sorted.sort();
     sorted.dedup();
-    sorted.chunks(max.max(1)).map(<[Vec<u8>]>::to_vec).collect()
+    sorted.chunks(max.max(1)).map(<[Bytes]>::to_vec).collect()
 }
 
 /// Split sorted pairs into chunks of about `size` bytes and at most `count` pairs
@@ -842,7 +850,7 @@ mod tests {
 
     #[test]
     fn chunking() {
-        let keys: Vec<Vec<u8>> = (0..10u8).rev().map(|i| vec![i]).collect();
+        let keys: Vec<Bytes> = (0..10u8).rev().map(|i| Bytes::from(vec![i])).collect();
         assert_eq!(chunk_keys(&keys, 20).len(), 1);
         assert_eq!(
             chunk_keys(&keys, 20)[0],
@@ -856,8 +864,8 @@ mod tests {
             .map(|i| {
                 (
                     kvrpcpb::KvPair {
-                        key: vec![i],
-                        value: vec![0; 9],
+                        key: vec![i].into(),
+                        value: vec![0; 9].into(),
                         ..Default::default()
                     },
                     (),

@@ -11,6 +11,7 @@ use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tikv_tower_layers::locate::{RegionRoute, RegionVerId};
 use tikv_tower_proto::metapb;
 
@@ -153,14 +154,14 @@ impl CachedRegion {
     }
 
     pub(crate) fn contains(&self, key: &[u8]) -> bool {
-        key >= self.region.start_key.as_slice()
-            && (self.region.end_key.is_empty() || key < self.region.end_key.as_slice())
+        key >= self.region.start_key.as_ref()
+            && (self.region.end_key.is_empty() || key < self.region.end_key.as_ref())
     }
 
     /// Whether `key` is in `(start, end]` (end empty = +inf) (client-go `ContainsByEnd`).
     pub(crate) fn contains_by_end(&self, key: &[u8]) -> bool {
-        key > self.region.start_key.as_slice()
-            && (self.region.end_key.is_empty() || key <= self.region.end_key.as_slice())
+        key > self.region.start_key.as_ref()
+            && (self.region.end_key.is_empty() || key <= self.region.end_key.as_ref())
     }
 
     /// The expiry ([`INVALID`] = invalidated).
@@ -207,7 +208,7 @@ fn newer(a: &RegionVerId, b: &RegionVerId) -> bool {
 /// Regions by start key and by id.
 #[derive(Default)]
 pub(crate) struct RegionMap {
-    by_start: BTreeMap<Vec<u8>, CachedRegion>,
+    by_start: BTreeMap<Bytes, CachedRegion>,
     /// The region of each id; its entry is `by_start[region.start_key]` when the `Arc`s
     /// are the same.
     by_id: HashMap<u64, Arc<metapb::Region>>,
@@ -251,7 +252,7 @@ impl RegionMap {
     pub(crate) fn by_id(&self, id: u64) -> Option<&CachedRegion> {
         let region = self.by_id.get(&id)?;
         self.by_start
-            .get(region.start_key.as_slice())
+            .get(region.start_key.as_ref())
             .filter(|r| Arc::ptr_eq(&r.region, region))
     }
 
@@ -268,11 +269,11 @@ impl RegionMap {
             .range::<[u8], _>((Unbounded, Excluded(start)))
             .next_back()
             .map(|(_, r)| r)
-            .filter(move |r| r.region.end_key.is_empty() || r.region.end_key.as_slice() > start);
+            .filter(move |r| r.region.end_key.is_empty() || r.region.end_key.as_ref() > start);
         let from = self
             .by_start
             .range::<[u8], _>((Included(start), Unbounded))
-            .take_while(move |(k, _)| end.is_empty() || k.as_slice() < end)
+            .take_while(move |(k, _)| end.is_empty() || k.as_ref() < end)
             .map(|(_, r)| r);
         before.into_iter().chain(from)
     }
@@ -325,7 +326,7 @@ impl RegionMap {
         {
             self.by_id.remove(&region.id);
         }
-        let key = region.start_key.as_slice();
+        let key = region.start_key.as_ref();
         if self
             .by_start
             .get(key)
@@ -360,8 +361,8 @@ mod tests {
     fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> CachedRegion {
         let r = metapb::Region {
             id,
-            start_key: start.to_vec(),
-            end_key: end.to_vec(),
+            start_key: start.to_vec().into(),
+            end_key: end.to_vec().into(),
             region_epoch: Some(metapb::RegionEpoch {
                 conf_ver: 1,
                 version: ver,

@@ -37,6 +37,7 @@ mod store;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use rand::Rng;
 use tikv_tower_layers::locate::{
@@ -350,7 +351,7 @@ impl Inner {
                         Err(e) => return Err(e.into()),
                     };
                     match found {
-                        Some(r) if r.region.start_key.as_slice() < k.as_slice() => Some(r),
+                        Some(r) if r.region.start_key.as_ref() < k.as_slice() => Some(r),
                         _ => pd.get_prev_region(&k).await?,
                     }
                 };
@@ -397,8 +398,8 @@ impl Inner {
 
 impl RegionInfo {
     fn region_contains(&self, key: &[u8]) -> bool {
-        key >= self.region.start_key.as_slice()
-            && (self.region.end_key.is_empty() || key < self.region.end_key.as_slice())
+        key >= self.region.start_key.as_ref()
+            && (self.region.end_key.is_empty() || key < self.region.end_key.as_ref())
     }
 }
 
@@ -408,7 +409,7 @@ async fn last_region(pd: &PdClient) -> Result<Option<RegionInfo>, LocateError> {
         return Ok(pd.get_prev_region(ks_end).await?);
     }
     // Start beyond any realistic key, then walk forward to the unbounded region.
-    let mut key = vec![0xFF; 64];
+    let mut key = Bytes::from(vec![0xFF; 64]);
     for _ in 0..64 {
         let Some(r) = pd.get_region(&key).await? else {
             return Ok(None);

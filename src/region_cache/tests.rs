@@ -20,8 +20,8 @@ fn peer(id: u64, store: u64) -> metapb::Peer {
 fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> metapb::Region {
     metapb::Region {
         id,
-        start_key: start.to_vec(),
-        end_key: end.to_vec(),
+        start_key: start.to_vec().into(),
+        end_key: end.to_vec().into(),
         region_epoch: Some(metapb::RegionEpoch {
             conf_ver: 1,
             version: ver,

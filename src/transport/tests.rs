@@ -55,7 +55,7 @@ fn raw_get(addr: &str, key: &[u8], timeout: Option<Duration>) -> StoreCall {
         store_id: 1,
         addr: Arc::from(addr),
         request: StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
-            key: key.to_vec(),
+            key: key.to_vec().into(),
             ..Default::default()
         })),
         timeout,
@@ -68,7 +68,7 @@ async fn clients_are_cached_per_address() {
     let t = Transport::new(conn.clone());
     for addr in ["a", "b", "a", "a", "b"] {
         let resp = t.clone().oneshot(raw_get(addr, b"k", None)).await.unwrap();
-        assert!(matches!(resp, StoreResponse::RawGet(r) if r.value == b"k"));
+        assert!(matches!(resp, StoreResponse::RawGet(r) if r.value == "k"));
     }
     assert_eq!(conn.connects.load(Ordering::Relaxed), 2);
     assert_eq!(t.store_count(), 2);

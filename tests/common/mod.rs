@@ -105,7 +105,7 @@ pub async fn raw_get_eventually_ok<C: StoreConnector>(
 #[allow(dead_code)]
 pub fn raw_get(key: &[u8]) -> StoreRequest {
     StoreRequest::RawGet(Box::new(kvrpcpb::RawGetRequest {
-        key: key.to_vec(),
+        key: key.to_vec().into(),
         ..Default::default()
     }))
 }
@@ -114,8 +114,8 @@ pub fn raw_get(key: &[u8]) -> StoreRequest {
 #[allow(dead_code)]
 pub fn raw_put(key: &[u8], value: &[u8]) -> StoreRequest {
     StoreRequest::RawPut(Box::new(kvrpcpb::RawPutRequest {
-        key: key.to_vec(),
-        value: value.to_vec(),
+        key: key.to_vec().into(),
+        value: value.to_vec().into(),
         ..Default::default()
     }))
 }

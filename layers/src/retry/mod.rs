@@ -44,7 +44,7 @@
 //! });
 //! let route_service = RouteLayer::new(region_cache, RouteConfig::default()).layer(transport);
 //! let svc = ServiceBuilder::new().layer(RetryLayer::new()).service(route_service);
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
 //! // `NotLeader` naming the new leader: retried there at once, nothing slept.
 //! assert_eq!((resp.details.attempts, resp.details.store_id), (2, Some(2)));

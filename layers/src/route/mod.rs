@@ -51,7 +51,7 @@
 //! });
 //! let route = RouteLayer::new(region_cache.clone(), RouteConfig { cluster_id: 7, ..Default::default() });
 //! let svc = tower::ServiceBuilder::new().layer(route).service(transport);
-//! let get = StoreRequest::from(RawGetRequest { key: b"k".to_vec(), ..Default::default() });
+//! let get = StoreRequest::from(RawGetRequest { key: "k".into(), ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
 //! assert_eq!(resp.details.region.map(|r| r.id), Some(1));
 //! # Ok(())
@@ -263,9 +263,9 @@ pub async fn resolve_target<L: RegionLocator + ?Sized>(
             } else {
                 locator.locate_key(&r.start).await?
             };
-            let covers_start = r.start.as_slice() >= region.start_key();
+            let covers_start = &r.start[..] >= region.start_key();
             let covers_end = region.end_key().is_empty()
-                || (!r.end.is_empty() && r.end.as_slice() <= region.end_key());
+                || (!r.end.is_empty() && &r.end[..] <= region.end_key());
             if covers_start && covers_end {
                 Ok(region)
             } else {

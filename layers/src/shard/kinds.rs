@@ -17,7 +17,7 @@
 //! use tikv_tower_proto::kvrpcpb::BatchGetRequest;
 //!
 //! let mut req = BatchGetRequest {
-//!     keys: vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()],
+//!     keys: vec!["c".into(), "a".into(), "b".into()],
 //!     version: 7,
 //!     ..Default::default()
 //! };
@@ -27,7 +27,7 @@
 //! assert!(header.keys.is_empty());
 //! // ... then each part: the header plus its own keys only.
 //! let part = req.select(&header, &[1, 2]).unwrap();
-//! assert_eq!(part.keys, vec![b"a".to_vec(), b"b".to_vec()]);
+//! assert_eq!(part.keys, vec!["a", "b"]);
 //! assert_eq!(part.version, 7);
 //! ```
 //!
@@ -42,6 +42,8 @@
 //! part that went stale is re-split from it and the merge orders replies by its keys.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
@@ -85,7 +87,7 @@ pub trait Shardable: Sized {
         None
     }
     /// A copy restricted to `[start, end)` with at most `limit` results.
-    fn narrow(&self, _start: &[u8], _end: &[u8], _limit: Option<u32>) -> Option<Self> {
+    fn narrow(&self, _start: &Bytes, _end: &Bytes, _limit: Option<u32>) -> Option<Self> {
         None
     }
 }
@@ -179,7 +181,7 @@ fn scatter<T: Default>(parts: Vec<(Vec<usize>, Vec<T>)>, total: usize) -> Vec<T>
 /// A request sharded by one list field: of keys, or of items whose `.key` is the key.
 macro_rules! keyed_request {
     ($ty:ty, $field:ident) => {
-        keyed_request!($ty, $field, |k| k.as_slice());
+        keyed_request!($ty, $field, |k| &k[..]);
     };
     ($ty:ty, $field:ident, |$item:ident| $key:expr) => {
         impl Shardable for $ty {
@@ -217,17 +219,15 @@ keyed_request!(kvrpcpb::CheckSecondaryLocksRequest, keys);
 keyed_request!(kvrpcpb::ResolveLockRequest, keys);
 keyed_request!(kvrpcpb::RawBatchGetRequest, keys);
 keyed_request!(kvrpcpb::RawBatchDeleteRequest, keys);
-keyed_request!(kvrpcpb::PessimisticLockRequest, mutations, |m| m
-    .key
-    .as_slice());
-keyed_request!(kvrpcpb::FlushRequest, mutations, |m| m.key.as_slice());
+keyed_request!(kvrpcpb::PessimisticLockRequest, mutations, |m| &m.key[..]);
+keyed_request!(kvrpcpb::FlushRequest, mutations, |m| &m.key[..]);
 
 impl Shardable for kvrpcpb::PrewriteRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
-        Some(self.mutations.iter().map(|m| m.key.as_slice()).collect())
+        Some(self.mutations.iter().map(|m| &m.key[..]).collect())
     }
     fn key(&self, i: usize) -> Option<&[u8]> {
-        self.mutations.get(i).map(|m| m.key.as_slice())
+        self.mutations.get(i).map(|m| &m.key[..])
     }
     fn key_count(&self) -> Option<usize> {
         Some(self.mutations.len())
@@ -282,10 +282,10 @@ impl Shardable for kvrpcpb::PrewriteRequest {
 
 impl Shardable for kvrpcpb::RawBatchPutRequest {
     fn keys(&self) -> Option<Vec<&[u8]>> {
-        Some(self.pairs.iter().map(|p| p.key.as_slice()).collect())
+        Some(self.pairs.iter().map(|p| &p.key[..]).collect())
     }
     fn key(&self, i: usize) -> Option<&[u8]> {
-        self.pairs.get(i).map(|p| p.key.as_slice())
+        self.pairs.get(i).map(|p| &p.key[..])
     }
     fn key_count(&self) -> Option<usize> {
         Some(self.pairs.len())
@@ -329,14 +329,14 @@ macro_rules! scan_request {
                     limit: Some(self.limit),
                 })
             }
-            fn narrow(&self, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<Self> {
+            fn narrow(&self, start: &Bytes, end: &Bytes, limit: Option<u32>) -> Option<Self> {
                 let mut part = self.clone();
                 if self.reverse {
-                    part.start_key = end.to_vec();
-                    part.end_key = start.to_vec();
+                    part.start_key = end.clone();
+                    part.end_key = start.clone();
                 } else {
-                    part.start_key = start.to_vec();
-                    part.end_key = end.to_vec();
+                    part.start_key = start.clone();
+                    part.end_key = end.clone();
                 }
                 if let Some(l) = limit {
                     part.limit = l;
@@ -359,10 +359,10 @@ impl Shardable for kvrpcpb::ScanLockRequest {
             limit: (self.limit != 0).then_some(self.limit),
         })
     }
-    fn narrow(&self, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<Self> {
+    fn narrow(&self, start: &Bytes, end: &Bytes, limit: Option<u32>) -> Option<Self> {
         let mut part = self.clone();
-        part.start_key = start.to_vec();
-        part.end_key = end.to_vec();
+        part.start_key = start.clone();
+        part.end_key = end.clone();
         part.limit = limit.unwrap_or(0);
         Some(part)
     }
@@ -374,10 +374,10 @@ macro_rules! range_request {
             fn range(&self) -> Option<KeyRange> {
                 Some(KeyRange::new(self.start_key.clone(), self.end_key.clone()))
             }
-            fn narrow(&self, start: &[u8], end: &[u8], _limit: Option<u32>) -> Option<Self> {
+            fn narrow(&self, start: &Bytes, end: &Bytes, _limit: Option<u32>) -> Option<Self> {
                 let mut part = self.clone();
-                part.start_key = start.to_vec();
-                part.end_key = end.to_vec();
+                part.start_key = start.clone();
+                part.end_key = end.clone();
                 Some(part)
             }
         }
@@ -393,11 +393,11 @@ impl Shardable for kvrpcpb::RawChecksumRequest {
             _ => None,
         }
     }
-    fn narrow(&self, start: &[u8], end: &[u8], _limit: Option<u32>) -> Option<Self> {
+    fn narrow(&self, start: &Bytes, end: &Bytes, _limit: Option<u32>) -> Option<Self> {
         let mut part = self.clone();
         part.ranges = vec![kvrpcpb::KeyRange {
-            start_key: start.to_vec(),
-            end_key: end.to_vec(),
+            start_key: start.clone(),
+            end_key: end.clone(),
         }];
         Some(part)
     }
@@ -653,7 +653,7 @@ macro_rules! dispatch {
             }
         }
         /// The part of a range request within `[start, end)`, with a limit.
-        pub fn narrow(req: &StoreRequest, start: &[u8], end: &[u8], limit: Option<u32>) -> Option<StoreRequest> {
+        pub fn narrow(req: &StoreRequest, start: &Bytes, end: &Bytes, limit: Option<u32>) -> Option<StoreRequest> {
             match req {
                 $(StoreRequest::$v(r) => r.narrow(start, end, limit).map(|p| StoreRequest::$v(Box::new(p))),)*
                 _ => None,
@@ -741,8 +741,8 @@ mod tests {
 
     fn kv(k: &str) -> kvrpcpb::KvPair {
         kvrpcpb::KvPair {
-            key: k.as_bytes().to_vec(),
-            value: k.as_bytes().to_vec(),
+            key: k.as_bytes().to_vec().into(),
+            value: k.as_bytes().to_vec().into(),
             ..Default::default()
         }
     }
@@ -752,34 +752,34 @@ mod tests {
         let cases: Vec<(StoreRequest, Target)> = vec![
             (
                 kvrpcpb::GetRequest {
-                    key: b"k".to_vec(),
+                    key: "k".into(),
                     ..Default::default()
                 }
                 .into(),
-                Target::Key(b"k".to_vec()),
+                Target::Key("k".into()),
             ),
             (kvrpcpb::RawBatchGetRequest::default().into(), Target::Keys),
             (kvrpcpb::PrewriteRequest::default().into(), Target::Keys),
             (
                 kvrpcpb::RawScanRequest {
-                    start_key: b"z".to_vec(),
-                    end_key: b"a".to_vec(),
+                    start_key: "z".into(),
+                    end_key: "a".into(),
                     reverse: true,
                     limit: 5,
                     ..Default::default()
                 }
                 .into(),
                 Target::Range(KeyRange {
-                    start: b"a".to_vec(),
-                    end: b"z".to_vec(),
+                    start: "a".into(),
+                    end: "z".into(),
                     reverse: true,
                     limit: Some(5),
                 }),
             ),
             (
                 kvrpcpb::DeleteRangeRequest {
-                    start_key: b"a".to_vec(),
-                    end_key: b"b".to_vec(),
+                    start_key: "a".into(),
+                    end_key: "b".into(),
                     ..Default::default()
                 }
                 .into(),
@@ -805,7 +805,7 @@ mod tests {
             mutations: ["a", "b", "c"]
                 .iter()
                 .map(|k| kvrpcpb::Mutation {
-                    key: k.as_bytes().to_vec(),
+                    key: k.as_bytes().to_vec().into(),
                     ..Default::default()
                 })
                 .collect(),
@@ -818,7 +818,7 @@ mod tests {
         };
         let header = req.header().unwrap();
         let part = req.select(&header, &[2, 0]).unwrap();
-        assert_eq!(part.mutations[0].key, b"c");
+        assert_eq!(part.mutations[0].key, "c");
         assert_eq!(part.pessimistic_actions, vec![0, 0]);
         assert_eq!(part.for_update_ts_constraints[0].index, 0);
     }
@@ -844,12 +844,12 @@ mod tests {
     fn pessimistic_lock_values_scatter_to_positions() {
         let keys: Vec<&[u8]> = vec![b"x", b"y", b"z"];
         let p1 = kvrpcpb::PessimisticLockResponse {
-            values: vec![b"Y".to_vec()],
+            values: vec!["Y".into()],
             not_founds: vec![false],
             ..Default::default()
         };
         let p2 = kvrpcpb::PessimisticLockResponse {
-            values: vec![b"X".to_vec(), b"Z".to_vec()],
+            values: vec!["X".into(), "Z".into()],
             not_founds: vec![true, false],
             ..Default::default()
         };
@@ -870,7 +870,7 @@ mod tests {
         };
         let header = req.header().unwrap();
         let part = req.select(&header, &[1]).unwrap();
-        assert_eq!(part.pairs[0].key, b"b");
+        assert_eq!(part.pairs[0].key, "b");
         assert_eq!(part.ttls, vec![2]);
     }
 

@@ -48,8 +48,8 @@
 //! let transport = tower::service_fn(|call: StoreCall| async move {
 //!     let region_id = call.request.context().map_or(0, |c| c.region_id);
 //!     let StoreRequest::RawBatchGet(req) = call.request else { unreachable!() };
-//!     assert!(req.keys.iter().all(|k| (k.as_slice() < &b"m"[..]) == (region_id == 1)));
-//!     let pair = |k: &Vec<u8>| KvPair { key: k.clone(), value: k.to_ascii_uppercase(), ..Default::default() };
+//!     assert!(req.keys.iter().all(|k| (&k[..] < &b"m"[..]) == (region_id == 1)));
+//!     let pair = |k: &bytes::Bytes| KvPair { key: k.clone(), value: k.to_ascii_uppercase().into(), ..Default::default() };
 //!     let pairs = req.keys.iter().map(pair).collect();
 //!     Ok::<_, TransportError>(StoreResponse::from(RawBatchGetResponse { pairs, ..Default::default() }))
 //! });
@@ -58,12 +58,12 @@
 //!     .layer(RetryLayer::new())
 //!     .layer(RouteLayer::new(region_cache.clone(), RouteConfig::default()))
 //!     .service(transport);
-//! let keys = vec![b"x".to_vec(), b"a".to_vec(), b"n".to_vec()];
+//! let keys = vec!["x".into(), "a".into(), "n".into()];
 //! let get = StoreRequest::from(RawBatchGetRequest { keys, ..Default::default() });
 //! let resp = svc.oneshot(Request::new(get)).await?;
 //! assert_eq!(resp.details.shards, 2); // one part per region
 //! let StoreResponse::RawBatchGet(reply) = resp.inner else { unreachable!() };
-//! let values: Vec<&[u8]> = reply.pairs.iter().map(|p| p.value.as_slice()).collect();
+//! let values: Vec<&[u8]> = reply.pairs.iter().map(|p| &p.value[..]).collect();
 //! assert_eq!(values, [b"X", b"A", b"N"]); // merged back in request order
 //! # Ok(())
 //! # }
@@ -77,6 +77,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::future::Either;
 use futures::{StreamExt, TryStreamExt};
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
@@ -398,28 +399,31 @@ where
     merge_parts(&orig.req, parts)
 }
 
+/// The bounds of the part of `[cur_start, cur_end)` (within `range`) that `region` holds:
+/// shared clones of the range's or the region's key buffers, not copies.
 fn part_bounds(
     range: &KeyRange,
-    cur_start: &[u8],
-    cur_end: &[u8],
+    cur_start: &Bytes,
+    cur_end: &Bytes,
     region: &RegionRoute,
-) -> (Vec<u8>, Vec<u8>) {
-    let start = if region.start_key() > cur_start {
-        region.start_key()
+) -> (Bytes, Bytes) {
+    let (region_start, region_end) = (&region.region.start_key, &region.region.end_key);
+    let start = if region_start > cur_start {
+        region_start
     } else {
         cur_start
     };
-    let start = if start < range.start.as_slice() {
-        range.start.as_slice()
+    let start = if start < &range.start {
+        &range.start
     } else {
         start
     };
-    let end = match (cur_end.is_empty(), region.end_key().is_empty()) {
-        (true, _) => region.end_key(),
+    let end = match (cur_end.is_empty(), region_end.is_empty()) {
+        (true, _) => region_end,
         (false, true) => cur_end,
-        (false, false) => cur_end.min(region.end_key()),
+        (false, false) => cur_end.min(region_end),
     };
-    (start.to_vec(), end.to_vec())
+    (start.clone(), end.clone())
 }
 
 async fn scan<S, L>(ctx: Ctx<S, L>, req: Request, range: KeyRange) -> Result<Response, Error>
@@ -462,17 +466,17 @@ where
             Err(e) => return Err(e),
         }
         if range.reverse {
-            if region.start_key().is_empty() || region.start_key() <= range.start.as_slice() {
+            if region.start_key().is_empty() || region.start_key() <= &range.start[..] {
                 break;
             }
-            cur_end = region.start_key().to_vec();
+            cur_end = region.region.start_key.clone();
         } else {
             if region.end_key().is_empty()
-                || (!range.end.is_empty() && region.end_key() >= range.end.as_slice())
+                || (!range.end.is_empty() && region.end_key() >= &range.end[..])
             {
                 break;
             }
-            cur_start = region.end_key().to_vec();
+            cur_start = region.region.end_key.clone();
         }
     }
     merge_parts(&req, parts)
@@ -482,15 +486,15 @@ where
 async fn regions_in<L: RegionLocator>(
     locator: &L,
     op: &OpState,
-    start: &[u8],
+    start: &Bytes,
     end: &[u8],
 ) -> Result<Vec<RegionRoute>, Error> {
     let mut out = Vec::new();
-    let mut cur = start.to_vec();
+    let mut cur = start.clone();
     loop {
         let region = locate(locator, op, &cur, false).await?;
         let done = region.end_key().is_empty() || (!end.is_empty() && region.end_key() >= end);
-        cur = region.end_key().to_vec();
+        cur = region.region.end_key.clone();
         out.push(region);
         if done {
             return Ok(out);

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::metapb;
@@ -65,13 +66,13 @@ async fn run(c: &Cluster, req: Request) -> (Response, Vec<(RegionVerId, StoreReq
 /// Builds one test request.
 type Make = fn() -> StoreRequest;
 
-fn key(i: usize) -> Vec<u8> {
-    KEYS[i].as_bytes().to_vec()
+fn key(i: usize) -> Bytes {
+    Bytes::from_static(KEYS[i].as_bytes())
 }
 
 /// Per-item data derived from the item's request position, so a misplaced item shows.
-fn value(i: usize) -> Vec<u8> {
-    format!("value-{i}").into_bytes()
+fn value(i: usize) -> Bytes {
+    format!("value-{i}").into()
 }
 
 fn ctx() -> Option<kvrpcpb::Context> {
@@ -217,7 +218,7 @@ fn check_parts(orig: &StoreRequest, parts: &[(RegionVerId, StoreRequest)]) {
         let mut want: Vec<usize> = (0..orig_keys.len())
             .filter(|&i| {
                 let k = orig_keys[i];
-                k >= r.start_key.as_slice() && (r.end_key.is_empty() || k < r.end_key.as_slice())
+                k >= r.start_key.as_ref() && (r.end_key.is_empty() || k < r.end_key.as_ref())
             })
             .collect();
         want.sort_unstable();

@@ -34,8 +34,8 @@ impl Region {
     pub fn to_pb(&self) -> metapb::Region {
         metapb::Region {
             id: self.id,
-            start_key: self.start_key.clone(),
-            end_key: self.end_key.clone(),
+            start_key: self.start_key.clone().into(),
+            end_key: self.end_key.clone().into(),
             region_epoch: Some(self.epoch.to_pb()),
             peers: self.peers.iter().map(Peer::to_pb).collect(),
             is_in_flashback: false,

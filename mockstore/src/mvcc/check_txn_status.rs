@@ -139,7 +139,7 @@ impl TxnEngine {
             verify_is_primary: req.verify_is_primary,
             rollback_if_not_exist: req.rollback_if_not_exist,
         };
-        let key = req.primary_key.as_slice();
+        let key = req.primary_key.as_ref();
         let res = self.run_write(cm, &[key], req.lock_ts, |txn| match txn.load_lock(key) {
             Some(lock) if lock.ts == req.lock_ts => check_lock_exists(txn, key, lock, &p),
             other => check_txn_status_missing_lock(

@@ -58,7 +58,7 @@ impl TxnEngine {
         _region: RegionRange<'_>,
     ) -> kvrpcpb::CleanupResponse {
         let mut resp = kvrpcpb::CleanupResponse::default();
-        let keys = [req.key.as_slice()];
+        let keys = [req.key.as_ref()];
         let res = self.run_write(cm, &keys, req.start_version, |txn| {
             cleanup_key(txn, &req.key, req.current_ts, true)
         });
@@ -99,7 +99,7 @@ impl TxnEngine {
         _region: RegionRange<'_>,
     ) -> kvrpcpb::TxnHeartBeatResponse {
         let mut resp = kvrpcpb::TxnHeartBeatResponse::default();
-        let keys = [req.primary_lock.as_slice()];
+        let keys = [req.primary_lock.as_ref()];
         let res = self.run_write(cm, &keys, req.start_version, |txn| {
             match txn.load_lock(&req.primary_lock) {
                 Some(mut lock) if lock.ts == req.start_version => {
@@ -124,7 +124,7 @@ impl TxnEngine {
                 }
                 _ => Err(TxnError::TxnNotFound {
                     start_ts: req.start_version,
-                    key: req.primary_lock.clone(),
+                    key: req.primary_lock.to_vec(),
                 }),
             }
         });

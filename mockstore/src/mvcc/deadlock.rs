@@ -38,8 +38,8 @@ impl Edge {
             txn: waiter,
             wait_for_txn: lock,
             key_hash: hash,
-            key,
-            resource_group_tag: self.resource_group_tag.clone(),
+            key: key.into(),
+            resource_group_tag: self.resource_group_tag.clone().into(),
             wait_time: now.saturating_duration_since(self.since).as_millis() as u64,
         }
     }
@@ -112,8 +112,8 @@ impl DeadlockDetector {
                         txn: txn_ts,
                         wait_for_txn: lock_ts,
                         key_hash: hash,
-                        key: key.to_vec(),
-                        resource_group_tag: resource_group_tag.to_vec(),
+                        key: key.to_vec().into(),
+                        resource_group_tag: resource_group_tag.to_vec().into(),
                         wait_time: 0,
                     });
                     return Some((closing_hash, chain));

@@ -184,24 +184,28 @@ impl TxnError {
                 ke.conflict = Some(kvrpcpb::WriteConflict {
                     start_ts: *start_ts,
                     conflict_ts: *conflict_start_ts,
-                    key: key.clone(),
-                    primary: primary.clone(),
+                    key: key.clone().into(),
+                    primary: primary.clone().into(),
                     conflict_commit_ts: *conflict_commit_ts,
                     reason: *reason as i32,
                 });
                 ke.retryable = self.to_string();
             }
             TxnError::AlreadyExist { key } => {
-                ke.already_exist = Some(kvrpcpb::AlreadyExist { key: key.clone() })
+                ke.already_exist = Some(kvrpcpb::AlreadyExist {
+                    key: key.clone().into(),
+                })
             }
             TxnError::TxnLockNotFound { key, .. } => {
                 ke.retryable = self.to_string();
-                ke.txn_lock_not_found = Some(kvrpcpb::TxnLockNotFound { key: key.clone() });
+                ke.txn_lock_not_found = Some(kvrpcpb::TxnLockNotFound {
+                    key: key.clone().into(),
+                });
             }
             TxnError::TxnNotFound { start_ts, key } => {
                 ke.txn_not_found = Some(kvrpcpb::TxnNotFound {
                     start_ts: *start_ts,
-                    primary_key: key.clone(),
+                    primary_key: key.clone().into(),
                 })
             }
             TxnError::CommitTsExpired {
@@ -213,7 +217,7 @@ impl TxnError {
                 ke.commit_ts_expired = Some(kvrpcpb::CommitTsExpired {
                     start_ts: *start_ts,
                     attempted_commit_ts: *commit_ts,
-                    key: key.clone(),
+                    key: key.clone().into(),
                     min_commit_ts: *min_commit_ts,
                 })
             }
@@ -225,7 +229,7 @@ impl TxnError {
             } => {
                 ke.deadlock = Some(kvrpcpb::Deadlock {
                     lock_ts: *lock_ts,
-                    lock_key: lock_key.clone(),
+                    lock_key: lock_key.clone().into(),
                     deadlock_key_hash: *deadlock_key_hash,
                     wait_chain: wait_chain.clone(),
                     ..Default::default()
@@ -240,7 +244,7 @@ impl TxnError {
             } => {
                 ke.assertion_failed = Some(kvrpcpb::AssertionFailed {
                     start_ts: *start_ts,
-                    key: key.clone(),
+                    key: key.clone().into(),
                     assertion: *assertion as i32,
                     existing_start_ts: *existing_start_ts,
                     existing_commit_ts: *existing_commit_ts,

@@ -13,6 +13,7 @@
 //! `WriteConflict(PessimisticRetry)` in legacy mode and retries the
 //! acquisition in force-lock mode.
 
+use bytes::Bytes;
 use tikv_tower_proto::kvrpcpb::{
     self, Assertion, Op, PessimisticLockKeyResultType, PessimisticLockWakeUpMode,
 };
@@ -223,7 +224,7 @@ impl TxnEngine {
         register_wait: bool,
     ) -> Result<Vec<KeyResult>, Failure> {
         let inner = &*self.inner;
-        let keys = req.mutations.iter().map(|m| m.key.as_slice());
+        let keys = req.mutations.iter().map(|m| m.key.as_ref());
         let _latch = inner.latches.acquire(keys);
         let mut txn = MvccTxn::new(&inner.store, req.start_version);
         let mut results = Vec::with_capacity(req.mutations.len());
@@ -242,7 +243,7 @@ impl TxnEngine {
                         register_wait.then(|| inner.waits.register(&m.key, req.start_version));
                     return Err(Failure::Locked {
                         info,
-                        key: m.key.clone(),
+                        key: m.key.to_vec(),
                         waiter,
                     });
                 }
@@ -366,10 +367,10 @@ impl TxnEngine {
                 && l.ts == req.start_version
                 && l.for_update_ts <= req.for_update_ts
         };
-        let keys: Vec<Vec<u8>> = if req.keys.is_empty() {
+        let keys: Vec<Bytes> = if req.keys.is_empty() {
             self.scan_locks(region.0, region.1, 0, matches)
                 .into_iter()
-                .map(|(k, _)| k)
+                .map(|(k, _)| Bytes::from(k))
                 .collect()
         } else {
             req.keys.clone()
@@ -410,9 +411,9 @@ fn lock_response(
                             PessimisticLockKeyResultType::LockResultNormal as i32
                         },
                         value: if req.return_values || r.conflict_ts.is_some() {
-                            r.value.unwrap_or_default()
+                            r.value.unwrap_or_default().into()
                         } else {
-                            Vec::new()
+                            Bytes::new()
                         },
                         existence: existence
                             && (req.return_values
@@ -428,7 +429,7 @@ fn lock_response(
             if req.return_values {
                 for r in results {
                     resp.not_founds.push(r.value.is_none());
-                    resp.values.push(r.value.unwrap_or_default());
+                    resp.values.push(r.value.unwrap_or_default().into());
                 }
             } else if req.check_existence {
                 resp.not_founds = results.iter().map(|r| r.value.is_none()).collect();

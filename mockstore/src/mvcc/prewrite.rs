@@ -14,6 +14,7 @@
 //! transaction already committed turns the request into a success
 //! (`check_committed_record_on_err`); `CommitTsTooLarge` falls back to 2PC.
 
+use bytes::Bytes;
 use tikv_tower_proto::kvrpcpb::{
     self, prewrite_request::PessimisticAction, Assertion, AssertionLevel, Op,
 };
@@ -296,7 +297,7 @@ fn prewrite_key(
     cm: &ConcurrencyManager,
     p: &Props<'_>,
     m: &kvrpcpb::Mutation,
-    secondaries: Option<&[Vec<u8>]>,
+    secondaries: Option<&[Bytes]>,
     action: PessimisticAction,
     expected_for_update_ts: Option<Ts>,
     one_pc_locks: &mut Vec<OnePcLock>,
@@ -321,7 +322,7 @@ fn prewrite_key(
     }
     let mut mu = Mut {
         key: &m.key,
-        value: (lock_type == Some(LockType::Put)).then(|| m.value.clone()),
+        value: (lock_type == Some(LockType::Put)).then(|| m.value.to_vec()),
         lock_type,
         should_not_exist,
         should_not_write,
@@ -385,7 +386,7 @@ fn write_lock(
     p: &Props<'_>,
     mu: Mut<'_>,
     status: LockStatus,
-    secondaries: Option<&[Vec<u8>]>,
+    secondaries: Option<&[Bytes]>,
     one_pc_locks: &mut Vec<OnePcLock>,
 ) -> TxnResult<Ts> {
     let mut try_one_pc = matches!(p.commit_kind, CommitKind::OnePc(_));
@@ -490,7 +491,7 @@ impl TxnEngine {
     ) -> kvrpcpb::PrewriteResponse {
         let ctx = req.context.clone().unwrap_or_default();
         let pessimistic = req.for_update_ts != 0;
-        let mut secondary_keys: Option<&[Vec<u8>]> =
+        let mut secondary_keys: Option<&[Bytes]> =
             req.use_async_commit.then_some(&req.secondaries[..]);
         let mut try_one_pc = req.try_one_pc;
         let mut props = Props {
@@ -511,12 +512,12 @@ impl TxnEngine {
             assertion_level: AssertionLevel::try_from(req.assertion_level).unwrap_or_default(),
             generation: 0,
         };
-        let keys: Vec<&[u8]> = req.mutations.iter().map(|m| m.key.as_slice()).collect();
+        let keys: Vec<&[u8]> = req.mutations.iter().map(|m| m.key.as_ref()).collect();
         let mut resp = kvrpcpb::PrewriteResponse::default();
         let res = self.run_write(cm, &keys, req.start_version, |txn| {
             let mut async_pk = secondary_keys
                 .filter(|s| !s.is_empty())
-                .map(|_| req.primary_lock.as_slice());
+                .map(|_| req.primary_lock.as_ref());
             let mut final_ts: Ts = 0;
             let mut locks = Vec::new();
             let mut assertion_failure = None;
@@ -532,8 +533,8 @@ impl TxnEngine {
                     .iter()
                     .find(|c| c.index as usize == i)
                     .map(|c| c.expected_for_update_ts);
-                let secondaries: Option<&[Vec<u8>]> = secondary_keys.map(|s| {
-                    if Some(m.key.as_slice()) == async_pk {
+                let secondaries: Option<&[Bytes]> = secondary_keys.map(|s| {
+                    if Some(m.key.as_ref()) == async_pk {
                         s
                     } else {
                         &[][..]
@@ -678,7 +679,7 @@ impl TxnEngine {
             assertion_level: AssertionLevel::try_from(req.assertion_level).unwrap_or_default(),
             generation: req.generation,
         };
-        let keys: Vec<&[u8]> = req.mutations.iter().map(|m| m.key.as_slice()).collect();
+        let keys: Vec<&[u8]> = req.mutations.iter().map(|m| m.key.as_ref()).collect();
         let res = self.run_write(cm, &keys, req.start_ts, |txn| {
             let mut locks = Vec::new();
             let mut assertion_failure = None;

@@ -12,6 +12,7 @@
 //! The visible value is the newest Put/Delete record with
 //! `commit_ts <= version` (TiKV `PointGetter`, `Scanner`).
 
+use bytes::Bytes;
 use tikv_tower_proto::kvrpcpb::{self, IsolationLevel};
 
 use super::errors::{TxnError, TxnResult};
@@ -176,7 +177,7 @@ impl TxnEngine {
         let mut resp = kvrpcpb::GetResponse::default();
         match self.read_key(cm, &req.key, req.version, &opts, req.need_commit_ts) {
             Ok(Some((v, commit_ts))) => {
-                resp.value = v;
+                resp.value = v.into();
                 if req.need_commit_ts {
                     resp.commit_ts = commit_ts;
                 }
@@ -214,7 +215,7 @@ impl TxnEngine {
             match r {
                 Ok(Some((value, commit_ts))) => resp.pairs.push(kvrpcpb::KvPair {
                     key: key.clone(),
-                    value,
+                    value: value.into(),
                     commit_ts: if req.need_commit_ts { commit_ts } else { 0 },
                     error: None,
                 }),
@@ -285,8 +286,8 @@ impl TxnEngine {
                             }
                         }
                         resp.pairs.push(kvrpcpb::KvPair {
-                            key: k.to_vec(),
-                            value: if req.key_only { Vec::new() } else { v },
+                            key: k.to_vec().into(),
+                            value: if req.key_only { Bytes::new() } else { v.into() },
                             ..Default::default()
                         });
                     }
@@ -333,7 +334,7 @@ impl TxnEngine {
                 };
                 resp.pairs.push(kvrpcpb::KvPair {
                     key: key.clone(),
-                    value,
+                    value: value.into(),
                     ..Default::default()
                 });
             }
@@ -352,7 +353,7 @@ impl TxnEngine {
                     if let Some(v) = &w.value {
                         info.values.push(kvrpcpb::MvccValue {
                             start_ts: w.start_ts,
-                            value: v.clone(),
+                            value: v.clone().into(),
                         });
                     }
                 }
@@ -394,7 +395,7 @@ impl TxnEngine {
         let mut resp = kvrpcpb::MvccGetByStartTsResponse::default();
         if let Some(k) = found {
             resp.info = Some(self.mvcc_info(&k));
-            resp.key = k;
+            resp.key = k.into();
         }
         resp
     }

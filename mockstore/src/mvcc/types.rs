@@ -4,6 +4,7 @@
 //!
 //! Mirrors TiKV `components/txn_types/src/{lock,write,timestamp}.rs`.
 
+use bytes::Bytes;
 use tikv_tower_proto::kvrpcpb;
 
 /// Timestamps are TSO values: `physical_ms << 18 | logical`.
@@ -63,7 +64,7 @@ pub struct Lock {
     /// Whether the lock is an in-memory 1PC lock (never persisted).
     pub use_one_pc: bool,
     /// The secondaries of an async-commit transaction (primary lock only).
-    pub secondaries: Vec<Vec<u8>>,
+    pub secondaries: Vec<Bytes>,
     /// Start timestamps of other transactions rolled back on this key while
     /// the lock was held (protected rollbacks of async-commit locks).
     pub rollback_ts: Vec<Ts>,
@@ -114,9 +115,9 @@ impl Lock {
     /// The wire `LockInfo` of this lock on `key` (TiKV `Lock::into_lock_info`).
     pub fn lock_info(&self, key: &[u8]) -> kvrpcpb::LockInfo {
         kvrpcpb::LockInfo {
-            primary_lock: self.primary.clone(),
+            primary_lock: self.primary.clone().into(),
             lock_version: self.ts,
-            key: key.to_vec(),
+            key: key.to_vec().into(),
             lock_ttl: self.ttl,
             txn_size: self.txn_size,
             lock_type: self.lock_type.to_op() as i32,
@@ -133,8 +134,8 @@ impl Lock {
         kvrpcpb::MvccLock {
             r#type: self.lock_type.to_op() as i32,
             start_ts: self.ts,
-            primary: self.primary.clone(),
-            short_value: self.value.clone().unwrap_or_default(),
+            primary: self.primary.clone().into(),
+            short_value: self.value.clone().unwrap_or_default().into(),
             ttl: self.ttl,
             for_update_ts: self.for_update_ts,
             txn_size: self.txn_size,
@@ -231,7 +232,7 @@ impl Write {
             r#type: self.write_type.to_op() as i32,
             start_ts: self.start_ts,
             commit_ts,
-            short_value: self.value.clone().unwrap_or_default(),
+            short_value: self.value.clone().unwrap_or_default().into(),
             has_overlapped_rollback: self.has_overlapped_rollback,
             has_gc_fence: self.gc_fence.is_some(),
             gc_fence: self.gc_fence.unwrap_or(0),

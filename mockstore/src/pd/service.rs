@@ -315,9 +315,9 @@ impl Pd for MockPd {
         Ok(Response::new(pdpb::GetOperatorResponse {
             header: self.ok_header(),
             region_id: req.region_id,
-            desc: b"scatter-region".to_vec(),
+            desc: "scatter-region".into(),
             status: pdpb::OperatorStatus::Success as i32,
-            kind: b"admin".to_vec(),
+            kind: "admin".into(),
         }))
     }
 
@@ -331,6 +331,7 @@ impl Pd for MockPd {
             .split_keys
             .into_iter()
             .filter(|k| !k.is_empty())
+            .map(Vec::from)
             .collect();
         let groups = group_split_keys(keys, |k| self.cluster.region_by_key(k));
         let total = groups.iter().map(|(_, k)| k.len()).sum::<usize>();
@@ -390,7 +391,7 @@ impl Pd for MockPd {
             .map_err(|e| Status::unknown(e.to_string()))?;
         Ok(Response::new(pdpb::UpdateServiceGcSafePointResponse {
             header: self.ok_header(),
-            service_id: sid.into_bytes(),
+            service_id: sid.into_bytes().into(),
             ttl,
             min_safe_point: min,
         }))

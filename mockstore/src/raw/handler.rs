@@ -2,6 +2,7 @@
 //! `future_raw_*` shapes them). The region checks ran before; these get the
 //! region's raw range to clip scans to.
 
+use bytes::Bytes;
 use tikv_tower_proto::kvrpcpb;
 use tikv_tower_proto::rpc::{StoreRequest, StoreResponse};
 
@@ -110,7 +111,7 @@ fn pairs_or_error(r: Result<Vec<kvrpcpb::KvPair>, RawError>) -> Vec<kvrpcpb::KvP
     })
 }
 
-fn pair(key: Vec<u8>, value: Vec<u8>) -> kvrpcpb::KvPair {
+fn pair(key: Bytes, value: Bytes) -> kvrpcpb::KvPair {
     kvrpcpb::KvPair {
         key,
         value,
@@ -122,7 +123,7 @@ fn pair(key: Vec<u8>, value: Vec<u8>) -> kvrpcpb::KvPair {
 fn raw_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawGetRequest) -> kvrpcpb::RawGetResponse {
     let mode = ctx.mode(r.context.as_ref(), "raw_get");
     let res = mode
-        .keys([r.key.as_slice()])
+        .keys([r.key.as_ref()])
         .and_then(|_| mode.cf(&r.cf))
         .map(|cf| ctx.store.get(cf, &r.key, ctx.now));
     match res {
@@ -145,7 +146,7 @@ fn raw_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawGetRequest) -> kvrpcpb::RawGetRespon
 fn raw_batch_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchGetRequest) -> kvrpcpb::RawBatchGetResponse {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_get");
     let res = mode
-        .keys(r.keys.iter().map(Vec::as_slice))
+        .keys(r.keys.iter().map(|k| &k[..]))
         .and_then(|_| mode.cf(&r.cf))
         .map(|cf| {
             r.keys
@@ -164,8 +165,8 @@ fn raw_batch_get(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchGetRequest) -> kvrpcpb::R
 
 fn raw_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawPutRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_put");
-    mode.keys([r.key.as_slice()])?;
-    key_size([r.key.as_slice()])?;
+    mode.keys([r.key.as_ref()])?;
+    key_size([r.key.as_ref()])?;
     mode.ttl(r.ttl)?;
     let cf = mode.cf(&r.cf)?;
     let _latch = ctx.store.latch(&r.key);
@@ -177,8 +178,8 @@ fn raw_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawPutRequest) -> Result<(), RawError> 
 /// per pair (`TtlLenNotEqualsToPairs`).
 fn raw_batch_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchPutRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_put");
-    mode.keys(r.pairs.iter().map(|p| p.key.as_slice()))?;
-    key_size(r.pairs.iter().map(|p| p.key.as_slice()))?;
+    mode.keys(r.pairs.iter().map(|p| p.key.as_ref()))?;
+    key_size(r.pairs.iter().map(|p| p.key.as_ref()))?;
     let cf = mode.cf(&r.cf)?;
     let ttls: Vec<u64> = match r.ttls.len() {
         0 => vec![0; r.pairs.len()],
@@ -198,8 +199,8 @@ fn raw_batch_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchPutRequest) -> Result<(),
 
 fn raw_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_delete");
-    mode.keys([r.key.as_slice()])?;
-    key_size([r.key.as_slice()])?;
+    mode.keys([r.key.as_ref()])?;
+    key_size([r.key.as_ref()])?;
     let cf = mode.cf(&r.cf)?;
     let _latch = ctx.store.latch(&r.key);
     ctx.store.delete(cf, &r.key);
@@ -208,8 +209,8 @@ fn raw_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRequest) -> Result<(), RawE
 
 fn raw_batch_delete(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchDeleteRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_delete");
-    mode.keys(r.keys.iter().map(Vec::as_slice))?;
-    key_size(r.keys.iter().map(Vec::as_slice))?;
+    mode.keys(r.keys.iter().map(|k| &k[..]))?;
+    key_size(r.keys.iter().map(|k| &k[..]))?;
     let cf = mode.cf(&r.cf)?;
     for k in &r.keys {
         let _latch = ctx.store.latch(k);
@@ -242,7 +243,7 @@ fn scan_range(
             ctx.bounds.contains(k)
         })
         .into_iter()
-        .map(|(k, e)| pair(k, if key_only { Vec::new() } else { e.value }))
+        .map(|(k, e)| pair(k, if key_only { Bytes::new() } else { e.value }))
         .collect()
 }
 
@@ -251,8 +252,8 @@ fn raw_scan(
     r: kvrpcpb::RawScanRequest,
 ) -> Result<Vec<kvrpcpb::KvPair>, RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_scan");
-    let end = (!r.end_key.is_empty()).then_some(r.end_key.as_slice());
-    mode.ranges([(r.start_key.as_slice(), end)])?;
+    let end = (!r.end_key.is_empty()).then_some(r.end_key.as_ref());
+    mode.ranges([(r.start_key.as_ref(), end)])?;
     let cf = mode.cf(&r.cf)?;
     let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
     Ok(scan_range(
@@ -277,20 +278,20 @@ fn raw_batch_scan(
     mode.ranges(
         r.ranges
             .iter()
-            .map(|x| (x.start_key.as_slice(), Some(x.end_key.as_slice()))),
+            .map(|x| (x.start_key.as_ref(), Some(x.end_key.as_ref()))),
     )?;
     let cf = mode.cf(&r.cf)?;
     let n = r.ranges.len();
     let end_of = |i: usize| -> &[u8] {
-        let end = r.ranges[i].end_key.as_slice();
+        let end = r.ranges[i].end_key.as_ref();
         if end.is_empty() && i + 1 < n {
-            r.ranges[i + 1].start_key.as_slice()
+            r.ranges[i + 1].start_key.as_ref()
         } else {
             end
         }
     };
     for i in 0..n {
-        let (start, end) = (r.ranges[i].start_key.as_slice(), end_of(i));
+        let (start, end) = (r.ranges[i].start_key.as_ref(), end_of(i));
         if !end.is_empty() && ((!r.reverse && start >= end) || (r.reverse && start <= end)) {
             return Err(RawError::InvalidKeyRanges);
         }
@@ -313,8 +314,8 @@ fn raw_batch_scan(
 
 fn raw_delete_range(ctx: &RawCtx<'_>, r: kvrpcpb::RawDeleteRangeRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_delete_range");
-    mode.ranges([(r.start_key.as_slice(), Some(r.end_key.as_slice()))])?;
-    key_size([r.start_key.as_slice(), r.end_key.as_slice()])?;
+    mode.ranges([(r.start_key.as_ref(), Some(r.end_key.as_ref()))])?;
+    key_size([r.start_key.as_ref(), r.end_key.as_ref()])?;
     let cf = mode.cf(&r.cf)?;
     let (lo, hi) = ctx.bounds.clip(&r.start_key, &r.end_key);
     ctx.store
@@ -329,7 +330,7 @@ fn raw_get_key_ttl(
 ) -> kvrpcpb::RawGetKeyTtlResponse {
     let mode = ctx.mode(r.context.as_ref(), "raw_get_key_ttl");
     let res = mode
-        .keys([r.key.as_slice()])
+        .keys([r.key.as_ref()])
         .and_then(|_| {
             if ctx.api.ttl_enabled() {
                 Ok(())
@@ -365,8 +366,8 @@ fn raw_get_key_ttl(
 fn raw_cas(ctx: &RawCtx<'_>, r: kvrpcpb::RawCasRequest) -> kvrpcpb::RawCasResponse {
     let mode = ctx.mode(r.context.as_ref(), "raw_compare_and_swap");
     let checked = mode
-        .keys([r.key.as_slice()])
-        .and_then(|_| key_size([r.key.as_slice()]))
+        .keys([r.key.as_ref()])
+        .and_then(|_| key_size([r.key.as_ref()]))
         .and_then(|_| mode.ttl(r.ttl))
         .and_then(|_| mode.cf(&r.cf));
     let cf = match checked {
@@ -406,7 +407,7 @@ fn raw_checksum(ctx: &RawCtx<'_>, r: kvrpcpb::RawChecksumRequest) -> kvrpcpb::Ra
         .ranges(
             r.ranges
                 .iter()
-                .map(|x| (x.start_key.as_slice(), Some(x.end_key.as_slice()))),
+                .map(|x| (x.start_key.as_ref(), Some(x.end_key.as_ref()))),
         )
         .and_then(|()| check_algorithm(r.algorithm));
     if let Err(e) = checked {

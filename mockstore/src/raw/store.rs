@@ -10,6 +10,7 @@
 
 use std::ops::Bound;
 
+use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 use parking_lot::{Mutex, MutexGuard};
 
@@ -37,8 +38,8 @@ impl RawCf {
 /// A stored raw value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawEntry {
-    /// The value.
-    pub value: Vec<u8>,
+    /// The value (shared with the request that wrote it and the replies that read it).
+    pub value: Bytes,
     /// Unix seconds after which the value is gone; 0 = never.
     pub expire_ts: u64,
 }
@@ -55,7 +56,7 @@ const LATCH_SLOTS: usize = 256;
 /// The raw data of the whole cluster (shared by every store, as the mock
 /// keeps one logical copy of the data).
 pub struct RawStore {
-    cfs: [SkipMap<Vec<u8>, RawEntry>; 3],
+    cfs: [SkipMap<Bytes, RawEntry>; 3],
     latches: Vec<Mutex<()>>,
 }
 
@@ -82,7 +83,7 @@ impl RawStore {
         Self::default()
     }
 
-    fn cf(&self, cf: RawCf) -> &SkipMap<Vec<u8>, RawEntry> {
+    fn cf(&self, cf: RawCf) -> &SkipMap<Bytes, RawEntry> {
         &self.cfs[cf.index()]
     }
 
@@ -103,7 +104,7 @@ impl RawStore {
     }
 
     /// Stores `value` under `key` with expiry `expire_ts` (0 = never).
-    pub fn put(&self, cf: RawCf, key: Vec<u8>, value: Vec<u8>, expire_ts: u64) {
+    pub fn put(&self, cf: RawCf, key: Bytes, value: Bytes, expire_ts: u64) {
         self.cf(cf).insert(key, RawEntry { value, expire_ts });
     }
 
@@ -122,14 +123,14 @@ impl RawStore {
         limit: usize,
         now: u64,
         keep: impl Fn(&[u8]) -> bool,
-    ) -> Vec<(Vec<u8>, RawEntry)> {
+    ) -> Vec<(Bytes, RawEntry)> {
         let mut out = Vec::new();
         if limit == 0 || bounds_empty(lower, upper) {
             return out;
         }
         let map = self.cf(cf);
         let range = map.range::<[u8], _>((lower, upper));
-        let mut push = |k: &Vec<u8>, v: &RawEntry| {
+        let mut push = |k: &Bytes, v: &RawEntry| {
             if v.is_live(now) && keep(k) {
                 out.push((k.clone(), v.clone()));
             }
@@ -202,7 +203,7 @@ impl RawStore {
         upper: Bound<&[u8]>,
         now: u64,
         keep: impl Fn(&[u8]) -> bool,
-    ) -> Vec<(Vec<u8>, u64)> {
+    ) -> Vec<(Bytes, u64)> {
         if bounds_empty(lower, upper) {
             return Vec::new();
         }

@@ -77,8 +77,8 @@ impl MockStore {
             for cf in [RawCf::Default, RawCf::Lock, RawCf::Write] {
                 raw.delete_range(
                     cf,
-                    Bound::Included(r.start_key.as_slice()),
-                    Bound::Excluded(r.end_key.as_slice()),
+                    Bound::Included(r.start_key.as_ref()),
+                    Bound::Excluded(r.end_key.as_ref()),
                     |_| true,
                 );
             }
@@ -126,10 +126,10 @@ impl MockStore {
                 resp.region_error = Some(tikv_tower_proto::errorpb::Error {
                     message: format!("key {key:?} is not in region {region_id}"),
                     key_not_in_region: Some(tikv_tower_proto::errorpb::KeyNotInRegion {
-                        key,
+                        key: key.into(),
                         region_id,
-                        start_key: region.start_key.clone(),
-                        end_key: region.end_key.clone(),
+                        start_key: region.start_key.clone().into(),
+                        end_key: region.end_key.clone().into(),
                     }),
                     ..Default::default()
                 });

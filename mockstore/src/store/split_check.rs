@@ -94,6 +94,7 @@ impl MockCluster {
             .raw()
             .keys(lo, hi, now, |k| bounds.contains(k))
             .into_iter()
+            .map(|(k, size)| (k.to_vec(), size))
             .collect();
         self.engine()
             .store()

@@ -40,25 +40,21 @@ fn key_ok(allowed: Allowed, key: &[u8]) -> bool {
 pub(crate) fn check_txn_api(storage: ApiVersion, req: &StoreRequest) -> Option<StoreResponse> {
     let (cmd, keys, range): (&str, Vec<&[u8]>, Option<KeyRange<'_>>) = match req {
         StoreRequest::Get(r) => ("get", vec![&r.key], None),
-        StoreRequest::BatchGet(r) => (
-            "batch_get",
-            r.keys.iter().map(Vec::as_slice).collect(),
-            None,
-        ),
+        StoreRequest::BatchGet(r) => ("batch_get", r.keys.iter().map(|k| &k[..]).collect(), None),
         StoreRequest::Scan(r) => ("scan", Vec::new(), Some((&r.start_key, &r.end_key))),
         StoreRequest::Prewrite(r) => (
             "prewrite",
-            r.mutations.iter().map(|m| m.key.as_slice()).collect(),
+            r.mutations.iter().map(|m| m.key.as_ref()).collect(),
             None,
         ),
         StoreRequest::Flush(r) => (
             "flush",
-            r.mutations.iter().map(|m| m.key.as_slice()).collect(),
+            r.mutations.iter().map(|m| m.key.as_ref()).collect(),
             None,
         ),
         StoreRequest::PessimisticLock(r) => (
             "acquire_pessimistic_lock",
-            r.mutations.iter().map(|m| m.key.as_slice()).collect(),
+            r.mutations.iter().map(|m| m.key.as_ref()).collect(),
             None,
         ),
         _ => return None,

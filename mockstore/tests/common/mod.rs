@@ -59,11 +59,11 @@ pub fn put_prewrite(ctx: kvrpcpb::Context, start_ts: u64, key: &[u8]) -> kvrpcpb
     kvrpcpb::PrewriteRequest {
         context: Some(ctx),
         mutations: vec![kvrpcpb::Mutation {
-            key: key.to_vec(),
-            value: b"v".to_vec(),
+            key: key.to_vec().into(),
+            value: "v".into(),
             ..Default::default()
         }],
-        primary_lock: key.to_vec(),
+        primary_lock: key.to_vec().into(),
         start_version: start_ts,
         lock_ttl: 3000,
         ..Default::default()

@@ -19,8 +19,8 @@ pub fn tso(physical_ms: u64, logical: u64) -> u64 {
 pub fn mutation(op: Op, key: &[u8], value: &[u8]) -> kvrpcpb::Mutation {
     kvrpcpb::Mutation {
         op: op as i32,
-        key: key.to_vec(),
-        value: value.to_vec(),
+        key: key.to_vec().into(),
+        value: value.to_vec().into(),
         assertion: 0,
     }
 }
@@ -59,7 +59,7 @@ pub fn prewrite_req(
     kvrpcpb::PrewriteRequest {
         context: Some(kvrpcpb::Context::default()),
         mutations: muts,
-        primary_lock: primary.to_vec(),
+        primary_lock: primary.to_vec().into(),
         start_version: start_ts,
         lock_ttl: 3000,
         ..Default::default()
@@ -79,7 +79,7 @@ pub fn lock_req(
             .iter()
             .map(|k| mutation(Op::PessimisticLock, k, b""))
             .collect(),
-        primary_lock: primary.to_vec(),
+        primary_lock: primary.to_vec().into(),
         start_version: start_ts,
         lock_ttl: 3000,
         for_update_ts,
@@ -149,7 +149,7 @@ impl H {
         let req = kvrpcpb::CommitRequest {
             context: Some(kvrpcpb::Context::default()),
             start_version: start_ts,
-            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            keys: keys.iter().map(|k| k.to_vec()).map(Into::into).collect(),
             commit_version: commit_ts,
             ..Default::default()
         };
@@ -176,7 +176,7 @@ impl H {
         let req = kvrpcpb::BatchRollbackRequest {
             context: Some(kvrpcpb::Context::default()),
             start_version: start_ts,
-            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            keys: keys.iter().map(|k| k.to_vec()).map(Into::into).collect(),
             ..Default::default()
         };
         self.e.batch_rollback(&self.cm, &req, ALL)
@@ -190,7 +190,7 @@ impl H {
     pub fn get_req(&self, key: &[u8], ts: u64) -> kvrpcpb::GetResponse {
         let req = kvrpcpb::GetRequest {
             context: Some(kvrpcpb::Context::default()),
-            key: key.to_vec(),
+            key: key.to_vec().into(),
             version: ts,
             need_commit_ts: true,
         };
@@ -204,7 +204,7 @@ impl H {
         if r.not_found {
             None
         } else {
-            Some(r.value)
+            Some(r.value.into())
         }
     }
 
@@ -292,7 +292,7 @@ impl H {
     ) -> kvrpcpb::CheckTxnStatusResponse {
         let req = kvrpcpb::CheckTxnStatusRequest {
             context: Some(kvrpcpb::Context::default()),
-            primary_key: primary.to_vec(),
+            primary_key: primary.to_vec().into(),
             lock_ts,
             caller_start_ts,
             current_ts,

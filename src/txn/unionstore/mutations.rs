@@ -85,8 +85,8 @@ impl PrewriteMutation {
     pub fn to_proto(&self) -> kvrpcpb::Mutation {
         kvrpcpb::Mutation {
             op: self.op as i32,
-            key: self.key.clone(),
-            value: self.value.clone(),
+            key: self.key.clone().into(),
+            value: self.value.clone().into(),
             assertion: self.assertion as i32,
         }
     }
@@ -96,8 +96,8 @@ impl PrewriteMutation {
         (
             kvrpcpb::Mutation {
                 op: self.op as i32,
-                key: self.key,
-                value: self.value,
+                key: self.key.into(),
+                value: self.value.into(),
                 assertion: self.assertion as i32,
             },
             self.pessimistic_action,
