@@ -87,7 +87,10 @@ async fn leader_moved_over_http_then_raw_client_handles_not_leader() {
 
     // The client still routes to store 1, gets NotLeader naming store 2, retries there.
     cluster.recorder().start();
-    assert_eq!(client.get("k").await.expect("get"), Some(b"v1".to_vec()));
+    assert_eq!(
+        client.get("k").await.expect("get").as_deref(),
+        Some(&b"v1"[..])
+    );
     let seen = cluster.recorder().take();
     assert!(
         seen.iter().any(|r| r.store_id == 1
@@ -104,7 +107,10 @@ async fn leader_moved_over_http_then_raw_client_handles_not_leader() {
     let fault = r#"{"action":"region_error","error":"server_is_busy","kind":"RawGet","times":2}"#;
     let (status, body) = http(pd, "POST", "/mockstore/api/v1/faults", fault).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(client.get("k").await.expect("get"), Some(b"v1".to_vec()));
+    assert_eq!(
+        client.get("k").await.expect("get").as_deref(),
+        Some(&b"v1"[..])
+    );
     let (_, body) = http(pd, "GET", "/mockstore/api/v1/faults", "").await;
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v[0]["fired"], 2);

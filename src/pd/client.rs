@@ -502,6 +502,8 @@ impl PdClient {
                 Err(e) => return Err(e),
             }
         }
+        // Ranges may share regions; keep each region once (a set: O(n) for n regions).
+        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
         let mut out: Vec<RegionInfo> = Vec::new();
         for (s, e) in ranges {
             let left = if limit == 0 {
@@ -513,13 +515,13 @@ impl PdClient {
                 break;
             }
             for r in self.scan_regions(s, e, left).await? {
-                // Ranges may share regions; keep each region once.
-                if out.last().is_none_or(|l| l.region.id != r.region.id)
-                    && !out.iter().any(|o| o.region.id == r.region.id)
-                {
+                if seen.insert(r.region.id) {
                     out.push(r);
                 }
             }
+        }
+        if limit != 0 {
+            out.truncate(limit);
         }
         Ok(out)
     }

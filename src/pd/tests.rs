@@ -44,6 +44,16 @@ fn assert_mismatch(err: PdError, expected: u64, got: u64) {
     );
 }
 
+/// The ids of the regions `batch_scan_regions` returns for `ranges` (no limit).
+async fn scanned_ids(c: &PdClient, ranges: &[(Vec<u8>, Vec<u8>)]) -> Vec<u64> {
+    c.batch_scan_regions(ranges, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.region.id)
+        .collect()
+}
+
 async fn client(pd: &FakePd, endpoints: &[&str]) -> PdClient {
     PdClient::connect(pd.connector(), config(endpoints))
         .await
@@ -131,21 +141,9 @@ async fn batch_scan_falls_back_to_scan_regions() {
     }
     let c = client(&pd, &["a"]).await;
     let ranges = vec![(b"a".to_vec(), b"h".to_vec()), (b"q".to_vec(), Vec::new())];
-    let ids: Vec<u64> = c
-        .batch_scan_regions(&ranges, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.region.id)
-        .collect();
+    let ids = scanned_ids(&c, &ranges).await;
     assert_eq!(ids, vec![1, 2, 3]);
-    let again: Vec<u64> = c
-        .batch_scan_regions(&ranges, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.region.id)
-        .collect();
+    let again = scanned_ids(&c, &ranges).await;
     assert_eq!(again, ids);
     assert_eq!(
         pd.calls("batch_scan_regions"),
@@ -154,6 +152,46 @@ async fn batch_scan_falls_back_to_scan_regions() {
     );
     assert_eq!(pd.calls("scan_regions"), 4);
     pd.state.lock().batch_scan_unimplemented = false;
+}
+
+/// The ScanRegions fallback keeps each region once, however the ranges overlap or repeat.
+#[tokio::test(start_paused = true)]
+async fn batch_scan_fallback_keeps_each_region_once() {
+    let pd = FakePd::new(7, &["http://a"]);
+    {
+        let mut st = pd.state.lock();
+        st.regions = (0..200u64)
+            .map(|i| {
+                let start = if i == 0 {
+                    Vec::new()
+                } else {
+                    format!("k{i:03}").into_bytes()
+                };
+                let end = if i == 199 {
+                    Vec::new()
+                } else {
+                    format!("k{:03}", i + 1).into_bytes()
+                };
+                region(i + 1, &start, &end, 1)
+            })
+            .collect();
+        st.batch_scan_unimplemented = true;
+    }
+    let c = client(&pd, &["a"]).await;
+    let ranges = vec![
+        (b"k150".to_vec(), Vec::new()),
+        (b"k010".to_vec(), b"k020".to_vec()),
+        (Vec::new(), Vec::new()),
+        (b"k015".to_vec(), b"k160".to_vec()),
+    ];
+    let ids = scanned_ids(&c, &ranges).await;
+    let mut expected: Vec<u64> = (151..=200).collect();
+    expected.extend(11..=20);
+    expected.extend((1..=10).chain(21..=150));
+    assert_eq!(ids, expected, "first sighting order, no repeats");
+    // The limit counts distinct regions.
+    let limited = c.batch_scan_regions(&ranges, 55).await.unwrap();
+    assert_eq!(limited.len(), 55);
 }
 
 #[tokio::test(start_paused = true)]

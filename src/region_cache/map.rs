@@ -1,55 +1,53 @@
 //! The sorted region map: regions by start key and by id, with client-go's insertion
 //! rules (`RegionCache.insertRegionToCache`, `SortedRegions.removeIntersecting`).
+//!
+//! An entry ([`CachedRegion`]) lives inline in the start-key index; the id index points at
+//! the same region by its `Arc<metapb::Region>`. The mutable state of an entry (believed
+//! leader, expiry, validity) is atomics, so a lookup under the map's read lock never takes
+//! another lock and never writes shared memory on a hit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound::{Excluded, Included, Unbounded};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use tikv_tower_layers::locate::{RegionRoute, RegionVerId};
 use tikv_tower_proto::metapb;
 
+use super::clock::Freshness;
 use super::store::StoreEpochs;
 
-/// One cached region. Shared by both indexes; the leader, TTL and validity change in
-/// place without the map's write lock.
+/// `expires_at_ms` of an invalidated entry.
+const INVALID: u64 = 0;
+
+/// One cached region. Its leader, TTL and validity change in place without the map's
+/// write lock.
 #[derive(Debug)]
 pub(crate) struct CachedRegion {
     pub(crate) region: Arc<metapb::Region>,
-    pub(crate) ver: RegionVerId,
-    leader: Mutex<Leader>,
-    /// Expiry, in ms since the cache's base instant (client-go `Region.ttl`).
-    expires_at_ms: AtomicU64,
-    /// Set when invalidated or marked for reload (client-go `Region.invalidReason` /
+    /// The believed leader packed with its store's failure epoch as it was when the leader
+    /// was set: `(index in region.peers + 1) << 32 | epoch`; 0 = no leader known.
+    leader: AtomicU64,
+    /// The failure-epoch counter of each peer's store, parallel to `region.peers`
+    /// (client-go `Store.epoch`).
+    store_epochs: Box<[Arc<AtomicU32>]>,
+    /// Expiry, in ms since the cache clock's base (client-go `Region.ttl`); [`INVALID`]
+    /// once invalidated or marked for reload (client-go `Region.invalidReason` /
     /// `needReloadOnAccess`).
-    invalid: AtomicBool,
+    expires_at_ms: AtomicU64,
 }
 
-/// The believed leader, with its store's failure epoch as it was when the leader was set.
-#[derive(Debug, Default)]
-struct Leader {
-    peer: Option<metapb::Peer>,
-    epoch: Option<(Arc<AtomicU32>, u32)>,
+fn pack_leader(index: Option<usize>, epoch: u32) -> u64 {
+    match index.and_then(|i| u64::try_from(i).ok()) {
+        Some(i) if i < u64::from(u32::MAX) => ((i + 1) << 32) | u64::from(epoch),
+        _ => 0,
+    }
 }
 
-impl Leader {
-    fn new(peer: Option<metapb::Peer>, epochs: &StoreEpochs) -> Leader {
-        let epoch = peer.map(|p| {
-            let c = epochs.counter(p.store_id);
-            let now = c.load(Ordering::Acquire);
-            (c, now)
-        });
-        Leader { peer, epoch }
-    }
-
-    /// Whether the leader's store failed since the leader was set.
-    fn store_failed(&self) -> bool {
-        self.epoch
-            .as_ref()
-            .is_some_and(|(c, seen)| c.load(Ordering::Acquire) != *seen)
-    }
+fn unpack_leader(word: u64) -> Option<(usize, u32)> {
+    let index = usize::try_from(word >> 32).ok()?.checked_sub(1)?;
+    Some((index, word as u32))
 }
 
 impl CachedRegion {
@@ -59,46 +57,77 @@ impl CachedRegion {
         expires_at_ms: u64,
         epochs: &StoreEpochs,
     ) -> Self {
-        let ver = RegionVerId::of(&region);
-        let leader = leader.filter(|l| region.peers.iter().any(|p| p.id == l.id));
-        CachedRegion {
+        let store_epochs: Box<[Arc<AtomicU32>]> = region
+            .peers
+            .iter()
+            .map(|p| epochs.counter(p.store_id))
+            .collect();
+        let index = leader.and_then(|l| region.peers.iter().position(|p| p.id == l.id));
+        let cached = CachedRegion {
             region: Arc::new(region),
-            ver,
-            leader: Mutex::new(Leader::new(leader, epochs)),
-            expires_at_ms: AtomicU64::new(expires_at_ms),
-            invalid: AtomicBool::new(false),
-        }
+            leader: AtomicU64::new(0),
+            store_epochs,
+            expires_at_ms: AtomicU64::new(expires_at_ms.max(INVALID + 1)),
+        };
+        cached.store_leader(index);
+        cached
+    }
+
+    /// The region's id and epoch.
+    pub(crate) fn ver(&self) -> RegionVerId {
+        RegionVerId::of(&self.region)
+    }
+
+    fn store_leader(&self, index: Option<usize>) {
+        let epoch = index
+            .and_then(|i| self.store_epochs.get(i))
+            .map_or(0, |c| c.load(Ordering::Acquire));
+        self.leader
+            .store(pack_leader(index, epoch), Ordering::Release);
     }
 
     /// The route, or `None` when a request to the leader's store failed since the leader was
     /// set (the caller drops the entry and reloads it).
     pub(crate) fn route(&self) -> Option<RegionRoute> {
-        let leader = self.leader.lock();
-        (!leader.store_failed()).then(|| RegionRoute {
+        let leader = match unpack_leader(self.leader.load(Ordering::Acquire)) {
+            None => None,
+            Some((index, seen)) => {
+                let failed = self
+                    .store_epochs
+                    .get(index)
+                    .is_some_and(|c| c.load(Ordering::Acquire) != seen);
+                if failed {
+                    return None;
+                }
+                self.region.peers.get(index).copied()
+            }
+        };
+        Some(RegionRoute {
             region: self.region.clone(),
-            leader: leader.peer,
+            leader,
         })
     }
 
     pub(crate) fn leader(&self) -> Option<metapb::Peer> {
-        self.leader.lock().peer
+        let (index, _) = unpack_leader(self.leader.load(Ordering::Acquire))?;
+        self.region.peers.get(index).copied()
     }
 
     /// Sets the leader; false when `peer` is not a peer of the region.
-    pub(crate) fn set_leader(&self, peer: Option<metapb::Peer>, epochs: &StoreEpochs) -> bool {
-        let found = match peer {
+    pub(crate) fn set_leader(&self, peer: Option<metapb::Peer>) -> bool {
+        let index = match peer {
             None => None,
             Some(p) => match self
                 .region
                 .peers
                 .iter()
-                .find(|x| x.id == p.id || (p.id == 0 && x.store_id == p.store_id))
+                .position(|x| x.id == p.id || (p.id == 0 && x.store_id == p.store_id))
             {
-                Some(found) => Some(*found),
+                Some(i) => Some(i),
                 None => return false,
             },
         };
-        *self.leader.lock() = Leader::new(found, epochs);
+        self.store_leader(index);
         true
     }
 
@@ -106,16 +135,21 @@ impl CachedRegion {
     /// store's failure epoch, once for every holder of the same epoch (client-go
     /// `markRegionNeedBeRefill`'s compare-and-swap), so that its other regions reload too.
     pub(crate) fn store_failed(&self, store_id: u64) {
-        let leader = self.leader.lock();
-        if let (Some(p), Some((c, seen))) = (leader.peer, &leader.epoch) {
-            if p.store_id == store_id {
-                let _ = c.compare_exchange(
-                    *seen,
-                    seen.wrapping_add(1),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            }
+        let Some((index, seen)) = unpack_leader(self.leader.load(Ordering::Acquire)) else {
+            return;
+        };
+        let leads = self
+            .region
+            .peers
+            .get(index)
+            .is_some_and(|p| p.store_id == store_id);
+        if let (true, Some(c)) = (leads, self.store_epochs.get(index)) {
+            let _ = c.compare_exchange(
+                seen,
+                seen.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -130,42 +164,38 @@ impl CachedRegion {
             && (self.region.end_key.is_empty() || key <= self.region.end_key.as_ref())
     }
 
-    /// Valid at `now_ms`; a hit extends the TTL (client-go `checkRegionCacheTTL`). The
-    /// new expiry (`next_ttl`, which draws the jitter) is computed only when the entry has
-    /// less than `ttl_ms` left, so most hits cost two atomic loads.
-    pub(crate) fn check_valid(
-        &self,
-        now_ms: u64,
-        ttl_ms: u64,
-        next_ttl: impl FnOnce() -> u64,
-    ) -> bool {
-        if self.invalid.load(Ordering::Acquire) {
-            return false;
-        }
-        let exp = self.expires_at_ms.load(Ordering::Acquire);
-        if now_ms >= exp {
-            return false;
-        }
-        if exp < now_ms.saturating_add(ttl_ms) {
-            let next = next_ttl();
-            if next > exp {
-                let _ = self.expires_at_ms.compare_exchange(
-                    exp,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+    /// The expiry ([`INVALID`] = invalidated).
+    pub(crate) fn expires_at_ms(&self) -> u64 {
+        self.expires_at_ms.load(Ordering::Acquire)
+    }
+
+    /// Applies a lookup's [`Freshness`] verdict: false when the entry is stale; an
+    /// extension is a compare-and-swap from `seen`, so it never revives an entry
+    /// invalidated meanwhile.
+    pub(crate) fn apply(&self, seen: u64, verdict: Freshness) -> bool {
+        match verdict {
+            Freshness::Stale => false,
+            Freshness::Fresh => true,
+            Freshness::Extend(next) => {
+                if next > seen {
+                    let _ = self.expires_at_ms.compare_exchange(
+                        seen,
+                        next,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+                true
             }
         }
-        true
     }
 
     pub(crate) fn invalidate(&self) {
-        self.invalid.store(true, Ordering::Release);
+        self.expires_at_ms.store(INVALID, Ordering::Release);
     }
 
     pub(crate) fn is_invalid(&self) -> bool {
-        self.invalid.load(Ordering::Acquire)
+        self.expires_at_ms() == INVALID
     }
 }
 
@@ -176,15 +206,28 @@ fn newer(a: &RegionVerId, b: &RegionVerId) -> bool {
 }
 
 /// Regions by start key and by id.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct RegionMap {
-    by_start: BTreeMap<Bytes, Arc<CachedRegion>>,
-    by_id: HashMap<u64, Arc<CachedRegion>>,
+    by_start: BTreeMap<Bytes, CachedRegion>,
+    /// The region of each id; its entry is `by_start[region.start_key]` when the `Arc`s
+    /// are the same.
+    by_id: HashMap<u64, Arc<metapb::Region>>,
+    #[cfg(test)]
+    pub(crate) on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+#[cfg(test)]
+impl Drop for RegionMap {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_drop.take() {
+            hook();
+        }
+    }
 }
 
 impl RegionMap {
     /// The cached region containing `key`, valid or not.
-    pub(crate) fn find(&self, key: &[u8]) -> Option<&Arc<CachedRegion>> {
+    pub(crate) fn find(&self, key: &[u8]) -> Option<&CachedRegion> {
         let (_, r) = self
             .by_start
             .range::<[u8], _>((Unbounded, Included(key)))
@@ -194,7 +237,7 @@ impl RegionMap {
 
     /// The cached region with `start < key <= end` (end-key lookup); `key` empty means
     /// the region with an unbounded end.
-    pub(crate) fn find_by_end(&self, key: &[u8]) -> Option<&Arc<CachedRegion>> {
+    pub(crate) fn find_by_end(&self, key: &[u8]) -> Option<&CachedRegion> {
         if key.is_empty() {
             let (_, r) = self.by_start.iter().next_back()?;
             return r.region.end_key.is_empty().then_some(r);
@@ -206,86 +249,102 @@ impl RegionMap {
         r.contains_by_end(key).then_some(r)
     }
 
-    pub(crate) fn by_id(&self, id: u64) -> Option<&Arc<CachedRegion>> {
-        self.by_id.get(&id)
+    pub(crate) fn by_id(&self, id: u64) -> Option<&CachedRegion> {
+        let region = self.by_id.get(&id)?;
+        self.by_start
+            .get(region.start_key.as_ref())
+            .filter(|r| Arc::ptr_eq(&r.region, region))
+    }
+
+    /// The entries overlapping `[start, end)` (end empty = unbounded), in key order,
+    /// borrowed: nothing is cloned.
+    fn overlapping<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> impl Iterator<Item = &'a CachedRegion> + 'a {
+        // The entry that starts before `start` may still overlap it.
+        let before = self
+            .by_start
+            .range::<[u8], _>((Unbounded, Excluded(start)))
+            .next_back()
+            .map(|(_, r)| r)
+            .filter(move |r| r.region.end_key.is_empty() || r.region.end_key.as_ref() > start);
+        let from = self
+            .by_start
+            .range::<[u8], _>((Included(start), Unbounded))
+            .take_while(move |(k, _)| end.is_empty() || k.as_ref() < end)
+            .map(|(_, r)| r);
+        before.into_iter().chain(from)
+    }
+
+    /// Whether inserting `r` would replace newer information: a valid overlapping or
+    /// same-id entry has a newer epoch. Stops at the first such entry and clones
+    /// nothing, so refusing a stale wide region is cheap.
+    pub(crate) fn is_stale(&self, r: &CachedRegion) -> bool {
+        let ver = r.ver();
+        let newer_than_r = |old: &CachedRegion| !old.is_invalid() && newer(&old.ver(), &ver);
+        self.by_id(ver.id).is_some_and(newer_than_r)
+            || self
+                .overlapping(&r.region.start_key, &r.region.end_key)
+                .any(newer_than_r)
     }
 
     /// Inserts `r`, dropping every entry it overlaps (and an older entry with its id).
-    /// Refused (returns false) when an overlapping or same-id entry is newer: stale
-    /// information never replaces newer.
-    pub(crate) fn insert(&mut self, r: Arc<CachedRegion>) -> bool {
-        let start = r.region.start_key.clone();
-        let end = r.region.end_key.clone();
-        let overlapping: Vec<Bytes> = {
-            let mut keys = Vec::new();
-            // The entry that starts before `start` may still overlap it.
-            if let Some((k, prev)) = self
-                .by_start
-                .range::<[u8], _>((Unbounded, Excluded(start.as_ref())))
-                .next_back()
-            {
-                if prev.region.end_key.is_empty() || prev.region.end_key.as_ref() > start.as_ref() {
-                    keys.push(k.clone());
-                }
-            }
-            for (k, _) in self
-                .by_start
-                .range::<[u8], _>((Included(start.as_ref()), Unbounded))
-            {
-                if !end.is_empty() && k[..] >= end[..] {
-                    break;
-                }
-                keys.push(k.clone());
-            }
-            keys
-        };
-        let same_id = self.by_id.get(&r.ver.id).cloned();
-        let stale = overlapping
-            .iter()
-            .filter_map(|k| self.by_start.get(k))
-            .chain(same_id.iter())
-            .any(|old| !old.is_invalid() && newer(&old.ver, &r.ver));
-        if stale {
-            return false;
+    /// Refused (`Err(r)`) when an overlapping or same-id entry is newer: stale
+    /// information never replaces newer. The dropped entries are returned so the caller
+    /// frees them after releasing the lock.
+    pub(crate) fn insert(&mut self, r: CachedRegion) -> Result<Vec<CachedRegion>, CachedRegion> {
+        if self.is_stale(&r) {
+            return Err(r);
         }
-        for k in overlapping {
-            if let Some(old) = self.by_start.remove(&k) {
-                old.invalidate();
-                if self
-                    .by_id
-                    .get(&old.ver.id)
-                    .is_some_and(|x| Arc::ptr_eq(x, &old))
-                {
-                    self.by_id.remove(&old.ver.id);
-                }
+        // Handles on the overlapping regions (refcount bumps, no key copies).
+        let mut doomed: Vec<Arc<metapb::Region>> = self
+            .overlapping(&r.region.start_key, &r.region.end_key)
+            .map(|o| o.region.clone())
+            .collect();
+        if let Some(same_id) = self.by_id.get(&r.region.id) {
+            doomed.push(same_id.clone());
+        }
+        let mut removed = Vec::with_capacity(doomed.len());
+        for region in doomed {
+            if let Some(old) = self.remove_region(&region) {
+                removed.push(old);
             }
         }
-        if let Some(old) = same_id {
-            old.invalidate();
-            if self
-                .by_start
-                .get(&old.region.start_key)
-                .is_some_and(|x| Arc::ptr_eq(x, &old))
-            {
-                self.by_start.remove(&old.region.start_key);
-            }
-        }
-        self.by_id.insert(r.ver.id, r.clone());
-        self.by_start.insert(start, r);
-        true
+        self.by_id.insert(r.region.id, r.region.clone());
+        self.by_start.insert(r.region.start_key.clone(), r);
+        Ok(removed)
     }
 
-    /// Removes the entry for `ver` (exact epoch), returning it.
-    pub(crate) fn remove(&mut self, ver: &RegionVerId) -> Option<Arc<CachedRegion>> {
-        let r = self.by_id.get(&ver.id).filter(|r| r.ver == *ver)?.clone();
-        self.by_id.remove(&ver.id);
+    /// Removes the entry holding exactly `region` (by identity) from both indexes.
+    fn remove_region(&mut self, region: &Arc<metapb::Region>) -> Option<CachedRegion> {
+        if self
+            .by_id
+            .get(&region.id)
+            .is_some_and(|x| Arc::ptr_eq(x, region))
+        {
+            self.by_id.remove(&region.id);
+        }
+        let key = region.start_key.as_ref();
         if self
             .by_start
-            .get(&r.region.start_key)
-            .is_some_and(|x| Arc::ptr_eq(x, &r))
+            .get(key)
+            .is_some_and(|x| Arc::ptr_eq(&x.region, region))
         {
-            self.by_start.remove(&r.region.start_key);
+            return self.by_start.remove(key);
         }
+        None
+    }
+
+    /// Removes the entry for `ver` (exact epoch), returning it, invalidated.
+    pub(crate) fn remove(&mut self, ver: &RegionVerId) -> Option<CachedRegion> {
+        let region = self
+            .by_id
+            .get(&ver.id)
+            .filter(|r| RegionVerId::of(r) == *ver)?
+            .clone();
+        let r = self.remove_region(&region)?;
         r.invalidate();
         Some(r)
     }
@@ -299,7 +358,7 @@ impl RegionMap {
 mod tests {
     use super::*;
 
-    fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> Arc<CachedRegion> {
+    fn region(id: u64, start: &[u8], end: &[u8], ver: u64) -> CachedRegion {
         let r = metapb::Region {
             id,
             start_key: start.to_vec().into(),
@@ -315,31 +374,51 @@ mod tests {
             }],
             ..Default::default()
         };
-        Arc::new(CachedRegion::new(
-            r,
-            None,
-            u64::MAX,
-            &StoreEpochs::default(),
-        ))
+        CachedRegion::new(r, None, u64::MAX, &StoreEpochs::default())
     }
 
     #[test]
     fn insert_drops_overlaps_and_refuses_stale() {
         let mut m = RegionMap::default();
-        assert!(m.insert(region(1, b"", b"", 1)));
+        assert!(m.insert(region(1, b"", b"", 1)).is_ok());
         // A split: [..m) as 2 and [m..) as 1, both version 2.
-        assert!(m.insert(region(2, b"", b"m", 2)));
+        let dropped = m.insert(region(2, b"", b"m", 2)).unwrap();
+        assert_eq!(dropped.len(), 1, "the old whole-range entry is returned");
         assert_eq!(m.len(), 1, "the old whole-range entry is gone");
-        assert!(m.insert(region(1, b"m", b"", 2)));
+        assert!(m.insert(region(1, b"m", b"", 2)).is_ok());
         assert_eq!(m.len(), 2);
-        assert_eq!(m.find(b"a").unwrap().ver.id, 2);
-        assert_eq!(m.find(b"z").unwrap().ver.id, 1);
+        assert_eq!(m.find(b"a").unwrap().ver().id, 2);
+        assert_eq!(m.find(b"z").unwrap().ver().id, 1);
         // Stale info (the pre-split region) is refused.
-        assert!(!m.insert(region(1, b"", b"", 1)));
+        assert!(m.insert(region(1, b"", b"", 1)).is_err());
         assert_eq!(m.len(), 2);
-        assert_eq!(m.find_by_end(b"m").unwrap().ver.id, 2);
-        assert_eq!(m.find_by_end(b"").unwrap().ver.id, 1);
-        assert!(m.remove(&m.find(b"a").unwrap().ver.clone()).is_some());
+        assert_eq!(m.find_by_end(b"m").unwrap().ver().id, 2);
+        assert_eq!(m.find_by_end(b"").unwrap().ver().id, 1);
+        assert!(m.remove(&m.find(b"a").unwrap().ver()).is_some());
         assert!(m.find(b"a").is_none());
+        assert!(m.by_id(2).is_none() && m.by_id(1).is_some());
+    }
+
+    /// A stale region spanning many newer entries is refused at the first newer entry it
+    /// meets, and leaves every entry in place.
+    #[test]
+    fn stale_wide_region_is_refused_without_touching_entries() {
+        let mut m = RegionMap::default();
+        for i in 0..1000u64 {
+            let start = format!("k{i:04}").into_bytes();
+            let end = format!("k{:04}", i + 1).into_bytes();
+            assert!(m.insert(region(i + 10, &start, &end, 5)).is_ok());
+        }
+        let wide = region(1, b"", b"", 1);
+        assert!(m.is_stale(&wide));
+        assert!(m.insert(wide).is_err());
+        assert_eq!(m.len(), 1000);
+        // A newer merge of 100 of them replaces exactly those.
+        let dropped = m.insert(region(2, b"k0100", b"k0200", 6)).unwrap();
+        assert_eq!(dropped.len(), 100);
+        assert_eq!(m.len(), 901);
+        assert_eq!(m.find(b"k0150").unwrap().ver().id, 2);
+        assert_eq!(m.find(b"k0200").unwrap().ver().id, 210);
+        assert!(m.by_id(150).is_none(), "the id index follows");
     }
 }

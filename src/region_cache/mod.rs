@@ -3,10 +3,13 @@
 //!
 //! The layers route every request through a [`RegionLocator`]; [`RegionCache`] is the
 //! production one. It keeps regions ordered by start key (a `BTreeMap` plus an id index
-//! behind one `RwLock`), each entry carrying its epoch, peers, believed leader, a TTL and a
-//! validity flag. Lookups take only the read lock: the leader, TTL and validity of an entry
-//! change in place (a per-entry mutex and atomics). The write lock is taken to insert a
-//! region loaded from PD or learned from an `EpochNotMatch`, and to drop one.
+//! behind a sharded read-write lock: a reader locks only its own thread's shard), each
+//! entry carrying its region (epoch, peers), believed leader, and expiry. Lookups take only
+//! the read lock and write nothing shared on a hit: the leader, TTL and validity of an
+//! entry are atomics changed in place, and the TTL is checked against a coarse clock
+//! ([`clock`]). The write lock is taken to insert a region loaded from PD or learned from
+//! an `EpochNotMatch` (after a staleness check under the read lock), and to drop one;
+//! whatever it removes is freed after it is released.
 //!
 //! * **Miss**: the region is loaded from PD (`GetRegion`, or `GetPrevRegion` for end-key
 //!   lookups, `GetRegionByID` by id); concurrent misses on the same key share one PD call
@@ -26,25 +29,26 @@
 //! * **Batch loading**: [`RegionCache::load_ranges`] fills the cache for whole key ranges
 //!   with one `BatchScanRegions` (client-go `BatchLoadRegionsWithKeyRanges`).
 
+mod clock;
 mod map;
 mod single_flight;
 mod store;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use rand::Rng;
 use tikv_tower_layers::locate::{
     InvalidReason, LocateError, RegionLocator, RegionRoute, RegionVerId, StoreRoute,
 };
 use tikv_tower_proto::metapb;
-use tokio::time::Instant;
 
 pub use single_flight::SingleFlight;
 
 use crate::pd::{PdClient, PdError, RegionInfo};
+use clock::TtlClock;
 use map::{CachedRegion, RegionMap};
 use store::{StoreEpochs, StoreMap};
 
@@ -79,9 +83,10 @@ type LoadResult = Result<RegionRoute, LocateError>;
 
 struct Inner {
     pd: PdClient,
-    config: RegionCacheConfig,
-    base: Instant,
-    regions: RwLock<RegionMap>,
+    ttl_ms: u64,
+    jitter_ms: u64,
+    clock: Arc<TtlClock>,
+    regions: ShardedLock<RegionMap>,
     stores: StoreMap,
     epochs: StoreEpochs,
     loads: SingleFlight<LoadKey, LoadResult>,
@@ -97,7 +102,7 @@ pub struct RegionCache {
 impl std::fmt::Debug for RegionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegionCache")
-            .field("regions", &self.inner.regions.read().len())
+            .field("regions", &self.inner.read_map().len())
             .finish_non_exhaustive()
     }
 }
@@ -105,12 +110,14 @@ impl std::fmt::Debug for RegionCache {
 impl RegionCache {
     /// A cache loading from `pd` (whose codec decodes region bounds).
     pub fn new(pd: PdClient, config: RegionCacheConfig) -> Self {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         RegionCache {
             inner: Arc::new(Inner {
                 pd,
-                config,
-                base: Instant::now(),
-                regions: RwLock::new(RegionMap::default()),
+                ttl_ms: ms(config.ttl),
+                jitter_ms: ms(config.ttl_jitter),
+                clock: TtlClock::start(),
+                regions: ShardedLock::new(RegionMap::default()),
                 stores: StoreMap::default(),
                 epochs: StoreEpochs::default(),
                 loads: SingleFlight::default(),
@@ -126,7 +133,7 @@ impl RegionCache {
 
     /// Number of cached regions.
     pub fn region_count(&self) -> usize {
-        self.inner.regions.read().len()
+        self.inner.read_map().len()
     }
 
     /// The cached, valid region containing `key`, without loading.
@@ -182,50 +189,73 @@ impl RegionCache {
         }
     }
 
-    /// Drops every cached region (stores stay cached).
+    /// Drops every cached region (stores stay cached). The map is swapped for an empty
+    /// one under the write lock and freed after the lock is released (off-thread when it
+    /// is large), so lookups never wait for the free.
     pub fn clear(&self) {
-        *self.inner.regions.write() = RegionMap::default();
+        let old = std::mem::take(&mut *self.inner.write_map());
+        free_outside_lock(old);
     }
 }
 
+/// Maps at least this large are freed on a blocking thread rather than by the caller.
+const FREE_OFF_THREAD: usize = 1 << 16;
+
+/// Frees a map taken out of the cache: by the caller when small, else on a blocking thread
+/// of the current runtime (a million regions take a second to free).
+fn free_outside_lock(old: RegionMap) {
+    if old.len() >= FREE_OFF_THREAD {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || drop(old));
+            return;
+        }
+    }
+    drop(old);
+}
+
 impl Inner {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// The map for reading. The lock is sharded per thread: concurrent readers write only
+    /// their own shard's counter.
+    fn read_map(&self) -> ShardedLockReadGuard<'_, RegionMap> {
+        self.regions.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The map for writing (every shard locked). Hold it for O(log n) work per region
+    /// only; free what was removed after releasing it.
+    fn write_map(&self) -> ShardedLockWriteGuard<'_, RegionMap> {
+        self.regions.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// client-go `nextTTL`: now + ttl + jitter.
     fn next_ttl(&self, now_ms: u64) -> u64 {
-        let jitter = u64::try_from(self.config.ttl_jitter.as_millis()).unwrap_or(0);
-        let j = if jitter == 0 {
+        let j = if self.jitter_ms == 0 {
             0
         } else {
-            rand::rng().random_range(0..jitter)
+            rand::rng().random_range(0..self.jitter_ms)
         };
-        now_ms
-            .saturating_add(u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX))
-            .saturating_add(j)
-    }
-
-    fn ttl_ms(&self) -> u64 {
-        u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX)
+        now_ms.saturating_add(self.ttl_ms).saturating_add(j)
     }
 
     fn lookup(&self, key: &[u8], by_end: bool) -> Option<RegionRoute> {
-        let now = self.now_ms();
-        let map = self.regions.read();
+        let map = self.read_map();
         let r = if by_end {
             map.find_by_end(key)
         } else {
             map.find(key)
         }?;
-        self.fresh_route(r, now)
+        self.fresh_route(r)
     }
 
-    /// The route of a cached entry that is still valid at `now`; an entry whose leader's
-    /// store failed since is invalidated instead (client-go `getRPCContext`: "invalidate
-    /// current region, because others failed on same store").
-    fn fresh_route(&self, r: &CachedRegion, now: u64) -> Option<RegionRoute> {
-        if !r.check_valid(now, self.ttl_ms(), || self.next_ttl(now)) {
+    /// The route of a cached entry that is still valid; an entry whose leader's store
+    /// failed since is invalidated instead (client-go `getRPCContext`: "invalidate current
+    /// region, because others failed on same store"). A hit on a fresh entry reads only
+    /// the entry's atomics and the coarse clock (see [`clock`]).
+    fn fresh_route(&self, r: &CachedRegion) -> Option<RegionRoute> {
+        let seen = r.expires_at_ms();
+        let verdict = self
+            .clock
+            .check(seen, self.ttl_ms, |now| self.next_ttl(now));
+        if !r.apply(seen, verdict) {
             return None;
         }
         let route = r.route();
@@ -236,10 +266,26 @@ impl Inner {
     }
 
     fn lookup_id(&self, id: u64) -> Option<RegionRoute> {
-        let now = self.now_ms();
-        let map = self.regions.read();
+        let map = self.read_map();
         let r = map.by_id(id)?;
-        self.fresh_route(r, now)
+        self.fresh_route(r)
+    }
+
+    /// Inserts `r` unless it is stale. Staleness is checked under the read lock first, so
+    /// refusing stale information never takes the write lock; the entries it replaces are
+    /// freed after the write lock is released.
+    fn insert(&self, r: CachedRegion) -> bool {
+        if self.read_map().is_stale(&r) {
+            return false;
+        }
+        let result = self.write_map().insert(r);
+        match result {
+            Ok(removed) => {
+                drop(removed);
+                true
+            }
+            Err(_refused) => false,
+        }
     }
 
     fn insert_info(&self, info: RegionInfo) -> Result<RegionRoute, LocateError> {
@@ -249,18 +295,18 @@ impl Inner {
                 info.region.id
             )));
         }
-        let cached = Arc::new(CachedRegion::new(
+        let cached = CachedRegion::new(
             info.region,
             info.leader,
-            self.next_ttl(self.now_ms()),
+            self.next_ttl(self.clock.now_ms()),
             &self.epochs,
-        ));
+        );
         // What PD just said, whatever failures were reported meanwhile.
         let route = RegionRoute {
             region: cached.region.clone(),
             leader: cached.leader(),
         };
-        if !self.regions.write().insert(cached) {
+        if !self.insert(cached) {
             tracing::debug!(region = route.region.id, "stale region from PD not cached");
         }
         Ok(route)
@@ -424,11 +470,11 @@ impl RegionLocator for RegionCache {
     /// client-go `UpdateLeader`: a leader outside the region's peers means the cached
     /// peers are stale, so the region is dropped.
     fn update_leader(&self, region: RegionVerId, leader: Option<metapb::Peer>) {
-        let map = self.inner.regions.read();
-        let Some(r) = map.by_id(region.id).filter(|r| r.ver == region) else {
+        let map = self.inner.read_map();
+        let Some(r) = map.by_id(region.id).filter(|r| r.ver() == region) else {
             return;
         };
-        if !r.set_leader(leader, &self.inner.epochs) {
+        if !r.set_leader(leader) {
             r.invalidate();
         }
     }
@@ -444,19 +490,19 @@ impl RegionLocator for RegionCache {
             m.id == region.id && (v.conf_ver < region.conf_ver || v.ver < region.ver)
         });
         let leader_store = {
-            let map = self.inner.regions.read();
+            let map = self.inner.read_map();
             map.by_id(region.id)
-                .filter(|r| r.ver == region)
+                .filter(|r| r.ver() == region)
                 .and_then(|r| r.leader())
                 .map(|p| p.store_id)
         };
-        self.inner.regions.write().remove(&region);
+        let removed = self.inner.write_map().remove(&region);
+        drop(removed);
         if behind || current_regions.is_empty() {
             return false;
         }
         let codec = self.inner.pd.codec();
-        let expires = self.inner.next_ttl(self.inner.now_ms());
-        let mut map = self.inner.regions.write();
+        let expires = self.inner.next_ttl(self.inner.clock.now_ms());
         for meta in current_regions {
             let decoded = match codec.decode_region(meta.clone()) {
                 Ok(d) => d,
@@ -470,12 +516,12 @@ impl RegionLocator for RegionCache {
             }
             let leader =
                 leader_store.and_then(|s| decoded.peers.iter().find(|p| p.store_id == s).cloned());
-            map.insert(Arc::new(CachedRegion::new(
+            self.inner.insert(CachedRegion::new(
                 decoded,
                 leader,
                 expires,
                 &self.inner.epochs,
-            )));
+            ));
         }
         true
     }
@@ -484,7 +530,7 @@ impl RegionLocator for RegionCache {
     /// store address is also re-resolved (client-go `onStoreNotMatch` + `markNeedCheck`).
     fn invalidate_region(&self, region: RegionVerId, reason: InvalidReason) {
         tracing::debug!(region = region.id, ?reason, "invalidate cached region");
-        let removed = self.inner.regions.write().remove(&region);
+        let removed = self.inner.write_map().remove(&region);
         if reason == InvalidReason::StoreNotMatch {
             if let Some(leader) = removed.and_then(|r| r.leader()) {
                 self.inner.stores.mark_needs_resolve(leader.store_id);
@@ -496,8 +542,8 @@ impl RegionLocator for RegionCache {
     /// region reloaded.
     fn on_send_fail(&self, region: RegionVerId, store_id: u64) {
         self.inner.stores.mark_needs_resolve(store_id);
-        let map = self.inner.regions.read();
-        if let Some(r) = map.by_id(region.id).filter(|r| r.ver == region) {
+        let map = self.inner.read_map();
+        if let Some(r) = map.by_id(region.id).filter(|r| r.ver() == region) {
             r.store_failed(store_id);
             r.invalidate();
         }

@@ -311,3 +311,33 @@ async fn store_not_match_re_resolves_the_leader_store() {
     assert_eq!(pd.calls("get_store"), 2);
     assert_eq!(cache.region_count(), 0, "the region was dropped");
 }
+
+/// `clear()` frees the old map only after the write lock is released: while the old map
+/// is being dropped, the lock is free for readers, and a lookup from another thread
+/// completes (it would block forever if the drop ran under the lock).
+#[tokio::test(start_paused = true)]
+async fn clear_frees_the_old_map_outside_the_lock() {
+    let (_pd, cache) = setup(three_regions(), RegionCacheConfig::default()).await;
+    cache.locate_key(b"a").await.unwrap();
+    assert_eq!(cache.region_count(), 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let probe = cache.clone();
+    cache.inner.write_map().on_drop = Some(Box::new(move || {
+        let lock_free = probe.inner.regions.try_read().is_ok();
+        // A reader on another thread, while this drop is still running (only tried when
+        // the lock is free, so a regression fails instead of hanging).
+        let reader = probe.clone();
+        let looked_up = lock_free
+            && std::thread::spawn(move || reader.cached_region(b"a").is_none())
+                .join()
+                .unwrap_or(false);
+        let _ = tx.send((looked_up, lock_free));
+    }));
+    cache.clear();
+    let (looked_up, lock_free) = rx.recv().expect("the old map was dropped");
+    assert!(lock_free, "the read lock is available during the drop");
+    assert!(looked_up, "a reader finished a lookup during the drop");
+    assert_eq!(cache.region_count(), 0);
+    // The cache keeps working.
+    assert_eq!(cache.locate_key(b"a").await.unwrap().region.id, 1);
+}
