@@ -28,7 +28,10 @@
 //! | `ErrWriteConflict` (+`IsErrWriteConflict`), `ErrKeyExist` (+`IsErrKeyExist`), `ErrDeadlock`, `ErrAssertionFailed`, `ErrRetryable`, `ExtractKeyErr` | [`Error::WriteConflict`], [`Error::KeyExists`], [`Error::Deadlock`], [`Error::AssertionFailed`], [`Error::Retryable`], [`Error::from_key_error`] |
 //! | `ErrEntryTooLarge`, `ErrKeyTooLarge` | [`Error::EntryTooLarge`], [`Error::KeyTooLarge`] |
 //! | `PDError`, `MismatchClusterID` | [`Error::Pd`] (`PdError::ClusterIdMismatch`) |
-//! | `ErrTxnTooLarge`, `ErrGCTooEarly`, `ErrTxnAbortedByGC`, `ErrLockWaitTimeout`, `ErrLockOnlyIfExists*`, `ErrWriteConflictInLatch`, `ErrCommitTSLag` | transaction errors: added with the transaction client |
+//! | `ErrTxnAbortedByGC`, `ErrGCTooEarly` (read side) | [`Error::TxnAbortedByGc`] (`is_txn_aborted_by_gc`) |
+//! | `oracle.ErrFutureTSRead`, `ErrLatestStaleRead` | [`Error::FutureTsRead`] (`is_future_ts_read`), [`Error::InvalidReadTs`] |
+//! | `ErrRegionDataNotReady` reaching the caller | [`Error::DataIsNotReady`] (stale reads normally fall back to the leader first) |
+//! | `ErrTxnTooLarge`, `ErrLockWaitTimeout`, `ErrLockOnlyIfExists*`, `ErrWriteConflictInLatch`, `ErrCommitTSLag` | transaction errors: added with the transaction client |
 //! | `ErrTiFlash*`, `ErrQueryInterrupted*`, `ErrTiDBShuttingDown`, `Log`, `ExtractDebugInfoStrFromKeyErr` | none: TiFlash / TiDB-only or Go logging plumbing |
 
 use tikv_tower_layers::call::TransportError;
@@ -227,6 +230,65 @@ pub enum Error {
     /// An error of another component (e.g. a user layer), boxed.
     #[error("{0}")]
     Other(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+
+    // ---- transactional reads (issue 10: snapshots, safety checks) ----
+    /// The start ts is below the txn safe point: data it needs may be garbage-collected
+    /// (client-go `ErrTxnAbortedByGC`, raised by `KVStore.CheckVisibility`).
+    #[error("start ts {start_ts} is older than the txn safe point {safe_point}: the data it reads may be GC-ed")]
+    TxnAbortedByGc {
+        /// The start (read) ts refused.
+        start_ts: u64,
+        /// The txn safe point it is below.
+        safe_point: u64,
+    },
+    /// The read ts is above every timestamp PD allocated (client-go
+    /// `oracle.ErrFutureTSRead`).
+    #[error("cannot read with a future ts: read ts {read_ts}, current ts {current_ts}")]
+    FutureTsRead {
+        /// The refused read ts.
+        read_ts: u64,
+        /// The fresh TSO it was checked against.
+        current_ts: u64,
+    },
+    /// A read ts no TSO can produce, or a stale read at `u64::MAX` (client-go
+    /// `ErrLatestStaleRead`).
+    #[error("invalid read ts: {0}")]
+    InvalidReadTs(String),
+    /// A stale read found the replica's safe ts behind the read ts and no fallback was
+    /// left (client-go `ErrRegionDataNotReady`).
+    #[error("data is not ready: region {region_id}, safe ts {safe_ts}")]
+    DataIsNotReady {
+        /// The region.
+        region_id: u64,
+        /// The replica's safe ts.
+        safe_ts: u64,
+    },
+}
+
+impl From<crate::pd::TsoError> for Error {
+    fn from(e: crate::pd::TsoError) -> Self {
+        match e {
+            crate::pd::TsoError::Closed => Error::Closed,
+            crate::pd::TsoError::Stream { source, .. } => Error::Pd(source),
+        }
+    }
+}
+
+impl From<crate::pd::ReadTsError> for Error {
+    fn from(e: crate::pd::ReadTsError) -> Self {
+        use crate::pd::ReadTsError as R;
+        match e {
+            R::Future {
+                read_ts,
+                current_ts,
+            } => Error::FutureTsRead {
+                read_ts,
+                current_ts,
+            },
+            R::Tso(t) => t.into(),
+            other => Error::InvalidReadTs(other.to_string()),
+        }
+    }
 }
 
 impl Error {
@@ -271,11 +333,28 @@ impl Error {
         match K::of(&e) {
             K::ServerIsBusy => Error::ServerBusy(e.message),
             K::UndeterminedResult => Error::Undetermined(e.message),
+            K::DataIsNotReady => {
+                let (region_id, safe_ts) = e
+                    .data_is_not_ready
+                    .as_ref()
+                    .map_or((0, 0), |d| (d.region_id, d.safe_ts));
+                Error::DataIsNotReady { region_id, safe_ts }
+            }
             K::RegionNotFound | K::RegionNotInitialized => {
                 Error::RegionUnavailable(format!("{e:?}"))
             }
             _ => Error::RegionError(Box::new(e)),
         }
+    }
+
+    /// client-go `ErrTxnAbortedByGC`: the start ts fell below the txn safe point.
+    pub fn is_txn_aborted_by_gc(&self) -> bool {
+        matches!(self, Error::TxnAbortedByGc { .. })
+    }
+
+    /// client-go `oracle.ErrFutureTSRead`.
+    pub fn is_future_ts_read(&self) -> bool {
+        matches!(self, Error::FutureTsRead { .. })
     }
 
     /// The cause of an exhausted backoff budget, if this is one.

@@ -18,3 +18,4 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use raw::RawClient;
 pub use store::KvStore;
+pub use txn::{Snapshot, Transaction, TxnClient};

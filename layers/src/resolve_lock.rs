@@ -10,6 +10,10 @@
 //! wait; the layer backs off with `BoTxnLockFast` capped at that wait (client-go
 //! `BackoffWithMaxSleepTxnLockFast(msBeforeExpired)`), charged to the shared budget.
 //!
+//! A stale read that meets a lock is turned into a leader read for its next attempts
+//! (client-go `DisableStaleReadMeetLock`): the lock's txn may have committed data the
+//! stale replica has not applied yet.
+//!
 //! Other key errors (write conflicts, ...) are left in the reply for the protocols above.
 //!
 //! client-go counterpart: the lock-handling loops of `txnsnapshot.KVSnapshot.get`,
@@ -85,7 +89,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::Error;
-use crate::request::{OpState, Request, Response};
+use crate::request::{OpState, ReplicaRead, Request, Response};
 use crate::retry::backoff::BackoffKind;
 use crate::retry::BoxFuture;
 
@@ -227,6 +231,13 @@ where
                     return Ok(resp);
                 }
                 let n = locks.len();
+                if req.replica_read == ReplicaRead::StaleRead {
+                    // A stale read that met a lock reads from the leader from now on
+                    // (client-go `Request.DisableStaleReadMeetLock`): a fresh replica
+                    // session is built for the new policy.
+                    req.replica_read = ReplicaRead::Leader;
+                    *req.replica_session().lock() = None;
+                }
                 let outcome = resolver.resolve(locks, ts, req.op.clone()).await?;
                 req.op.add_locks(&outcome.resolved, &outcome.committed);
                 if !outcome.wait.is_zero() {

@@ -34,4 +34,6 @@ pub use grpc::GrpcPdConnector;
 #[cfg(feature = "embedded")]
 pub use inproc::InProcPdConnector;
 pub use rpc::{PdConnector, PdRpc, TsoStream};
-pub use tso::{Oracle, OracleConfig, TsFuture, TsoClient, TsoConfig, TsoError};
+pub use tso::{
+    LastTs, Oracle, OracleConfig, ReadTsError, TsFuture, TsoClient, TsoConfig, TsoError,
+};

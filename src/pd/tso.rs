@@ -186,7 +186,7 @@ impl TsoClient {
 #[derive(Debug)]
 pub struct TsFuture {
     rx: Option<oneshot::Receiver<Result<u64, TsoError>>>,
-    last: Option<Arc<AtomicU64>>,
+    last: Option<Arc<LastTs>>,
 }
 
 impl Future for TsFuture {
@@ -201,7 +201,7 @@ impl Future for TsFuture {
             Poll::Ready(Err(_)) => Poll::Ready(Err(TsoError::Closed)),
             Poll::Ready(Ok(res)) => {
                 if let (Ok(ts), Some(last)) = (&res, &self.last) {
-                    last.fetch_max(*ts, Ordering::AcqRel);
+                    last.record(*ts);
                 }
                 Poll::Ready(res)
             }
@@ -371,6 +371,29 @@ impl Dispatcher {
     }
 }
 
+/// Why [`Oracle::validate_read_ts`] refused a read timestamp.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadTsError {
+    /// The read ts is above every timestamp PD has allocated (client-go
+    /// `ErrFutureTSRead`).
+    #[error("cannot read with a future ts: read ts {read_ts}, current ts {current_ts}")]
+    Future {
+        /// The refused read ts.
+        read_ts: u64,
+        /// The fresh TSO it was checked against.
+        current_ts: u64,
+    },
+    /// A stale read at `u64::MAX` (client-go `ErrLatestStaleRead`).
+    #[error("cannot set read ts to max uint64 for stale read")]
+    LatestStaleRead,
+    /// `i64::MAX <= read_ts < u64::MAX`: a ts no TSO can produce.
+    #[error("invalid read ts {0}: MaxInt64 <= readTS < MaxUint64")]
+    Invalid(u64),
+    /// The fresh TSO could not be fetched.
+    #[error("fail to validate read timestamp: {0}")]
+    Tso(TsoError),
+}
+
 /// Configuration of the [`Oracle`].
 #[derive(Debug, Clone)]
 pub struct OracleConfig {
@@ -395,8 +418,44 @@ impl Default for OracleConfig {
 #[derive(Debug, Clone)]
 pub struct Oracle {
     tso: TsoClient,
-    last: Arc<AtomicU64>,
+    last: Arc<LastTs>,
     _updater: Arc<AbortOnDrop>,
+}
+
+/// The largest timestamp seen and the local time it arrived (client-go `lastTSO` with
+/// its `arrival`, set by `pdOracle.setLastTS`).
+#[derive(Debug)]
+pub struct LastTs {
+    ts: AtomicU64,
+    arrival: parking_lot::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl LastTs {
+    fn new() -> Self {
+        LastTs {
+            ts: AtomicU64::new(0),
+            arrival: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// Records `ts` arriving now if it is the largest seen (client-go `setLastTS`).
+    fn record(&self, ts: u64) {
+        let now = tokio::time::Instant::now();
+        let mut arrival = self.arrival.lock();
+        if ts > self.ts.load(Ordering::Acquire) {
+            self.ts.store(ts, Ordering::Release);
+            *arrival = Some(arrival.map_or(now, |a| a.max(now)));
+        }
+    }
+
+    fn get(&self) -> u64 {
+        self.ts.load(Ordering::Acquire)
+    }
+
+    fn with_arrival(&self) -> Option<(u64, tokio::time::Instant)> {
+        let arrival = self.arrival.lock();
+        arrival.map(|a| (self.ts.load(Ordering::Acquire), a))
+    }
 }
 
 #[derive(Debug)]
@@ -415,7 +474,7 @@ impl Oracle {
     pub fn new(pd: PdClient, config: OracleConfig) -> Self {
         let tasks = pd.tasks().clone();
         let tso = TsoClient::new(pd, config.tso.clone());
-        let last = Arc::new(AtomicU64::new(0));
+        let last = Arc::new(LastTs::new());
         let updater = {
             let tso = tso.clone();
             let last = last.clone();
@@ -423,9 +482,7 @@ impl Oracle {
             tasks.spawn("tso-low-resolution-updater", async move {
                 loop {
                     match tso.get_ts().await {
-                        Ok(ts) => {
-                            last.fetch_max(ts, Ordering::AcqRel);
-                        }
+                        Ok(ts) => last.record(ts),
                         Err(TsoError::Closed) => return,
                         Err(e) => tracing::warn!(error = %e, "low-resolution TSO update failed"),
                     }
@@ -460,19 +517,64 @@ impl Oracle {
     /// The largest timestamp seen, refreshed every `update_interval`; 0 before the first
     /// (client-go `Oracle.GetLowResolutionTimestamp`).
     pub fn get_low_resolution_ts(&self) -> u64 {
-        self.last.load(Ordering::Acquire)
+        self.last.get()
     }
 
-    /// A timestamp `prev_secs` seconds before the low-resolution one (client-go
-    /// `Oracle.GetStaleTimestamp`); `None` before the first update.
+    /// A timestamp standing for `prev_secs` seconds ago (client-go
+    /// `pdOracle.getStaleTimestampWithLastTS`): the physical time of the last timestamp
+    /// seen, moved by the local time elapsed since it arrived, minus `prev_secs`, so a
+    /// low-resolution timestamp up to one update interval old does not make stale reads
+    /// staler than asked. `None` before the first timestamp, or when `prev_secs` reaches
+    /// back before the epoch (client-go "invalid prevSecond").
     pub fn get_stale_timestamp(&self, prev_secs: u64) -> Option<u64> {
-        let last = self.get_low_resolution_ts();
-        if last == 0 {
+        let (last, arrival) = self.last.with_arrival()?;
+        let physical = extract_physical(last);
+        let prev_ms = i64::try_from(prev_secs.checked_mul(1000)?).ok()?;
+        if physical / 1000 <= prev_ms / 1000 {
             return None;
         }
-        let physical = extract_physical(last)
-            .checked_sub(i64::try_from(prev_secs.saturating_mul(1000)).ok()?)?;
-        (physical >= 0).then(|| compose_ts(physical, 0))
+        let since_arrival = i64::try_from(arrival.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let stale = physical.saturating_add(since_arrival).saturating_sub(prev_ms);
+        (stale >= 0).then(|| compose_ts(stale, 0))
+    }
+
+    /// Checks that a read at `read_ts` does not read the future (client-go
+    /// `pdOracle.ValidateReadTS`): `u64::MAX` (the latest version) is allowed except for
+    /// stale reads; `i64::MAX <= read_ts < u64::MAX` is refused; a ts above the largest one
+    /// seen is checked against a fresh TSO, twice (a concurrent fetch may have returned a
+    /// ts allocated before the caller's), and refused when still above it.
+    pub async fn validate_read_ts(
+        &self,
+        read_ts: u64,
+        is_stale_read: bool,
+    ) -> Result<(), ReadTsError> {
+        if read_ts == u64::MAX {
+            return if is_stale_read {
+                Err(ReadTsError::LatestStaleRead)
+            } else {
+                Ok(())
+            };
+        }
+        if read_ts >= i64::MAX as u64 {
+            return Err(ReadTsError::Invalid(read_ts));
+        }
+        if read_ts <= self.get_low_resolution_ts() {
+            return Ok(());
+        }
+        let mut current = 0;
+        for _ in 0..2 {
+            if read_ts <= self.get_low_resolution_ts() {
+                return Ok(());
+            }
+            current = self.get_timestamp().await.map_err(ReadTsError::Tso)?;
+            if read_ts <= current {
+                return Ok(());
+            }
+        }
+        Err(ReadTsError::Future {
+            read_ts,
+            current_ts: current,
+        })
     }
 
     /// Whether a lock of `lock_ts` with `ttl_ms` has expired by the low-resolution

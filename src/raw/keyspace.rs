@@ -24,10 +24,16 @@ impl RawKeyCodec {
 
     /// API V2 in keyspace `id`.
     pub fn v2(keyspace_id: u32) -> Self {
+        Self::v2_mode(KeyMode::Raw, keyspace_id)
+    }
+
+    /// API V2 in keyspace `id` for `mode`'s key space: `'r'` prefixes for raw keys, `'x'`
+    /// for transactional ones (client-go `codecV2` in `ModeRaw` / `ModeTxn`).
+    pub fn v2_mode(mode: KeyMode, keyspace_id: u32) -> Self {
         RawKeyCodec {
             keyspace: Some((
-                keyspace_prefix(KeyMode::Raw, keyspace_id),
-                keyspace_end(KeyMode::Raw, keyspace_id),
+                keyspace_prefix(mode, keyspace_id),
+                keyspace_end(mode, keyspace_id),
             )),
         }
     }

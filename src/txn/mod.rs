@@ -1,8 +1,29 @@
 //! Transactions: the client side of TiKV's percolator protocol.
 //!
-//! So far this holds the transaction's local write buffer, [`unionstore`]: the ordered buffer
-//! with staging, key flags and snapshot reads, the union view over a backing snapshot, and the
-//! lowering of the buffer into prewrite mutations. The transaction object, the two-phase
-//! committer, pessimistic locking and lock resolution build on it in later work.
+//! - [`TxnClient`] ([`client`]): the transactional client on the store core — timestamps,
+//!   snapshots, transactions, the GC visibility check ([`gc_visibility`]);
+//! - [`Snapshot`] ([`snapshot`]) and [`Scanner`] ([`scanner`]): reads at one timestamp,
+//!   with lock resolution, replica / stale read, the snapshot cache and the read options
+//!   of [`options`];
+//! - [`Transaction`] ([`transaction`]): reads through the union view of its write buffer
+//!   over its snapshot; the buffer itself is [`unionstore`] (ordered buffer with staging,
+//!   key flags and snapshot reads, the union view, the lowering into prewrite mutations).
+//!
+//! The two-phase committer and pessimistic locking build on these in later work; the
+//! read path's lock resolver is the interim one of [`interim_resolver`] until the full
+//! resolver is merged.
 
+pub mod client;
+pub mod gc_visibility;
+pub mod interim_resolver;
+pub mod options;
+pub mod scanner;
+pub mod snapshot;
+pub mod transaction;
 pub mod unionstore;
+
+pub use client::{TxnClient, TxnClientBuilder};
+pub use options::{IsolationLevel, ReplicaRead, SnapshotOptions, TxnOptions};
+pub use scanner::{KvEntry, Scanner};
+pub use snapshot::{ReadDetails, Snapshot, ValueEntry};
+pub use transaction::Transaction;
