@@ -17,7 +17,9 @@ use tikv_tower::Error;
 use txn_common::*;
 
 fn splits_every(n: usize, total: usize) -> Vec<Vec<u8>> {
-    (1..total / n).map(|i| format!("k{:03}", i * n).into_bytes()).collect()
+    (1..total / n)
+        .map(|i| format!("k{:03}", i * n).into_bytes())
+        .collect()
 }
 
 #[tokio::test]
@@ -26,8 +28,10 @@ async fn get_and_batch_get_across_regions_with_commit_ts() {
     let client = client(&c).await;
     let w = Writer::new(&client);
     let ks = keys(100);
-    let pairs: Vec<(&[u8], Option<&[u8]>)> =
-        ks.iter().map(|k| (k.as_slice(), Some(k.as_slice()))).collect();
+    let pairs: Vec<(&[u8], Option<&[u8]>)> = ks
+        .iter()
+        .map(|k| (k.as_slice(), Some(k.as_slice())))
+        .collect();
     let commit_ts = w.put_all(&pairs).await;
     let deleted = w.put_all(&[(b"k005", None)]).await;
     assert!(deleted > commit_ts);
@@ -44,16 +48,26 @@ async fn get_and_batch_get_across_regions_with_commit_ts() {
     let mut wanted: Vec<Vec<u8>> = ks.clone();
     wanted.push(b"absent".to_vec());
     let (got, details) = snap.batch_get_with_details(wanted).await.unwrap();
-    assert_eq!(got.len(), 99, "99 present keys (k005 deleted, 'absent' never written)");
+    assert_eq!(
+        got.len(),
+        99,
+        "99 present keys (k005 deleted, 'absent' never written)"
+    );
     for k in ks.iter().filter(|k| k.as_slice() != b"k005") {
         let e = &got[&Bytes::copy_from_slice(k)];
         assert_eq!((e.value.as_ref(), e.commit_ts), (k.as_slice(), commit_ts));
     }
-    assert!(details[0].exec.shards >= 10, "one part per region: {details:?}");
+    assert!(
+        details[0].exec.shards >= 10,
+        "one part per region: {details:?}"
+    );
 
     // An older snapshot still sees k005, and not what was committed after it.
     let old = client.snapshot(commit_ts);
-    assert_eq!(old.get("k005").await.unwrap().as_deref(), Some(&b"k005"[..]));
+    assert_eq!(
+        old.get("k005").await.unwrap().as_deref(),
+        Some(&b"k005"[..])
+    );
     let before = client.snapshot(commit_ts - 1);
     assert!(before.batch_get(ks.clone()).await.unwrap().is_empty());
 }
@@ -87,8 +101,10 @@ async fn scan_all_while_topology_changes(reverse: bool) {
     let ks = keys(total);
     let mut commits = HashMap::new();
     for chunk in ks.chunks(100) {
-        let pairs: Vec<(&[u8], Option<&[u8]>)> =
-            chunk.iter().map(|k| (k.as_slice(), Some(k.as_slice()))).collect();
+        let pairs: Vec<(&[u8], Option<&[u8]>)> = chunk
+            .iter()
+            .map(|k| (k.as_slice(), Some(k.as_slice())))
+            .collect();
         let ts = w.put_all(&pairs).await;
         for k in chunk {
             commits.insert(k.clone(), ts);
@@ -112,12 +128,21 @@ async fn scan_all_while_topology_changes(reverse: bool) {
         got.push(scanner.next().await.unwrap().expect("entry"));
     }
     // Mid-scan: split the region the scan is about to enter and move a leader ahead.
-    let next_key = if reverse { b"k455".to_vec() } else { b"k045".to_vec() };
+    let next_key = if reverse {
+        b"k455".to_vec()
+    } else {
+        b"k045".to_vec()
+    };
     c.split_keys([next_key.clone()]).unwrap();
     let ahead = if reverse { b"k300" } else { b"k200" };
     let r = c.region_for_user_key(ahead).unwrap();
     let leader = r.leader_peer().unwrap().store_id;
-    let to = r.peers.iter().map(|p| p.store_id).find(|s| *s != leader).unwrap();
+    let to = r
+        .peers
+        .iter()
+        .map(|p| p.store_id)
+        .find(|s| *s != leader)
+        .unwrap();
     c.transfer_leader(r.id, to).unwrap();
     assert_eq!(c.region_count(), 51);
 
@@ -157,10 +182,16 @@ async fn scanner_bounds_key_only_and_sample_step() {
     let ts = client.current_timestamp().await.unwrap();
     let snap = client.snapshot(ts);
 
-    let got = snap.scan(&b"k015"[..]..&b"k035"[..], 100, false).await.unwrap();
+    let got = snap
+        .scan(&b"k015"[..]..&b"k035"[..], 100, false)
+        .await
+        .unwrap();
     let got: Vec<_> = got.iter().map(|e| e.key.to_vec()).collect();
     assert_eq!(got, ks[15..35].to_vec());
-    let rev = snap.scan(&b"k015"[..]..&b"k035"[..], 5, true).await.unwrap();
+    let rev = snap
+        .scan(&b"k015"[..]..&b"k035"[..], 5, true)
+        .await
+        .unwrap();
     let rev: Vec<_> = rev.iter().map(|e| e.key.to_vec()).collect();
     assert_eq!(rev, ks[30..35].iter().rev().cloned().collect::<Vec<_>>());
 
@@ -183,7 +214,8 @@ async fn read_committed_ignores_locks_and_rc_check_ts_refuses_newer_versions() {
     let w = Writer::new(&client);
     w.put(b"a", b"1").await;
     let lock_ts = w.ts().await;
-    w.prewrite(&[(b"a", Some(b"2"))], b"a", lock_ts, 60_000).await;
+    w.prewrite(&[(b"a", Some(b"2"))], b"a", lock_ts, 60_000)
+        .await;
     let ts = client.current_timestamp().await.unwrap();
 
     // RC: the lock is not looked at; the latest committed value at ts is read.
@@ -243,7 +275,12 @@ async fn start_ts_below_the_txn_safe_point_is_aborted_by_gc() {
     assert!(err.is_txn_aborted_by_gc(), "{err:?}");
     // At or above the safe point the read goes through.
     assert_eq!(
-        fresh.snapshot(safe_point).get("a").await.unwrap().as_deref(),
+        fresh
+            .snapshot(safe_point)
+            .get("a")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"1"[..])
     );
     // A cache older than 90 s is not trusted.
@@ -267,7 +304,13 @@ async fn future_read_ts_is_refused() {
         "{err:?}"
     );
     assert!(err.is_future_ts_read());
-    let err = client.snapshot(future).scanner(..).unwrap().next().await.unwrap_err();
+    let err = client
+        .snapshot(future)
+        .scanner(..)
+        .unwrap()
+        .next()
+        .await
+        .unwrap_err();
     assert!(err.is_future_ts_read(), "{err:?}");
     let err = client.snapshot(future).batch_get(["a"]).await.unwrap_err();
     assert!(err.is_future_ts_read(), "{err:?}");
@@ -277,7 +320,10 @@ async fn future_read_ts_is_refused() {
     assert!(matches!(err, Error::InvalidReadTs(_)), "{err:?}");
     assert_eq!(client.snapshot(u64::MAX).get("a").await.unwrap(), None);
     let stale = client.snapshot_with(u64::MAX, SnapshotOptions::default().with_stale_read(true));
-    assert!(matches!(stale.get("a").await.unwrap_err(), Error::InvalidReadTs(_)));
+    assert!(matches!(
+        stale.get("a").await.unwrap_err(),
+        Error::InvalidReadTs(_)
+    ));
 }
 
 #[tokio::test]
@@ -292,7 +338,8 @@ async fn autocommit_point_get_reads_the_latest_and_skips_the_primary_lock() {
     // A (non-async-commit) primary lock does not block a point get at u64::MAX (TiKV
     // `check_ts_conflict_si`): the latest committed value is read without waiting.
     let lock_ts = w.ts().await;
-    w.prewrite(&[(b"a", Some(b"3"))], b"a", lock_ts, 60_000).await;
+    w.prewrite(&[(b"a", Some(b"3"))], b"a", lock_ts, 60_000)
+        .await;
     let got = tokio::time::timeout(Duration::from_secs(5), snap.get("a"))
         .await
         .expect("not blocked by the lock")
@@ -316,7 +363,11 @@ async fn stale_read_is_served_by_a_follower_and_falls_back_on_data_not_ready() {
     assert!(stale_ts <= client.current_timestamp().await.unwrap());
     let an_hour_ago = client.stale_timestamp(3600).await.unwrap();
     assert!(an_hour_ago < now);
-    assert!(client.stale_timestamp(u64::MAX / 1000).await.unwrap_err().is_invalid_argument());
+    assert!(client
+        .stale_timestamp(u64::MAX / 1000)
+        .await
+        .unwrap_err()
+        .is_invalid_argument());
 
     let opts = SnapshotOptions::default().with_stale_read(true);
     let mut followers = 0;
@@ -324,12 +375,18 @@ async fn stale_read_is_served_by_a_follower_and_falls_back_on_data_not_ready() {
         let snap = client.snapshot_with(now, opts.clone());
         let (v, d) = snap.get_with_details("a").await.unwrap();
         assert_eq!(v.map(|e| e.value).as_deref(), Some(&b"1"[..]));
-        assert_eq!(d.exec.attempts, 1, "served at once by a replica whose safe ts covers it");
+        assert_eq!(
+            d.exec.attempts, 1,
+            "served at once by a replica whose safe ts covers it"
+        );
         if d.exec.store_id != Some(leader) {
             followers += 1;
         }
     }
-    assert!(followers > 0, "stale reads go to any replica, followers included");
+    assert!(
+        followers > 0,
+        "stale reads go to any replica, followers included"
+    );
 
     // The safe ts lags behind the read ts: DataIsNotReady, then a normal read at the
     // leader (or, when the leader was the replica that answered DataIsNotReady, a
@@ -340,12 +397,18 @@ async fn stale_read_is_served_by_a_follower_and_falls_back_on_data_not_ready() {
         let snap = client.snapshot_with(now, opts.clone());
         let (v, d) = snap.get_with_details("a").await.unwrap();
         assert_eq!(v.map(|e| e.value).as_deref(), Some(&b"1"[..]));
-        assert_eq!(d.exec.attempts, 2, "DataIsNotReady, then the fallback: {d:?}");
+        assert_eq!(
+            d.exec.attempts, 2,
+            "DataIsNotReady, then the fallback: {d:?}"
+        );
         if d.exec.store_id == Some(leader) {
             at_leader += 1;
         }
     }
-    assert!(at_leader > 0, "a failed stale read at a follower falls back to the leader");
+    assert!(
+        at_leader > 0,
+        "a failed stale read at a follower falls back to the leader"
+    );
 }
 
 #[tokio::test]
@@ -371,9 +434,16 @@ async fn follower_and_learner_reads() {
         let snap = client.snapshot_with(ts, SnapshotOptions::default().with_replica_read(mode));
         let (v, d) = snap.get_with_details("a").await.unwrap();
         assert_eq!(v.map(|e| e.value).as_deref(), Some(&b"1"[..]), "{mode:?}");
-        assert_eq!(d.exec.store_id != Some(leader), not_leader, "{mode:?}: {d:?}");
+        assert_eq!(
+            d.exec.store_id != Some(leader),
+            not_leader,
+            "{mode:?}: {d:?}"
+        );
     }
-    let mixed = client.snapshot_with(ts, SnapshotOptions::default().with_replica_read(ReplicaRead::Mixed));
+    let mixed = client.snapshot_with(
+        ts,
+        SnapshotOptions::default().with_replica_read(ReplicaRead::Mixed),
+    );
     assert_eq!(mixed.batch_get(["a"]).await.unwrap().len(), 1);
 }
 
@@ -385,12 +455,18 @@ async fn snapshot_cache_update_and_clean() {
     w.put(b"a", b"1").await;
     let snap = client.snapshot(client.current_timestamp().await.unwrap());
     let mut fake = HashMap::new();
-    fake.insert(Bytes::from_static(b"a"), tikv_tower::txn::ValueEntry {
-        value: Bytes::from_static(b"cached"),
-        commit_ts: 0,
-    });
+    fake.insert(
+        Bytes::from_static(b"a"),
+        tikv_tower::txn::ValueEntry {
+            value: Bytes::from_static(b"cached"),
+            commit_ts: 0,
+        },
+    );
     snap.update_snapshot_cache(["a", "b"], &fake);
-    assert_eq!(snap.get("a").await.unwrap().as_deref(), Some(&b"cached"[..]));
+    assert_eq!(
+        snap.get("a").await.unwrap().as_deref(),
+        Some(&b"cached"[..])
+    );
     assert_eq!(snap.get("b").await.unwrap(), None, "cached as absent");
     assert_eq!(snap.snap_cache_hit_count(), 2);
     snap.clean_cache(["a"]);
@@ -405,8 +481,13 @@ async fn reads_meet_locks_of_committed_and_rolled_back_txns() {
     let w = Writer::new(&client);
     // (a) A committed txn whose secondary (in another region) is still locked.
     let start = w.ts().await;
-    w.prewrite(&[(b"a", Some(b"1")), (b"x", Some(b"2"))], b"a", start, 60_000)
-        .await;
+    w.prewrite(
+        &[(b"a", Some(b"1")), (b"x", Some(b"2"))],
+        b"a",
+        start,
+        60_000,
+    )
+    .await;
     let commit = w.ts().await;
     w.commit(&[b"a"], start, commit).await;
     let snap = client.snapshot(client.current_timestamp().await.unwrap());
@@ -417,7 +498,10 @@ async fn reads_meet_locks_of_committed_and_rolled_back_txns() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let snap = client.snapshot(client.current_timestamp().await.unwrap());
     assert_eq!(snap.get("b").await.unwrap(), None);
-    assert!(snap.known_locks().0.contains(&start), "remembered as resolved");
+    assert!(
+        snap.known_locks().0.contains(&start),
+        "remembered as resolved"
+    );
     // A scan over both regions meets no lock any more.
     let all = snap.scan(.., 10, false).await.unwrap();
     let keys: Vec<_> = all.iter().map(|e| e.key.to_vec()).collect();
@@ -455,7 +539,11 @@ async fn stale_read_that_meets_a_lock_reads_from_the_leader() {
         let snap = client.snapshot_with(read_ts, SnapshotOptions::default().with_stale_read(true));
         let (v, d) = snap.get_with_details(s.to_vec()).await.unwrap();
         assert_eq!(v.map(|e| e.value).as_deref(), Some(&b"2"[..]));
-        assert_eq!(d.exec.store_id, Some(leader), "after the lock: a leader read ({d:?})");
+        assert_eq!(
+            d.exec.store_id,
+            Some(leader),
+            "after the lock: a leader read ({d:?})"
+        );
         assert!(snap.known_locks().1.contains(&start), "known committed");
     }
 }

@@ -534,7 +534,9 @@ impl Oracle {
             return None;
         }
         let since_arrival = i64::try_from(arrival.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let stale = physical.saturating_add(since_arrival).saturating_sub(prev_ms);
+        let stale = physical
+            .saturating_add(since_arrival)
+            .saturating_sub(prev_ms);
         (stale >= 0).then(|| compose_ts(stale, 0))
     }
 

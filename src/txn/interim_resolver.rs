@@ -123,7 +123,9 @@ impl LockResolver for InterimResolver {
                 self.resolve_key(lock, 0, &op).await?;
                 out.resolved.push(lock.lock_version);
             } else if s.action == Action::MinCommitTsPushed as i32
-                || s.lock_info.as_ref().is_some_and(|l| l.min_commit_ts > caller_start_ts)
+                || s.lock_info
+                    .as_ref()
+                    .is_some_and(|l| l.min_commit_ts > caller_start_ts)
             {
                 out.resolved.push(lock.lock_version);
             } else {

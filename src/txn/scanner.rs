@@ -92,9 +92,10 @@ impl Scanner {
 
     /// The scanner as a [`Stream`] of entries.
     pub fn into_stream(self) -> impl Stream<Item = Result<KvEntry>> + Send {
-        futures::stream::try_unfold(self, |mut s| async move {
-            Ok(s.next().await?.map(|e| (e, s)))
-        })
+        futures::stream::try_unfold(
+            self,
+            |mut s| async move { Ok(s.next().await?.map(|e| (e, s))) },
+        )
     }
 
     /// Fetches the next batch (client-go `Scanner.getData`).
