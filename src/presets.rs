@@ -262,6 +262,14 @@ pub use crate::store::store_limit;
 /// configured API version, and the configured keyspace (id 1) under API V2.
 #[cfg(feature = "embedded")]
 pub fn embedded_cluster(cfg: &Config) -> tikv_tower_mockstore::MockCluster {
+    embedded_cluster_for(cfg, KeyMode::Raw)
+}
+
+/// The in-process cluster of an embedded client of key mode `mode`: as
+/// [`embedded_cluster`], with region boundaries as TiKV keeps them for that key space
+/// (transactional keys are always memcomparable-encoded).
+#[cfg(feature = "embedded")]
+pub fn embedded_cluster_for(cfg: &Config, mode: KeyMode) -> tikv_tower_mockstore::MockCluster {
     use tikv_tower_mockstore::cluster::ApiVersion as MockApi;
     let mut b = tikv_tower_mockstore::MockCluster::builder()
         .stores(EMBEDDED_STORES)
@@ -273,7 +281,11 @@ pub fn embedded_cluster(cfg: &Config) -> tikv_tower_mockstore::MockCluster {
     if let Some(name) = cfg.keyspace_name.as_deref().filter(|n| !n.is_empty()) {
         b = b.keyspace(name, 1);
     }
-    embedded_boundaries(b, cfg.api_version).build()
+    match mode {
+        // Transactional keys are memcomparable in every API version (as all keys in V2).
+        KeyMode::Txn => embedded_boundaries(b, ApiVersion::V2).build(),
+        KeyMode::Raw => embedded_boundaries(b, cfg.api_version).build(),
+    }
 }
 
 /// Region boundaries as a RawKV client of `api` expects them from PD: raw keys under API

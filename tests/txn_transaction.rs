@@ -57,7 +57,6 @@ async fn transaction_reads_its_own_writes_including_deletes() {
     );
 
     let fwd = txn.scan(.., 100, false).await.unwrap();
-    let fwd: Vec<_> = fwd.into_iter().map(|(k, v)| (k, v)).collect();
     assert_eq!(
         fwd,
         vec![

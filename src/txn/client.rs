@@ -343,7 +343,10 @@ impl TxnClientBuilder {
             let mut this = self;
             let cluster = match this.cluster.take() {
                 Some(c) => Some(c),
-                None if this.pd_endpoints.is_empty() => Some(embedded_txn_cluster(&this.config)),
+                None if this.pd_endpoints.is_empty() => Some(crate::presets::embedded_cluster_for(
+                    &this.config,
+                    KeyMode::Txn,
+                )),
                 None => None,
             };
             match cluster {
@@ -362,24 +365,4 @@ impl TxnClientBuilder {
         };
         TxnClient::from_store(store).await
     }
-}
-
-/// The in-process cluster [`TxnClient::embedded`] starts: three stores, the configured API
-/// version and keyspace (id 1), region boundaries memcomparable-encoded as TiKV keeps
-/// them for transactional keys.
-#[cfg(feature = "embedded")]
-pub fn embedded_txn_cluster(cfg: &Config) -> tikv_tower_mockstore::MockCluster {
-    use tikv_tower_mockstore::cluster::{ApiVersion as MockApi, BoundaryEncoding};
-    let mut b = tikv_tower_mockstore::MockCluster::builder()
-        .stores(crate::presets::EMBEDDED_STORES)
-        .boundary_encoding(BoundaryEncoding::Memcomparable)
-        .api_version(match cfg.api_version {
-            ApiVersion::V1 => MockApi::V1,
-            ApiVersion::V1Ttl => MockApi::V1Ttl,
-            ApiVersion::V2 => MockApi::V2,
-        });
-    if let Some(name) = cfg.keyspace_name.as_deref().filter(|n| !n.is_empty()) {
-        b = b.keyspace(name, 1);
-    }
-    b.build()
 }

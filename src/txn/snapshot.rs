@@ -69,8 +69,8 @@ impl ReadDetails {
     pub(crate) fn new(exec: ExecDetails, server: Option<&kvrpcpb::ExecDetailsV2>) -> Self {
         ReadDetails {
             exec,
-            scan_detail: server.and_then(|d| d.scan_detail_v2.clone()),
-            time_detail: server.and_then(|d| d.time_detail_v2.clone()),
+            scan_detail: server.and_then(|d| d.scan_detail_v2),
+            time_detail: server.and_then(|d| d.time_detail_v2),
         }
     }
 }
