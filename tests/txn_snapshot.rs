@@ -547,3 +547,29 @@ async fn stale_read_that_meets_a_lock_reads_from_the_leader() {
         assert!(snap.known_locks().1.contains(&start), "known committed");
     }
 }
+
+#[tokio::test]
+async fn min_safe_ts_is_the_smallest_store_safe_ts() {
+    let c = cluster(3, &[b"m".to_vec()]);
+    let client = client(&c).await;
+    let before = client.current_timestamp().await.unwrap();
+    let min = client.min_safe_ts().await.unwrap();
+    assert!(
+        min >= before,
+        "no locks: safe ts follows the TSO ({min} < {before})"
+    );
+    // A lagging region (on every store) holds the minimum down ...
+    let r = c.region_for_user_key(b"z").unwrap();
+    c.set_safe_ts(r.id, Some(before - 100));
+    let w = Writer::new(&client);
+    w.put(b"a", b"1").await;
+    // ... but a store's safe ts never goes backwards once seen.
+    assert_eq!(client.min_safe_ts().await.unwrap(), min);
+    // A stale read at the min safe ts is served without DataIsNotReady.
+    let fresh = txn_common::client(&c).await;
+    let lagging = fresh.min_safe_ts().await.unwrap();
+    assert_eq!(lagging, before - 100);
+    let snap = fresh.snapshot_with(lagging, SnapshotOptions::default().with_stale_read(true));
+    let (_, d) = snap.get_with_details("z").await.unwrap();
+    assert_eq!(d.exec.attempts, 1);
+}

@@ -555,6 +555,8 @@ macro_rules! store_rpc_table {
                 Read, Short, Key(key), ts(), configurable_read(false), Admin;
             MvccGetByStartTs(MvccGetByStartTsRequest, MvccGetByStartTsResponse) = "MvccGetByStartTs" via mvcc_get_by_start_ts:
                 Read, Short, Unrouted, ts(), configurable_read(false), Admin;
+            StoreSafeTs(StoreSafeTsRequest, StoreSafeTsResponse) = "GetStoreSafeTS" via get_store_safe_ts:
+                Read, Short, Unrouted, ts(), configurable_read(false), Admin;
         }
         }
     };
@@ -735,7 +737,7 @@ mod tests {
             assert_eq!(RpcKind::from_method(kind.as_str()), Some(kind));
         }
         assert_eq!(batched, 27);
-        assert_eq!(RpcKind::ALL.len(), 34);
+        assert_eq!(RpcKind::ALL.len(), 35);
     }
 
     /// A request of `kind` with a recognisable context.
@@ -775,6 +777,7 @@ mod tests {
             RpcKind::SplitRegion => kvrpcpb::SplitRegionRequest::default().into(),
             RpcKind::MvccGetByKey => kvrpcpb::MvccGetByKeyRequest::default().into(),
             RpcKind::MvccGetByStartTs => kvrpcpb::MvccGetByStartTsRequest::default().into(),
+            RpcKind::StoreSafeTs => kvrpcpb::StoreSafeTsRequest::default().into(),
         };
         req.context_mut().region_id = kind as u64 + 1;
         req

@@ -48,6 +48,7 @@ pub(crate) struct Core {
     /// Stand-in for "+inf" as the upper bound of reverse scans under API V1 (no key is
     /// longer than `max_key_size`).
     pub(crate) reverse_upper: bytes::Bytes,
+    safe_ts: super::safe_ts::SafeTsTracker,
     closed: AtomicBool,
 }
 
@@ -168,6 +169,7 @@ impl TxnClient {
                 codec,
                 gc,
                 reverse_upper,
+                safe_ts: Default::default(),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -228,6 +230,14 @@ impl TxnClient {
         Err(Error::InvalidArgument(format!(
             "invalid prevSecond {prev_seconds}"
         )))
+    }
+
+    /// The smallest safe ts over the cluster's stores: the newest ts a stale read can use
+    /// everywhere (client-go `KVStore.GetMinSafeTS`); asks every store now (see
+    /// [`super::safe_ts`]).
+    pub async fn min_safe_ts(&self) -> Result<u64> {
+        self.core.check_open()?;
+        self.core.safe_ts.min_safe_ts(&self.core.store).await
     }
 
     /// The txn safe point cache of the GC visibility check.

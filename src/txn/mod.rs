@@ -17,6 +17,7 @@ pub mod client;
 pub mod gc_visibility;
 pub mod interim_resolver;
 pub mod options;
+pub mod safe_ts;
 pub mod scanner;
 pub mod snapshot;
 pub mod transaction;

@@ -7,7 +7,7 @@
 //! 2. applies fault rules ([`crate::fault`]): delay, drop, gRPC status, a
 //!    canned response or an injected region error;
 //! 3. runs the region checks ([`crate::region_check`]) — except for
-//!    `UnsafeDestroyRange`, a store-level command — and answers a failed
+//!    `UnsafeDestroyRange` and `GetStoreSafeTS`, store-level commands — and answers a failed
 //!    check with a response whose only field is `region_error`;
 //! 4. checks the API version / key mode of transactional reads and locks
 //!    (a `KeyError`, not a region error), then dispatches: transactional kinds to the percolator engine
@@ -175,6 +175,16 @@ impl MockStore {
             return Err(tonic::Status::unimplemented(
                 "KvGC is not implemented by TiKV",
             ));
+        }
+        if let StoreRequest::StoreSafeTs(r) = &req {
+            // Store-level, no region checks (TiKV `GetStoreSafeTS`).
+            let safe_ts = self.cluster.store_safe_ts(self.id, r.key_range.as_ref());
+            return Ok(StoreResponse::StoreSafeTs(Box::new(
+                tikv_tower_proto::kvrpcpb::StoreSafeTsResponse {
+                    safe_ts,
+                    region_error: None,
+                },
+            )));
         }
         if let StoreRequest::UnsafeDestroyRange(r) = req {
             if let Err(CheckFailure::Status(s)) =

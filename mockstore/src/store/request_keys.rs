@@ -71,7 +71,8 @@ pub(crate) fn request_keys(req: &StoreRequest) -> Vec<KeyCheck<'_>> {
         StoreRequest::MvccGetByKey(r) => vec![Point(&r.key)],
         StoreRequest::MvccGetByStartTs(_)
         | StoreRequest::SplitRegion(_)
-        | StoreRequest::UnsafeDestroyRange(_) => Vec::new(),
+        | StoreRequest::UnsafeDestroyRange(_)
+        | StoreRequest::StoreSafeTs(_) => Vec::new(),
     }
 }
 

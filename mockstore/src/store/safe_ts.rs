@@ -10,8 +10,8 @@
 //! clock now)` (no resolver lag), unless a test pins it with
 //! [`MockCluster::set_safe_ts`] (a lagging resolver).
 
-use tikv_tower_proto::errorpb;
 use tikv_tower_proto::rpc::StoreRequest;
+use tikv_tower_proto::{errorpb, kvrpcpb};
 
 use crate::cluster::{BoundaryEncoding, MockCluster, Region};
 use crate::store::bounds::RawBounds;
@@ -49,6 +49,33 @@ impl MockCluster {
                 true
             });
         safe
+    }
+}
+
+impl MockCluster {
+    /// The smallest safe ts of the regions with a peer on `store_id` overlapping
+    /// `range` (request keys; empty bounds: unbounded) — TiKV `GetStoreSafeTS`
+    /// (`Storage::get_store_safe_ts`, min over the store's region read
+    /// progress). 0 when the store holds no such region.
+    pub fn store_safe_ts(&self, store_id: u64, range: Option<&kvrpcpb::KeyRange>) -> u64 {
+        let enc = self.boundary_encoding();
+        let (lo, hi) = match range {
+            Some(r) => (
+                enc.to_boundary(&r.start_key),
+                enc.to_boundary_end(&r.end_key),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let regions = self.inner.state.read().all_regions();
+        regions
+            .iter()
+            .filter(|r| r.peer_on_store(store_id).is_some())
+            .filter(|r| {
+                (hi.is_empty() || r.start_key < hi) && (r.end_key.is_empty() || r.end_key > lo)
+            })
+            .map(|r| self.region_safe_ts(r))
+            .min()
+            .unwrap_or(0)
     }
 }
 
