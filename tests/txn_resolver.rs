@@ -615,3 +615,54 @@ async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
         .await
         .is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_read_blocked_past_its_budget_fails_with_resolve_lock_timeout() {
+    let e = env().await;
+    let start = e.ts().await;
+    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 60_000, ..Pw::default() }).await;
+    let read_ts = e.ts().await;
+    let op = OpState::builder().max_backoff(Duration::from_millis(500)).build();
+    let req = kvrpcpb::GetRequest {
+        key: b("x"),
+        version: read_ts,
+        ..Default::default()
+    };
+    let err = send(e.readers.clone(), req, SendOptions::op(op))
+        .await
+        .expect_err("the lock outlives the budget");
+    let err = tikv_tower::Error::from(err);
+    assert!(err.is_resolve_lock_timeout(), "{err:?}");
+    assert!(!err.is_txn_not_found() && !err.is_primary_mismatch());
+    // TxnNotFound is typed and classifiable too.
+    let nf = tikv_tower::Error::from(tikv_tower_layers::Error::Key(Box::new(kvrpcpb::KeyError {
+        txn_not_found: Some(kvrpcpb::TxnNotFound::default()),
+        ..Default::default()
+    })));
+    assert!(nf.is_txn_not_found());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_does_not_wait_for_the_cleanup() {
+    // client-go TestSnapshotUseResolveForRead: ResolveLock RPCs are slowed by 500 ms; a
+    // read of a committed txn's secondary returns at once, the lock is still there right
+    // after, and the background cleanup removes it.
+    let e = env().await;
+    let start = e.ts().await;
+    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 20_000, ..Pw::default() }).await;
+    let commit = e.ts().await;
+    e.commit(&["a"], start, commit).await;
+    e.cluster.faults().inject(
+        tikv_tower_mockstore::fault::FaultRule::delay(Duration::from_millis(500))
+            .for_kind(RpcKind::ResolveLock),
+    );
+    let read_ts = e.ts().await;
+    let t0 = tokio::time::Instant::now();
+    assert_eq!(e.get("x", read_ts, &OpState::new()).await, Some(b("v-x")));
+    assert!(t0.elapsed() < Duration::from_millis(200), "{:?}", t0.elapsed());
+    assert_eq!(e.locked_keys().await, [(b("x"), start)], "cleanup still in flight");
+    assert_eq!(e.resolver.background_running(), 1);
+    e.resolver.wait_idle().await;
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    assert!(e.locked_keys().await.is_empty());
+}
