@@ -93,7 +93,11 @@ impl Env {
             min_commit_ts: pw.min_commit_ts,
             use_async_commit: pw.async_secondaries.is_some(),
             secondaries: if keys.contains(&primary) {
-                pw.async_secondaries.unwrap_or_default().iter().map(|s| b(s)).collect()
+                pw.async_secondaries
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| b(s))
+                    .collect()
             } else {
                 Vec::new()
             },
@@ -176,7 +180,16 @@ impl Env {
 async fn a_secondary_lock_of_a_committed_txn_is_committed_and_read() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let commit = e.ts().await;
     e.commit(&["a"], start, commit).await;
     let read_ts = e.ts().await;
@@ -184,29 +197,49 @@ async fn a_secondary_lock_of_a_committed_txn_is_committed_and_read() {
     assert_eq!(e.get("x", read_ts, &op).await, Some(b("v-x")));
     assert_eq!(op.committed_locks(), [start], "read through as committed");
     e.resolver.wait_idle().await;
-    assert!(e.locked_keys().await.is_empty(), "the secondary was committed");
+    assert!(
+        e.locked_keys().await.is_empty(),
+        "the secondary was committed"
+    );
     // Committed at the primary's commit ts: visible at commit, not before.
     assert_eq!(e.get("x", commit, &OpState::new()).await, Some(b("v-x")));
     assert_eq!(e.get("x", commit - 1, &OpState::new()).await, None);
-    assert_eq!(e.resolver.cached_status(start).map(|s| s.commit_ts()), Some(commit));
+    assert_eq!(
+        e.resolver.cached_status(start).map(|s| s.commit_ts()),
+        Some(commit)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_lock_of_a_rolled_back_txn_is_ignored_and_cleaned() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let rb = kvrpcpb::BatchRollbackRequest {
         start_version: start,
         keys: vec![b("a")],
         ..Default::default()
     };
-    send(e.plain.clone(), rb, SendOptions::default()).await.unwrap();
+    send(e.plain.clone(), rb, SendOptions::default())
+        .await
+        .unwrap();
     let read_ts = e.ts().await;
     let op = OpState::new();
     let t0 = tokio::time::Instant::now();
     assert_eq!(e.get("x", read_ts, &op).await, None);
-    assert!(t0.elapsed() < Duration::from_millis(100), "no wait for a rolled-back txn");
+    assert!(
+        t0.elapsed() < Duration::from_millis(100),
+        "no wait for a rolled-back txn"
+    );
     assert_eq!(op.resolved_locks(), [start]);
     e.resolver.wait_idle().await;
     assert!(e.locked_keys().await.is_empty());
@@ -215,10 +248,20 @@ async fn a_lock_of_a_rolled_back_txn_is_ignored_and_cleaned() {
 #[tokio::test(start_paused = true)]
 async fn a_live_lock_is_waited_for_until_its_owner_commits() {
     let e = Arc::new(env().await);
-    e.prewrite(&["seed"], "seed", e.ts().await, Pw::default()).await;
+    e.prewrite(&["seed"], "seed", e.ts().await, Pw::default())
+        .await;
     let start = e.ts().await;
     // min_commit_ts 0: CheckTxnStatus cannot push it, so the reader must wait.
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 10_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 10_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let commit = e.ts().await;
     let read_ts = e.ts().await;
     let reader = {
@@ -235,7 +278,10 @@ async fn a_live_lock_is_waited_for_until_its_owner_commits() {
     let (v, waited) = reader.await.unwrap();
     assert_eq!(v, Some(b("v-x")));
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
-    assert!(waited < Duration::from_secs(10), "woke before the TTL: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woke before the TTL: {waited:?}"
+    );
     assert!(e.resolver.stats().check_txn_status >= 1);
 }
 
@@ -265,7 +311,10 @@ async fn an_expired_async_commit_txn_with_every_secondary_prewritten_commits_at_
     e.resolver.wait_idle().await;
     assert!(e.locked_keys().await.is_empty());
     for k in ["a", "b", "x"] {
-        assert_eq!(e.get(k, start + 5, &OpState::new()).await, Some(b(&format!("v-{k}"))));
+        assert_eq!(
+            e.get(k, start + 5, &OpState::new()).await,
+            Some(b(&format!("v-{k}")))
+        );
         assert_eq!(e.get(k, start + 4, &OpState::new()).await, None, "{k}");
     }
     assert_eq!(e.resolver.stats().check_secondary_locks, 1);
@@ -288,7 +337,10 @@ async fn an_expired_async_commit_txn_with_a_missing_secondary_rolls_back() {
     let op = OpState::new();
     assert_eq!(e.get("x", read_ts, &op).await, None);
     assert_eq!(op.resolved_locks(), [start]);
-    assert!(e.resolver.cached_status(start).is_some_and(|s| s.is_rolled_back()));
+    assert!(e
+        .resolver
+        .cached_status(start)
+        .is_some_and(|s| s.is_rolled_back()));
     e.resolver.wait_idle().await;
     assert!(e.locked_keys().await.is_empty());
     // The missing secondary got a protected rollback: a late prewrite of it fails.
@@ -306,8 +358,13 @@ async fn an_expired_async_commit_txn_with_a_missing_secondary_rolls_back() {
         min_commit_ts: start + 1,
         ..Default::default()
     };
-    let resp = send(e.plain.clone(), late, SendOptions::default()).await.unwrap();
-    assert!(!resp.errors.is_empty(), "late prewrite after the rollback must fail");
+    let resp = send(e.plain.clone(), late, SendOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        !resp.errors.is_empty(),
+        "late prewrite after the rollback must fail"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -322,7 +379,16 @@ async fn an_async_commit_txn_that_fell_back_to_2pc_is_rolled_back_by_force_sync_
     };
     e.prewrite(&["a"], "a", start, async_pw).await;
     // The secondary is a plain 2PC lock (client-go TestResolveTxnFallbackFromAsyncCommit).
-    e.prewrite(&["x"], "a", start, Pw { ttl: 1, ..Pw::default() }).await;
+    e.prewrite(
+        &["x"],
+        "a",
+        start,
+        Pw {
+            ttl: 1,
+            ..Pw::default()
+        },
+    )
+    .await;
     e.pass(Duration::from_millis(50)).await;
     let read_ts = e.ts().await;
     e.cluster.recorder().start();
@@ -335,7 +401,11 @@ async fn an_async_commit_txn_that_fell_back_to_2pc_is_rolled_back_by_force_sync_
     assert_eq!(forced, 1, "the primary re-checked with force_sync_commit");
     e.resolver.wait_idle().await;
     let left = e.locked_keys().await;
-    assert!(left.is_empty(), "{left:?} {:?}", e.recorded(RpcKind::ResolveLock));
+    assert!(
+        left.is_empty(),
+        "{left:?} {:?}",
+        e.recorded(RpcKind::ResolveLock)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -355,8 +425,17 @@ async fn a_pessimistic_lock_does_not_block_a_read() {
 async fn a_lock_whose_min_commit_ts_is_pushed_past_the_read_ts_does_not_block() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 20_000, min_commit_ts: start + 1, ..Pw::default() })
-        .await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 20_000,
+            min_commit_ts: start + 1,
+            ..Pw::default()
+        },
+    )
+    .await;
     let read_ts = e.ts().await;
     let op = OpState::new();
     e.cluster.recorder().start();
@@ -403,13 +482,18 @@ async fn a_stale_pessimistic_lock_answered_with_primary_mismatch_is_rolled_back(
     .await
     .expect("resolve");
     assert!(outcome.wait.is_zero());
-    assert!(outcome.resolved.is_empty(), "a live txn is never put in resolved_locks");
+    assert!(
+        outcome.resolved.is_empty(),
+        "a live txn is never put in resolved_locks"
+    );
     assert_eq!(e.resolver.stats().pessimistic_rollback, 1);
     let left: Vec<Bytes> = e.locked_keys().await.into_iter().map(|(k, _)| k).collect();
     assert_eq!(left, [b("b"), b("c")], "only the stale lock went");
     let mismatch = e.recorded(RpcKind::CheckTxnStatus);
     assert_eq!(mismatch.len(), 1);
-    assert!(mismatch.iter().all(|r| matches!(r, StoreRequest::CheckTxnStatus(c)
+    assert!(mismatch
+        .iter()
+        .all(|r| matches!(r, StoreRequest::CheckTxnStatus(c)
         if c.resolving_pessimistic_lock && c.verify_is_primary)));
 }
 
@@ -417,13 +501,26 @@ async fn a_stale_pessimistic_lock_answered_with_primary_mismatch_is_rolled_back(
 async fn a_txn_committed_after_the_read_ts_is_ignored_and_not_asked_again() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x", "y"], "a", start, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x", "y"],
+        "a",
+        start,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let read_ts = e.ts().await;
     let commit = e.ts().await;
     e.commit(&["a"], start, commit).await;
     e.cluster.recorder().start();
     let op = OpState::new();
-    assert_eq!(e.get("x", read_ts, &op).await, None, "committed after the read");
+    assert_eq!(
+        e.get("x", read_ts, &op).await,
+        None,
+        "committed after the read"
+    );
     assert_eq!(op.resolved_locks(), [start]);
     assert_eq!(e.resolver.stats().check_txn_status, 1);
     // "y" is still locked by the same txn: the same operation reads past it without
@@ -440,7 +537,16 @@ async fn a_txn_committed_after_the_read_ts_is_ignored_and_not_asked_again() {
 async fn a_thousand_concurrent_readers_of_one_locked_key_send_one_check_txn_status() {
     let e = Arc::new(env().await);
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let commit = e.ts().await;
     e.commit(&["a"], start, commit).await;
     let read_ts = e.ts().await;
@@ -464,8 +570,17 @@ async fn check_txn_status_pushes_and_resolve_locks_reports_time_to_expiry() {
     // client-go TestCheckTxnStatus.
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 1_000, min_commit_ts: start + 1, ..Pw::default() })
-        .await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 1_000,
+            min_commit_ts: start + 1,
+            ..Pw::default()
+        },
+    )
+    .await;
     let now = e.ts().await;
     let check = tikv_tower::txn::resolver::CheckTxnStatus {
         txn_id: start,
@@ -475,7 +590,11 @@ async fn check_txn_status_pushes_and_resolve_locks_reports_time_to_expiry() {
         rollback_if_not_exist: true,
         ..Default::default()
     };
-    let s = e.resolver.check_txn_status(&OpState::new(), check).await.unwrap();
+    let s = e
+        .resolver
+        .check_txn_status(&OpState::new(), check)
+        .await
+        .unwrap();
     assert!(s.ttl() > 0);
     assert_eq!(s.action(), kvrpcpb::Action::MinCommitTsPushed);
     let lock = e.resolver.scan_locks("x", "y", u64::MAX, 0).await.unwrap();
@@ -487,12 +606,23 @@ async fn check_txn_status_pushes_and_resolve_locks_reports_time_to_expiry() {
         txn_size: 2,
         ..Default::default()
     };
-    let r = e.resolver.resolve_locks(&OpState::new(), 0, &[info(1_000)]).await.unwrap();
+    let r = e
+        .resolver
+        .resolve_locks(&OpState::new(), 0, &[info(1_000)])
+        .await
+        .unwrap();
     assert!(r.ttl_ms > 0, "alive: {r:?}");
     // TTL 0 = resolve now: rolled back.
-    let r = e.resolver.resolve_locks(&OpState::new(), 0, &[info(0)]).await.unwrap();
+    let r = e
+        .resolver
+        .resolve_locks(&OpState::new(), 0, &[info(0)])
+        .await
+        .unwrap();
     assert_eq!(r.ttl_ms, 0);
-    assert!(e.resolver.cached_status(start).is_some_and(|s| s.is_rolled_back()));
+    assert!(e
+        .resolver
+        .cached_status(start)
+        .is_some_and(|s| s.is_rolled_back()));
     assert!(e.locked_keys().await.is_empty());
 }
 
@@ -502,7 +632,16 @@ async fn a_lock_whose_primary_is_missing_is_retried_then_rolled_back_once_expire
     // expires, then rollback_if_not_exist rolls the txn back.
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["x"], "a", start, Pw { ttl: 300, ..Pw::default() }).await;
+    e.prewrite(
+        &["x"],
+        "a",
+        start,
+        Pw {
+            ttl: 300,
+            ..Pw::default()
+        },
+    )
+    .await;
     let lock = e.resolver.scan_locks("x", "y", u64::MAX, 0).await.unwrap();
     let info = kvrpcpb::LockInfo {
         key: lock[0].key.clone(),
@@ -516,11 +655,19 @@ async fn a_lock_whose_primary_is_missing_is_retried_then_rolled_back_once_expire
     e.cluster.recorder().start();
     let r = e.resolver.resolve_locks(&op, 0, &[info]).await.unwrap();
     assert_eq!(r.ttl_ms, 0);
-    assert!(op.total_sleep() > Duration::ZERO, "backed off on TxnNotFound");
+    assert!(
+        op.total_sleep() > Duration::ZERO,
+        "backed off on TxnNotFound"
+    );
     let checks = e.recorded(RpcKind::CheckTxnStatus);
     assert!(checks.len() >= 2, "TxnNotFound, then rollback_if_not_exist");
-    assert!(matches!(checks.last(), Some(StoreRequest::CheckTxnStatus(c)) if c.rollback_if_not_exist));
-    assert!(e.resolver.cached_status(start).is_some_and(|s| s.is_rolled_back()));
+    assert!(
+        matches!(checks.last(), Some(StoreRequest::CheckTxnStatus(c)) if c.rollback_if_not_exist)
+    );
+    assert!(e
+        .resolver
+        .cached_status(start)
+        .is_some_and(|s| s.is_rolled_back()));
     assert!(e.locked_keys().await.is_empty());
 }
 
@@ -533,10 +680,28 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
     })
     .await;
     let small = e.ts().await;
-    e.prewrite(&["a", "b", "c", "x"], "a", small, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "b", "c", "x"],
+        "a",
+        small,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let large = e.ts().await;
-    e.prewrite(&["p", "d", "y", "z"], "p", large, Pw { ttl: 20_000, txn_size: 100, ..Pw::default() })
-        .await;
+    e.prewrite(
+        &["p", "d", "y", "z"],
+        "p",
+        large,
+        Pw {
+            ttl: 20_000,
+            txn_size: 100,
+            ..Pw::default()
+        },
+    )
+    .await;
     let c1 = e.ts().await;
     e.commit(&["a"], small, c1).await;
     let c2 = e.ts().await;
@@ -570,13 +735,21 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
             _ => None,
         })
         .collect();
-    let lite: Vec<_> = resolves.iter().filter(|r| r.start_version == small).collect();
+    let lite: Vec<_> = resolves
+        .iter()
+        .filter(|r| r.start_version == small)
+        .collect();
     assert_eq!(lite.len(), 2, "one per region: {lite:?}");
-    assert!(lite.iter().all(|r| r.commit_version == c1 && !r.keys.is_empty()));
+    assert!(lite
+        .iter()
+        .all(|r| r.commit_version == c1 && !r.keys.is_empty()));
     let mut lite_keys: Vec<Bytes> = lite.iter().flat_map(|r| r.keys.clone()).collect();
     lite_keys.sort();
     assert_eq!(lite_keys, [b("b"), b("c"), b("x")]);
-    let wide: Vec<_> = resolves.iter().filter(|r| r.start_version == large).collect();
+    let wide: Vec<_> = resolves
+        .iter()
+        .filter(|r| r.start_version == large)
+        .collect();
     assert_eq!(wide.len(), 1);
     assert!(wide[0].keys.is_empty() && wide[0].commit_version == c2);
     // The region-wide resolve cleared "y" and "z" (its region), never "d" (the other).
@@ -588,9 +761,27 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
 async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
     let e = env().await;
     let t1 = e.ts().await;
-    e.prewrite(&["a", "x"], "a", t1, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        t1,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let t2 = e.ts().await;
-    e.prewrite(&["b", "y"], "b", t2, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["b", "y"],
+        "b",
+        t2,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let c = e.ts().await;
     e.commit(&["a"], t1, c).await;
     let safe_point = e.ts().await;
@@ -599,16 +790,27 @@ async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
         .resolve_range(&OpState::new(), Bytes::new(), Bytes::new(), safe_point)
         .await
         .unwrap();
-    assert_eq!(n, 3, "x (commit), b and y (rolled back; a was the primary of t1)");
+    assert_eq!(
+        n, 3,
+        "x (commit), b and y (rolled back; a was the primary of t1)"
+    );
     assert!(e.locked_keys().await.is_empty());
-    assert_eq!(e.get("x", safe_point, &OpState::new()).await, Some(b("v-x")));
+    assert_eq!(
+        e.get("x", safe_point, &OpState::new()).await,
+        Some(b("v-x"))
+    );
     assert_eq!(e.get("y", safe_point, &OpState::new()).await, None);
     let wrapper = tikv_tower::txn::resolver::Lock {
         key: b("k"),
         lock_type: Op::SharedLock,
         ..Default::default()
     };
-    let region = e.store.region_cache().cached_region(b"k").map(|r| r.ver_id()).unwrap_or_default();
+    let region = e
+        .store
+        .region_cache()
+        .cached_region(b"k")
+        .map(|r| r.ver_id())
+        .unwrap_or_default();
     assert!(e
         .resolver
         .batch_resolve_locks(&OpState::new(), &[wrapper], region)
@@ -620,9 +822,20 @@ async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
 async fn a_read_blocked_past_its_budget_fails_with_resolve_lock_timeout() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 60_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 60_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let read_ts = e.ts().await;
-    let op = OpState::builder().max_backoff(Duration::from_millis(500)).build();
+    let op = OpState::builder()
+        .max_backoff(Duration::from_millis(500))
+        .build();
     let req = kvrpcpb::GetRequest {
         key: b("x"),
         version: read_ts,
@@ -649,7 +862,16 @@ async fn a_read_does_not_wait_for_the_cleanup() {
     // after, and the background cleanup removes it.
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(&["a", "x"], "a", start, Pw { ttl: 20_000, ..Pw::default() }).await;
+    e.prewrite(
+        &["a", "x"],
+        "a",
+        start,
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        },
+    )
+    .await;
     let commit = e.ts().await;
     e.commit(&["a"], start, commit).await;
     e.cluster.faults().inject(
@@ -659,8 +881,16 @@ async fn a_read_does_not_wait_for_the_cleanup() {
     let read_ts = e.ts().await;
     let t0 = tokio::time::Instant::now();
     assert_eq!(e.get("x", read_ts, &OpState::new()).await, Some(b("v-x")));
-    assert!(t0.elapsed() < Duration::from_millis(200), "{:?}", t0.elapsed());
-    assert_eq!(e.locked_keys().await, [(b("x"), start)], "cleanup still in flight");
+    assert!(
+        t0.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        e.locked_keys().await,
+        [(b("x"), start)],
+        "cleanup still in flight"
+    );
     assert_eq!(e.resolver.background_running(), 1);
     e.resolver.wait_idle().await;
     assert!(t0.elapsed() < Duration::from_secs(1));

@@ -203,7 +203,10 @@ mod tests {
         let missing = reply(vec![lock("a", 5, 12, true)], 0);
         assert_eq!(judge(5, 10, 2, &missing).unwrap(), Secondaries::Missing(0));
         // One committed: committed at its ts.
-        assert_eq!(judge(5, 10, 2, &reply(vec![], 30)).unwrap(), Secondaries::Missing(30));
+        assert_eq!(
+            judge(5, 10, 2, &reply(vec![], 30)).unwrap(),
+            Secondaries::Missing(30)
+        );
         // A 2PC lock among them: fall back.
         let fell = reply(vec![lock("a", 5, 12, true), lock("b", 5, 0, false)], 0);
         assert_eq!(judge(5, 10, 2, &fell).unwrap(), Secondaries::FellBack);

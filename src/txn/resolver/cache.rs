@@ -47,7 +47,8 @@ impl Lru {
     fn compact(&mut self) {
         if self.order.len() > 4 * self.map.len().max(16) {
             let map = &self.map;
-            self.order.retain(|(t, g)| map.get(t).is_some_and(|e| e.1 == *g));
+            self.order
+                .retain(|(t, g)| map.get(t).is_some_and(|e| e.1 == *g));
         }
     }
 }

@@ -140,6 +140,9 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1_234)).await;
         assert_eq!(s.physical_at(Instant::now()), 51_234);
         let lock = compose_ts(50_000, 0);
-        assert_eq!(until_expired_at(s.physical_at(Instant::now()), lock, 1_000), -234);
+        assert_eq!(
+            until_expired_at(s.physical_at(Instant::now()), lock, 1_000),
+            -234
+        );
     }
 }

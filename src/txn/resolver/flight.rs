@@ -222,9 +222,8 @@ mod tests {
         });
         tokio::task::yield_now().await;
         let f2 = flight.clone();
-        let second = tokio::spawn(async move {
-            f2.run(1, 1, || async { Ok::<_, String>(4) }).await
-        });
+        let second =
+            tokio::spawn(async move { f2.run(1, 1, || async { Ok::<_, String>(4) }).await });
         tokio::task::yield_now().await;
         first.abort();
         assert_eq!(second.await.unwrap(), Ok(3), "joined the shared execution");

@@ -53,7 +53,10 @@ impl Lock {
 
     /// A pessimistic (exclusive or shared) lock (client-go `Lock.IsPessimistic`).
     pub fn is_pessimistic(&self) -> bool {
-        matches!(self.lock_type, Op::PessimisticLock | Op::SharedPessimisticLock)
+        matches!(
+            self.lock_type,
+            Op::PessimisticLock | Op::SharedPessimisticLock
+        )
     }
 
     /// A shared-lock wrapper, never resolved itself (client-go `Lock.IsShared`).
@@ -117,10 +120,7 @@ mod tests {
             key: Bytes::from_static(b"k"),
             lock_type: Op::SharedLock as i32,
             lock_version: 1,
-            shared_lock_infos: vec![
-                holder(10, Op::SharedPessimisticLock),
-                holder(11, Op::Lock),
-            ],
+            shared_lock_infos: vec![holder(10, Op::SharedPessimisticLock), holder(11, Op::Lock)],
             ..Default::default()
         };
         let plain = kvrpcpb::LockInfo {

@@ -205,9 +205,7 @@ impl Inner {
             if expired_async {
                 if seen {
                     // Recovered earlier in this round: its outcome is cached.
-                    return Ok(Verdict::of(
-                        self.statuses.get(l.txn_id).unwrap_or(status),
-                    ));
+                    return Ok(Verdict::of(self.statuses.get(l.txn_id).unwrap_or(status)));
                 }
                 round.clean.entry(l.txn_id).or_default();
                 match self

@@ -367,6 +367,9 @@ mod tests {
         assert_ne!(a.flight_key(), now.flight_key());
         let req = a.request();
         assert!(req.verify_is_primary);
-        assert_eq!((req.lock_ts, req.caller_start_ts, req.current_ts), (1, 10, 100));
+        assert_eq!(
+            (req.lock_ts, req.caller_start_ts, req.current_ts),
+            (1, 10, 100)
+        );
     }
 }

@@ -102,7 +102,10 @@ impl Inner {
             let Some(mut status) = status else { continue };
             if status.primary_lock().is_some_and(|p| p.use_async_commit) && !status.is_determined()
             {
-                match self.resolve_async_commit_lock(op, l, status.clone(), false).await? {
+                match self
+                    .resolve_async_commit_lock(op, l, status.clone(), false)
+                    .await?
+                {
                     Recovery::Done(s) => {
                         infos.push(txn_info(l, s.commit_ts()));
                         continue;
@@ -163,8 +166,11 @@ impl Inner {
             }
             for (mut region, group) in by_region {
                 while !self.batch_resolve_locks(op, &group, region).await? {
-                    op.backoff(tikv_tower_layers::BackoffKind::RegionMiss, &"region changed")
-                        .await?;
+                    op.backoff(
+                        tikv_tower_layers::BackoffKind::RegionMiss,
+                        &"region changed",
+                    )
+                    .await?;
                     region = self.regions.locate_key(&group[0].key).await?.ver_id();
                 }
                 total += group.len();
