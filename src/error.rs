@@ -553,6 +553,29 @@ impl From<tonic::Status> for Error {
     }
 }
 
+// ---- lock resolution (txn::resolver) ----
+impl Error {
+    /// client-go `ErrResolveLockTimeout`: the operation's backoff budget ran out while
+    /// waiting for locks (`BoTxnLock`, `BoTxnLockFast`, `BoTxnNotFound` slept longest).
+    pub fn is_resolve_lock_timeout(&self) -> bool {
+        self.backoff_cause() == Some(BackoffCause::ResolveLockTimeout)
+    }
+
+    /// client-go `txnNotFoundErr`: a transaction's primary has neither a lock nor a
+    /// commit / rollback record.
+    pub fn is_txn_not_found(&self) -> bool {
+        matches!(self, Error::TxnNotFound { .. })
+            || matches!(self, Error::KeyError(k) if k.txn_not_found.is_some())
+    }
+
+    /// TiKV's `PrimaryMismatch`: the lock checked as a primary names another primary (a
+    /// non-pessimistic lock in this state is a protocol error; the resolver rolls back
+    /// stale pessimistic ones itself).
+    pub fn is_primary_mismatch(&self) -> bool {
+        matches!(self, Error::KeyError(k) if k.primary_mismatch.is_some())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

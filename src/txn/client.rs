@@ -24,13 +24,12 @@ use crate::pd::{KeyMode, Oracle};
 use crate::raw::RawKeyCodec;
 use crate::store::{KvStore, StoreOptions, StoreStack};
 
-/// The lock resolver the read path uses. **One-line switch**: this is the interim
-/// resolver of this crate until `crate::txn::resolver::LockResolver` (the full client-go
-/// `txnlock.LockResolver`) is merged; then this alias names that one.
-pub type ReadResolver = super::interim_resolver::InterimResolver;
+/// The lock resolver the read path uses: the full one of [`super::resolver`] (client-go
+/// `txnlock.LockResolver`), built on the store's plain stack.
+pub type ReadResolver = super::resolver::LockResolver;
 
-/// Builds the [`ReadResolver`] from the store (the full resolver is built the same way).
-fn new_resolver(store: &KvStore) -> ReadResolver {
+/// Builds the [`ReadResolver`] on the store's plain stack.
+fn new_resolver(store: &KvStore) -> Arc<ReadResolver> {
     ReadResolver::new(store)
 }
 
@@ -158,7 +157,7 @@ impl TxnClient {
                 return Err(e);
             }
         };
-        let resolver = Arc::new(new_resolver(&store));
+        let resolver = new_resolver(&store);
         let stack = store.stack_with_resolver(resolver.clone());
         let reverse_upper = bytes::Bytes::from(vec![0xFF; store.config().raw.max_key_size + 1]);
         Ok(TxnClient {
