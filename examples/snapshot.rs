@@ -134,6 +134,10 @@ async fn main() -> tikv_tower::Result<()> {
         v.map(|e| e.value),
         d.exec.store_id
     );
+    println!(
+        "min safe ts over the stores: {}",
+        client.min_safe_ts().await?
+    );
     client.close();
     Ok(())
 }
