@@ -64,7 +64,27 @@ struct Pw {
     txn_size: u64,
 }
 
+impl Pw {
+    /// A lock that stays alive for the whole test.
+    fn live() -> Pw {
+        Pw {
+            ttl: 20_000,
+            ..Pw::default()
+        }
+    }
+}
+
 impl Env {
+    /// Prewrites `keys` (the first is the primary) and commits the primary only: the
+    /// others stay locked by a committed txn. Returns (start ts, commit ts).
+    async fn committed_primary(&self, keys: &[&str]) -> (u64, u64) {
+        let start = self.ts().await;
+        self.prewrite(keys, keys[0], start, Pw::live()).await;
+        let commit = self.ts().await;
+        self.commit(&keys[..1], start, commit).await;
+        (start, commit)
+    }
+
     /// Lets `d` pass on both clocks (the cluster's TSO and tokio's).
     async fn pass(&self, d: Duration) {
         self.clock.advance(d);
@@ -179,19 +199,7 @@ impl Env {
 #[tokio::test(start_paused = true)]
 async fn a_secondary_lock_of_a_committed_txn_is_committed_and_read() {
     let e = env().await;
-    let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
-    let commit = e.ts().await;
-    e.commit(&["a"], start, commit).await;
+    let (start, commit) = e.committed_primary(&["a", "x"]).await;
     let read_ts = e.ts().await;
     let op = OpState::new();
     assert_eq!(e.get("x", read_ts, &op).await, Some(b("v-x")));
@@ -214,16 +222,7 @@ async fn a_secondary_lock_of_a_committed_txn_is_committed_and_read() {
 async fn a_lock_of_a_rolled_back_txn_is_ignored_and_cleaned() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", start, Pw::live()).await;
     let rb = kvrpcpb::BatchRollbackRequest {
         start_version: start,
         keys: vec![b("a")],
@@ -501,16 +500,7 @@ async fn a_stale_pessimistic_lock_answered_with_primary_mismatch_is_rolled_back(
 async fn a_txn_committed_after_the_read_ts_is_ignored_and_not_asked_again() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["a", "x", "y"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x", "y"], "a", start, Pw::live()).await;
     let read_ts = e.ts().await;
     let commit = e.ts().await;
     e.commit(&["a"], start, commit).await;
@@ -536,19 +526,7 @@ async fn a_txn_committed_after_the_read_ts_is_ignored_and_not_asked_again() {
 #[tokio::test(start_paused = true)]
 async fn a_thousand_concurrent_readers_of_one_locked_key_send_one_check_txn_status() {
     let e = Arc::new(env().await);
-    let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
-    let commit = e.ts().await;
-    e.commit(&["a"], start, commit).await;
+    let _ = e.committed_primary(&["a", "x"]).await;
     let read_ts = e.ts().await;
     e.cluster.recorder().start();
     let mut readers = Vec::new();
@@ -680,16 +658,8 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
     })
     .await;
     let small = e.ts().await;
-    e.prewrite(
-        &["a", "b", "c", "x"],
-        "a",
-        small,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "b", "c", "x"], "a", small, Pw::live())
+        .await;
     let large = e.ts().await;
     e.prewrite(
         &["p", "d", "y", "z"],
@@ -761,27 +731,9 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
 async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
     let e = env().await;
     let t1 = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        t1,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", t1, Pw::live()).await;
     let t2 = e.ts().await;
-    e.prewrite(
-        &["b", "y"],
-        "b",
-        t2,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["b", "y"], "b", t2, Pw::live()).await;
     let c = e.ts().await;
     e.commit(&["a"], t1, c).await;
     let safe_point = e.ts().await;
@@ -861,19 +813,7 @@ async fn a_read_does_not_wait_for_the_cleanup() {
     // read of a committed txn's secondary returns at once, the lock is still there right
     // after, and the background cleanup removes it.
     let e = env().await;
-    let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
-    let commit = e.ts().await;
-    e.commit(&["a"], start, commit).await;
+    let (start, _) = e.committed_primary(&["a", "x"]).await;
     e.cluster.faults().inject(
         tikv_tower_mockstore::fault::FaultRule::delay(Duration::from_millis(500))
             .for_kind(RpcKind::ResolveLock),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tikv_tower_layers::locate::RegionLocator;
-use tikv_tower_layers::typed::{send, send_with_details, SendOptions};
+use tikv_tower_layers::typed::{send, SendOptions};
 use tikv_tower_layers::{Error as LError, OpState, RegionVerId, Target};
 use tikv_tower_proto::kvrpcpb;
 
@@ -80,17 +80,7 @@ impl Inner {
             commit: req.commit_version,
             keys,
         };
-        let this = self.clone();
-        self.resolve_flight
-            .run(key, 0, || {
-                let (this, op, req) = (this.clone(), op.clone(), req.clone());
-                async move {
-                    this.counters.resolve_lock();
-                    let resp = send(this.stack.clone(), req, SendOptions::op(op)).await?;
-                    key_error(resp.error, "ResolveLock")
-                }
-            })
-            .await
+        self.collapsed_resolve(op, key, req, None).await
     }
 
     /// client-go `resolveLock`: lite (the lock's key only) or region-wide.
@@ -127,32 +117,34 @@ impl Inner {
             commit: req.commit_version,
             region,
         };
-        let this = self.clone();
-        let target = Target::Key(lock.key.clone());
-        let resolved = self
-            .resolve_flight
-            .run(key, 0, || {
-                let (this, op, req, target) =
-                    (this.clone(), op.clone(), req.clone(), target.clone());
-                async move {
-                    this.counters.resolve_lock();
-                    let opts = SendOptions::op(op).with_target(target);
-                    let (resp, details) = send_with_details(this.stack.clone(), req, opts).await?;
-                    key_error(resp.error, "ResolveLock")?;
-                    this.clean_region_seen(details.region);
-                    Ok(())
-                }
-            })
-            .await;
-        resolved?;
+        self.collapsed_resolve(op, key, req, Some(Target::Key(lock.key.clone())))
+            .await?;
         clean_regions.insert(region);
         Ok(())
     }
 
-    fn clean_region_seen(&self, region: Option<RegionVerId>) {
-        if let Some(r) = region {
-            tracing::debug!(region = r.id, "region-wide ResolveLock done");
-        }
+    /// Sends one `ResolveLock` (to `target`, or split by its keys), collapsed with an
+    /// identical one in flight (client-go `reqCollapse`).
+    async fn collapsed_resolve(
+        self: &Arc<Self>,
+        op: &Arc<OpState>,
+        key: ResolveKey,
+        req: kvrpcpb::ResolveLockRequest,
+        target: Option<Target>,
+    ) -> Result<(), LError> {
+        let this = self.clone();
+        self.resolve_flight
+            .run(key, 0, || {
+                let (this, req) = (this.clone(), req.clone());
+                let mut opts = SendOptions::op(op.clone());
+                opts.target = target.clone();
+                async move {
+                    this.counters.resolve_lock();
+                    let resp = send(this.stack.clone(), req, opts).await?;
+                    key_error(resp.error, "ResolveLock")
+                }
+            })
+            .await
     }
 
     /// client-go `batchLiteResolveLocks`: the small-transaction locks of one transaction
