@@ -65,12 +65,21 @@ struct Pw {
 }
 
 impl Pw {
+    /// These options with a TTL of `ms`.
+    fn ttl(mut self, ms: u64) -> Pw {
+        self.ttl = ms;
+        self
+    }
+
+    /// These options with a min commit ts.
+    fn min_commit(mut self, ts: u64) -> Pw {
+        self.min_commit_ts = ts;
+        self
+    }
+
     /// A lock that stays alive for the whole test.
     fn live() -> Pw {
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        }
+        Pw::default().ttl(20_000)
     }
 }
 
@@ -251,16 +260,8 @@ async fn a_live_lock_is_waited_for_until_its_owner_commits() {
         .await;
     let start = e.ts().await;
     // min_commit_ts 0: CheckTxnStatus cannot push it, so the reader must wait.
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 10_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", start, Pw::default().ttl(10_000))
+        .await;
     let commit = e.ts().await;
     let read_ts = e.ts().await;
     let reader = {
@@ -378,16 +379,7 @@ async fn an_async_commit_txn_that_fell_back_to_2pc_is_rolled_back_by_force_sync_
     };
     e.prewrite(&["a"], "a", start, async_pw).await;
     // The secondary is a plain 2PC lock (client-go TestResolveTxnFallbackFromAsyncCommit).
-    e.prewrite(
-        &["x"],
-        "a",
-        start,
-        Pw {
-            ttl: 1,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["x"], "a", start, Pw::default().ttl(1)).await;
     e.pass(Duration::from_millis(50)).await;
     let read_ts = e.ts().await;
     e.cluster.recorder().start();
@@ -428,11 +420,7 @@ async fn a_lock_whose_min_commit_ts_is_pushed_past_the_read_ts_does_not_block() 
         &["a", "x"],
         "a",
         start,
-        Pw {
-            ttl: 20_000,
-            min_commit_ts: start + 1,
-            ..Pw::default()
-        },
+        Pw::default().ttl(20_000).min_commit(start + 1),
     )
     .await;
     let read_ts = e.ts().await;
@@ -552,11 +540,7 @@ async fn check_txn_status_pushes_and_resolve_locks_reports_time_to_expiry() {
         &["a", "x"],
         "a",
         start,
-        Pw {
-            ttl: 1_000,
-            min_commit_ts: start + 1,
-            ..Pw::default()
-        },
+        Pw::default().ttl(1_000).min_commit(start + 1),
     )
     .await;
     let now = e.ts().await;
@@ -610,16 +594,7 @@ async fn a_lock_whose_primary_is_missing_is_retried_then_rolled_back_once_expire
     // expires, then rollback_if_not_exist rolls the txn back.
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["x"],
-        "a",
-        start,
-        Pw {
-            ttl: 300,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["x"], "a", start, Pw::default().ttl(300)).await;
     let lock = e.resolver.scan_locks("x", "y", u64::MAX, 0).await.unwrap();
     let info = kvrpcpb::LockInfo {
         key: lock[0].key.clone(),
@@ -774,16 +749,8 @@ async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
 async fn a_read_blocked_past_its_budget_fails_with_resolve_lock_timeout() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 60_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", start, Pw::default().ttl(60_000))
+        .await;
     let read_ts = e.ts().await;
     let op = OpState::builder()
         .max_backoff(Duration::from_millis(500))
