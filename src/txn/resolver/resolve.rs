@@ -53,6 +53,21 @@ fn commit_version(status: &TxnStatus) -> u64 {
     }
 }
 
+/// The `ResolveLock` of `lock`'s transaction to `status` for `keys` (none: region-wide).
+fn resolve_request(
+    lock: &Lock,
+    status: &TxnStatus,
+    keys: Vec<Bytes>,
+) -> kvrpcpb::ResolveLockRequest {
+    kvrpcpb::ResolveLockRequest {
+        start_version: lock.txn_id,
+        commit_version: commit_version(status),
+        keys,
+        is_txn_file: lock.is_txn_file,
+        ..Default::default()
+    }
+}
+
 impl Inner {
     /// client-go `resolveRegionLocks` for an explicit key list: one `ResolveLock` per
     /// region (grouped by the shard layer), collapsed with identical concurrent ones.
@@ -68,13 +83,7 @@ impl Inner {
         if keys.is_empty() {
             return Ok(());
         }
-        let req = kvrpcpb::ResolveLockRequest {
-            start_version: lock.txn_id,
-            commit_version: commit_version(status),
-            keys: keys.clone(),
-            is_txn_file: lock.is_txn_file,
-            ..Default::default()
-        };
+        let req = resolve_request(lock, status, keys.clone());
         let key = ResolveKey::Keys {
             txn: lock.txn_id,
             commit: req.commit_version,
@@ -106,12 +115,7 @@ impl Inner {
         if clean_regions.contains(&region) {
             return Ok(());
         }
-        let req = kvrpcpb::ResolveLockRequest {
-            start_version: lock.txn_id,
-            commit_version: commit_version(status),
-            is_txn_file: lock.is_txn_file,
-            ..Default::default()
-        };
+        let req = resolve_request(lock, status, Vec::new());
         let key = ResolveKey::Region {
             txn: lock.txn_id,
             commit: req.commit_version,
