@@ -803,3 +803,43 @@ async fn a_read_does_not_wait_for_the_cleanup() {
     assert!(t0.elapsed() < Duration::from_secs(1));
     assert!(e.locked_keys().await.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn pessimistic_region_resolve_rolls_back_every_pessimistic_lock_of_the_txn_in_the_region() {
+    // client-go TestPessimisticRollbackWithRead: expired pessimistic locks k1 (primary),
+    // k2, k3 and a prewrite lock of the same txn; resolving k3 with
+    // pessimistic-region-resolve removes every pessimistic lock of the txn in the region
+    // and leaves the prewrite lock.
+    let e = env().await;
+    let start = e.ts().await;
+    for k in ["k1", "k2", "k3"] {
+        e.pessimistic_lock(k, "k1", start, 100).await;
+    }
+    e.prewrite(&["k4"], "k1", start, Pw::default().ttl(100))
+        .await;
+    e.pass(Duration::from_millis(200)).await;
+    let info = kvrpcpb::LockInfo {
+        key: b("k3"),
+        primary_lock: b("k1"),
+        lock_version: start,
+        lock_ttl: 100,
+        lock_type: Op::PessimisticLock as i32,
+        lock_for_update_ts: start,
+        ..Default::default()
+    };
+    let opts = ResolveLocksOptions {
+        pessimistic_region_resolve: true,
+        ..Default::default()
+    };
+    e.cluster.recorder().start();
+    let r = e
+        .resolver
+        .resolve_locks_with_opts(&OpState::new(), &[info], opts)
+        .await
+        .unwrap();
+    assert_eq!(r.ttl_ms, 0);
+    let rollbacks = e.recorded(RpcKind::PessimisticRollback);
+    assert_eq!(rollbacks.len(), 1);
+    assert!(matches!(&rollbacks[0], StoreRequest::PessimisticRollback(p) if p.keys.is_empty()));
+    assert_eq!(e.locked_keys().await, [(b("k4"), start)]);
+}
