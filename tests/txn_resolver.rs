@@ -843,3 +843,58 @@ async fn pessimistic_region_resolve_rolls_back_every_pessimistic_lock_of_the_txn
     assert!(matches!(&rollbacks[0], StoreRequest::PessimisticRollback(p) if p.keys.is_empty()));
     assert_eq!(e.locked_keys().await, [(b("k4"), start)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn shared_lock_wrappers_resolve_their_holders_and_txn_file_flags_travel() {
+    let e = env().await;
+    let (start, commit) = e.committed_primary(&["a", "x"]).await;
+    let holder = kvrpcpb::LockInfo {
+        primary_lock: b("a"),
+        lock_version: start,
+        lock_ttl: 20_000,
+        txn_size: 2,
+        is_txn_file: true,
+        ..Default::default()
+    };
+    // A wrapper (version 1, never a real txn) on "x" holding the committed txn's lock.
+    let wrapper = kvrpcpb::LockInfo {
+        key: b("x"),
+        lock_version: 1,
+        lock_type: Op::SharedLock as i32,
+        shared_lock_infos: vec![holder],
+        ..Default::default()
+    };
+    e.cluster.recorder().start();
+    let read_ts = e.ts().await;
+    let outcome = tikv_tower_layers::resolve_lock::LockResolver::resolve(
+        &*e.resolver,
+        vec![wrapper],
+        read_ts,
+        OpState::new(),
+    )
+    .await
+    .expect("resolve");
+    assert_eq!(outcome.committed, [start], "the holder, read through");
+    assert!(outcome.resolved.is_empty() && outcome.wait.is_zero());
+    e.resolver.wait_idle().await;
+    let log = e.cluster.recorder().snapshot();
+    assert!(!log.is_empty());
+    for r in &log {
+        match &r.request {
+            StoreRequest::CheckTxnStatus(c) => {
+                assert_eq!(c.lock_ts, start, "never the wrapper");
+                assert!(c.is_txn_file);
+            }
+            StoreRequest::ResolveLock(c) => {
+                assert_eq!((c.start_version, c.commit_version), (start, commit));
+                assert!(c.is_txn_file);
+                assert_eq!(c.keys, [b("x")]);
+            }
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+    assert!(
+        e.locked_keys().await.is_empty(),
+        "the holder's lock was committed"
+    );
+}
