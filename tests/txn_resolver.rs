@@ -64,7 +64,36 @@ struct Pw {
     txn_size: u64,
 }
 
+impl Pw {
+    /// These options with a TTL of `ms`.
+    fn ttl(mut self, ms: u64) -> Pw {
+        self.ttl = ms;
+        self
+    }
+
+    /// These options with a min commit ts.
+    fn min_commit(mut self, ts: u64) -> Pw {
+        self.min_commit_ts = ts;
+        self
+    }
+
+    /// A lock that stays alive for the whole test.
+    fn live() -> Pw {
+        Pw::default().ttl(20_000)
+    }
+}
+
 impl Env {
+    /// Prewrites `keys` (the first is the primary) and commits the primary only: the
+    /// others stay locked by a committed txn. Returns (start ts, commit ts).
+    async fn committed_primary(&self, keys: &[&str]) -> (u64, u64) {
+        let start = self.ts().await;
+        self.prewrite(keys, keys[0], start, Pw::live()).await;
+        let commit = self.ts().await;
+        self.commit(&keys[..1], start, commit).await;
+        (start, commit)
+    }
+
     /// Lets `d` pass on both clocks (the cluster's TSO and tokio's).
     async fn pass(&self, d: Duration) {
         self.clock.advance(d);
@@ -179,19 +208,7 @@ impl Env {
 #[tokio::test(start_paused = true)]
 async fn a_secondary_lock_of_a_committed_txn_is_committed_and_read() {
     let e = env().await;
-    let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
-    let commit = e.ts().await;
-    e.commit(&["a"], start, commit).await;
+    let (start, commit) = e.committed_primary(&["a", "x"]).await;
     let read_ts = e.ts().await;
     let op = OpState::new();
     assert_eq!(e.get("x", read_ts, &op).await, Some(b("v-x")));
@@ -214,16 +231,7 @@ async fn a_secondary_lock_of_a_committed_txn_is_committed_and_read() {
 async fn a_lock_of_a_rolled_back_txn_is_ignored_and_cleaned() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", start, Pw::live()).await;
     let rb = kvrpcpb::BatchRollbackRequest {
         start_version: start,
         keys: vec![b("a")],
@@ -252,16 +260,8 @@ async fn a_live_lock_is_waited_for_until_its_owner_commits() {
         .await;
     let start = e.ts().await;
     // min_commit_ts 0: CheckTxnStatus cannot push it, so the reader must wait.
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 10_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", start, Pw::default().ttl(10_000))
+        .await;
     let commit = e.ts().await;
     let read_ts = e.ts().await;
     let reader = {
@@ -379,16 +379,7 @@ async fn an_async_commit_txn_that_fell_back_to_2pc_is_rolled_back_by_force_sync_
     };
     e.prewrite(&["a"], "a", start, async_pw).await;
     // The secondary is a plain 2PC lock (client-go TestResolveTxnFallbackFromAsyncCommit).
-    e.prewrite(
-        &["x"],
-        "a",
-        start,
-        Pw {
-            ttl: 1,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["x"], "a", start, Pw::default().ttl(1)).await;
     e.pass(Duration::from_millis(50)).await;
     let read_ts = e.ts().await;
     e.cluster.recorder().start();
@@ -429,11 +420,7 @@ async fn a_lock_whose_min_commit_ts_is_pushed_past_the_read_ts_does_not_block() 
         &["a", "x"],
         "a",
         start,
-        Pw {
-            ttl: 20_000,
-            min_commit_ts: start + 1,
-            ..Pw::default()
-        },
+        Pw::default().ttl(20_000).min_commit(start + 1),
     )
     .await;
     let read_ts = e.ts().await;
@@ -501,16 +488,7 @@ async fn a_stale_pessimistic_lock_answered_with_primary_mismatch_is_rolled_back(
 async fn a_txn_committed_after_the_read_ts_is_ignored_and_not_asked_again() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["a", "x", "y"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x", "y"], "a", start, Pw::live()).await;
     let read_ts = e.ts().await;
     let commit = e.ts().await;
     e.commit(&["a"], start, commit).await;
@@ -536,19 +514,7 @@ async fn a_txn_committed_after_the_read_ts_is_ignored_and_not_asked_again() {
 #[tokio::test(start_paused = true)]
 async fn a_thousand_concurrent_readers_of_one_locked_key_send_one_check_txn_status() {
     let e = Arc::new(env().await);
-    let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
-    let commit = e.ts().await;
-    e.commit(&["a"], start, commit).await;
+    let _ = e.committed_primary(&["a", "x"]).await;
     let read_ts = e.ts().await;
     e.cluster.recorder().start();
     let mut readers = Vec::new();
@@ -574,11 +540,7 @@ async fn check_txn_status_pushes_and_resolve_locks_reports_time_to_expiry() {
         &["a", "x"],
         "a",
         start,
-        Pw {
-            ttl: 1_000,
-            min_commit_ts: start + 1,
-            ..Pw::default()
-        },
+        Pw::default().ttl(1_000).min_commit(start + 1),
     )
     .await;
     let now = e.ts().await;
@@ -632,16 +594,7 @@ async fn a_lock_whose_primary_is_missing_is_retried_then_rolled_back_once_expire
     // expires, then rollback_if_not_exist rolls the txn back.
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["x"],
-        "a",
-        start,
-        Pw {
-            ttl: 300,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["x"], "a", start, Pw::default().ttl(300)).await;
     let lock = e.resolver.scan_locks("x", "y", u64::MAX, 0).await.unwrap();
     let info = kvrpcpb::LockInfo {
         key: lock[0].key.clone(),
@@ -680,16 +633,8 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
     })
     .await;
     let small = e.ts().await;
-    e.prewrite(
-        &["a", "b", "c", "x"],
-        "a",
-        small,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "b", "c", "x"], "a", small, Pw::live())
+        .await;
     let large = e.ts().await;
     e.prewrite(
         &["p", "d", "y", "z"],
@@ -761,27 +706,9 @@ async fn small_txns_are_resolved_per_region_large_ones_region_wide() {
 async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
     let e = env().await;
     let t1 = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        t1,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", t1, Pw::live()).await;
     let t2 = e.ts().await;
-    e.prewrite(
-        &["b", "y"],
-        "b",
-        t2,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["b", "y"], "b", t2, Pw::live()).await;
     let c = e.ts().await;
     e.commit(&["a"], t1, c).await;
     let safe_point = e.ts().await;
@@ -822,16 +749,8 @@ async fn gc_resolves_a_whole_range_and_shared_wrappers_are_never_resolved() {
 async fn a_read_blocked_past_its_budget_fails_with_resolve_lock_timeout() {
     let e = env().await;
     let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 60_000,
-            ..Pw::default()
-        },
-    )
-    .await;
+    e.prewrite(&["a", "x"], "a", start, Pw::default().ttl(60_000))
+        .await;
     let read_ts = e.ts().await;
     let op = OpState::builder()
         .max_backoff(Duration::from_millis(500))
@@ -861,19 +780,7 @@ async fn a_read_does_not_wait_for_the_cleanup() {
     // read of a committed txn's secondary returns at once, the lock is still there right
     // after, and the background cleanup removes it.
     let e = env().await;
-    let start = e.ts().await;
-    e.prewrite(
-        &["a", "x"],
-        "a",
-        start,
-        Pw {
-            ttl: 20_000,
-            ..Pw::default()
-        },
-    )
-    .await;
-    let commit = e.ts().await;
-    e.commit(&["a"], start, commit).await;
+    let (start, _) = e.committed_primary(&["a", "x"]).await;
     e.cluster.faults().inject(
         tikv_tower_mockstore::fault::FaultRule::delay(Duration::from_millis(500))
             .for_kind(RpcKind::ResolveLock),
@@ -895,4 +802,99 @@ async fn a_read_does_not_wait_for_the_cleanup() {
     e.resolver.wait_idle().await;
     assert!(t0.elapsed() < Duration::from_secs(1));
     assert!(e.locked_keys().await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pessimistic_region_resolve_rolls_back_every_pessimistic_lock_of_the_txn_in_the_region() {
+    // client-go TestPessimisticRollbackWithRead: expired pessimistic locks k1 (primary),
+    // k2, k3 and a prewrite lock of the same txn; resolving k3 with
+    // pessimistic-region-resolve removes every pessimistic lock of the txn in the region
+    // and leaves the prewrite lock.
+    let e = env().await;
+    let start = e.ts().await;
+    for k in ["k1", "k2", "k3"] {
+        e.pessimistic_lock(k, "k1", start, 100).await;
+    }
+    e.prewrite(&["k4"], "k1", start, Pw::default().ttl(100))
+        .await;
+    e.pass(Duration::from_millis(200)).await;
+    let info = kvrpcpb::LockInfo {
+        key: b("k3"),
+        primary_lock: b("k1"),
+        lock_version: start,
+        lock_ttl: 100,
+        lock_type: Op::PessimisticLock as i32,
+        lock_for_update_ts: start,
+        ..Default::default()
+    };
+    let opts = ResolveLocksOptions {
+        pessimistic_region_resolve: true,
+        ..Default::default()
+    };
+    e.cluster.recorder().start();
+    let r = e
+        .resolver
+        .resolve_locks_with_opts(&OpState::new(), &[info], opts)
+        .await
+        .unwrap();
+    assert_eq!(r.ttl_ms, 0);
+    let rollbacks = e.recorded(RpcKind::PessimisticRollback);
+    assert_eq!(rollbacks.len(), 1);
+    assert!(matches!(&rollbacks[0], StoreRequest::PessimisticRollback(p) if p.keys.is_empty()));
+    assert_eq!(e.locked_keys().await, [(b("k4"), start)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shared_lock_wrappers_resolve_their_holders_and_txn_file_flags_travel() {
+    let e = env().await;
+    let (start, commit) = e.committed_primary(&["a", "x"]).await;
+    let holder = kvrpcpb::LockInfo {
+        primary_lock: b("a"),
+        lock_version: start,
+        lock_ttl: 20_000,
+        txn_size: 2,
+        is_txn_file: true,
+        ..Default::default()
+    };
+    // A wrapper (version 1, never a real txn) on "x" holding the committed txn's lock.
+    let wrapper = kvrpcpb::LockInfo {
+        key: b("x"),
+        lock_version: 1,
+        lock_type: Op::SharedLock as i32,
+        shared_lock_infos: vec![holder],
+        ..Default::default()
+    };
+    e.cluster.recorder().start();
+    let read_ts = e.ts().await;
+    let outcome = tikv_tower_layers::resolve_lock::LockResolver::resolve(
+        &*e.resolver,
+        vec![wrapper],
+        read_ts,
+        OpState::new(),
+    )
+    .await
+    .expect("resolve");
+    assert_eq!(outcome.committed, [start], "the holder, read through");
+    assert!(outcome.resolved.is_empty() && outcome.wait.is_zero());
+    e.resolver.wait_idle().await;
+    let log = e.cluster.recorder().snapshot();
+    assert!(!log.is_empty());
+    for r in &log {
+        match &r.request {
+            StoreRequest::CheckTxnStatus(c) => {
+                assert_eq!(c.lock_ts, start, "never the wrapper");
+                assert!(c.is_txn_file);
+            }
+            StoreRequest::ResolveLock(c) => {
+                assert_eq!((c.start_version, c.commit_version), (start, commit));
+                assert!(c.is_txn_file);
+                assert_eq!(c.keys, [b("x")]);
+            }
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+    assert!(
+        e.locked_keys().await.is_empty(),
+        "the holder's lock was committed"
+    );
 }

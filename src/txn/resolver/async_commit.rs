@@ -13,7 +13,7 @@
 //! - every secondary still **locked** by the transaction → commit at the maximum of the
 //!   primary's and the secondaries' `min_commit_ts`;
 //! - a lock that is **not async-commit** (the transaction fell back to 2PC) → the caller
-//!   checks the primary again with `force_sync_commit` ([`Recovery::FellBack`]).
+//!   checks the primary again with `force_sync_commit` (`Recovery::FellBack`).
 //!
 //! Then every key (secondaries and primary) is resolved to that outcome.
 

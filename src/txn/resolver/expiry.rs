@@ -2,11 +2,12 @@
 //! `currentTS` of `getTxnStatusFromLock`).
 //!
 //! A lock of start ts `S` with TTL `t` ms expires at physical time `physical(S) + t`.
-//! "Now" is estimated from the **last TSO seen plus the local time elapsed since it
-//! arrived**: `physical(last) + elapsed`. The TSO was allocated before it arrived, so the
-//! estimate never runs ahead of PD's clock (a lock is never judged expired early); unlike
-//! the bare low-resolution timestamp (refreshed every 2 s) it does not lag by up to the
-//! refresh period either. The estimate is also what `CheckTxnStatus.current_ts` carries,
+//! "Now" is estimated from the **last TSO fetched plus the local time elapsed since it
+//! arrived**: `physical(last) + elapsed`, with a new TSO fetched once the last is older
+//! than [`REFRESH`]. The TSO was allocated before it arrived, so the estimate never runs
+//! ahead of PD's clock (a lock is never judged expired early); unlike the bare
+//! low-resolution timestamp (refreshed every 2 s, and possibly that old when read) it
+//! does not lag by up to the refresh period either. The estimate is also what `CheckTxnStatus.current_ts` carries,
 //! so the client and TiKV judge expiry from the same clock.
 //!
 //! Local time is `tokio::time::Instant`, so paused-time tests move it deterministically.
@@ -43,6 +44,10 @@ pub fn until_expired_at(now_physical: i64, lock_ts: u64, ttl_ms: u64) -> i64 {
         .saturating_sub(now_physical)
 }
 
+/// How old the last fetched TSO may be before [`ExpiryClock::current_ts`] fetches
+/// another.
+pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The resolver's clock (see the [module docs](self)).
 #[derive(Debug)]
 pub struct ExpiryClock {
@@ -59,7 +64,7 @@ impl ExpiryClock {
         }
     }
 
-    /// Records `ts` as seen now if it is newer than the last sample.
+    /// Records `ts`, fetched just now, if it is newer than the last sample.
     pub fn observe(&self, ts: u64) {
         if ts == 0 {
             return;
@@ -73,18 +78,19 @@ impl ExpiryClock {
         }
     }
 
-    /// The latest sample, after looking at the oracle's low-resolution timestamp.
+    /// The latest sample.
     pub fn sample(&self) -> Option<TsSample> {
-        self.observe(self.oracle.get_low_resolution_ts());
         *self.last.lock()
     }
 
-    /// The estimated current timestamp (physical part only), fetching a TSO when none has
-    /// been seen yet.
+    /// The estimated current timestamp (physical part only). A fresh TSO is fetched when
+    /// the last one is older than [`REFRESH`], so the estimate rests on a recent
+    /// allocation and the local clock only bridges the gap.
     pub async fn current_ts(&self) -> Result<u64, TsoError> {
+        let now = Instant::now();
         let sample = match self.sample() {
-            Some(s) => s,
-            None => {
+            Some(s) if now.saturating_duration_since(s.at) < REFRESH => s,
+            _ => {
                 let ts = self.oracle.get_timestamp().await?;
                 self.observe(ts);
                 self.sample().unwrap_or(TsSample {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tikv_tower_layers::locate::RegionLocator;
-use tikv_tower_layers::typed::{send, send_with_details, SendOptions};
+use tikv_tower_layers::typed::{send, SendOptions};
 use tikv_tower_layers::{Error as LError, OpState, RegionVerId, Target};
 use tikv_tower_proto::kvrpcpb;
 
@@ -53,6 +53,21 @@ fn commit_version(status: &TxnStatus) -> u64 {
     }
 }
 
+/// The `ResolveLock` of `lock`'s transaction to `status` for `keys` (none: region-wide).
+fn resolve_request(
+    lock: &Lock,
+    status: &TxnStatus,
+    keys: Vec<Bytes>,
+) -> kvrpcpb::ResolveLockRequest {
+    kvrpcpb::ResolveLockRequest {
+        start_version: lock.txn_id,
+        commit_version: commit_version(status),
+        keys,
+        is_txn_file: lock.is_txn_file,
+        ..Default::default()
+    }
+}
+
 impl Inner {
     /// client-go `resolveRegionLocks` for an explicit key list: one `ResolveLock` per
     /// region (grouped by the shard layer), collapsed with identical concurrent ones.
@@ -68,29 +83,13 @@ impl Inner {
         if keys.is_empty() {
             return Ok(());
         }
-        let req = kvrpcpb::ResolveLockRequest {
-            start_version: lock.txn_id,
-            commit_version: commit_version(status),
-            keys: keys.clone(),
-            is_txn_file: lock.is_txn_file,
-            ..Default::default()
-        };
+        let req = resolve_request(lock, status, keys.clone());
         let key = ResolveKey::Keys {
             txn: lock.txn_id,
             commit: req.commit_version,
             keys,
         };
-        let this = self.clone();
-        self.resolve_flight
-            .run(key, 0, || {
-                let (this, op, req) = (this.clone(), op.clone(), req.clone());
-                async move {
-                    this.counters.resolve_lock();
-                    let resp = send(this.stack.clone(), req, SendOptions::op(op)).await?;
-                    key_error(resp.error, "ResolveLock")
-                }
-            })
-            .await
+        self.collapsed_resolve(op, key, req, None).await
     }
 
     /// client-go `resolveLock`: lite (the lock's key only) or region-wide.
@@ -116,43 +115,40 @@ impl Inner {
         if clean_regions.contains(&region) {
             return Ok(());
         }
-        let req = kvrpcpb::ResolveLockRequest {
-            start_version: lock.txn_id,
-            commit_version: commit_version(status),
-            is_txn_file: lock.is_txn_file,
-            ..Default::default()
-        };
+        let req = resolve_request(lock, status, Vec::new());
         let key = ResolveKey::Region {
             txn: lock.txn_id,
             commit: req.commit_version,
             region,
         };
-        let this = self.clone();
-        let target = Target::Key(lock.key.clone());
-        let resolved = self
-            .resolve_flight
-            .run(key, 0, || {
-                let (this, op, req, target) =
-                    (this.clone(), op.clone(), req.clone(), target.clone());
-                async move {
-                    this.counters.resolve_lock();
-                    let opts = SendOptions::op(op).with_target(target);
-                    let (resp, details) = send_with_details(this.stack.clone(), req, opts).await?;
-                    key_error(resp.error, "ResolveLock")?;
-                    this.clean_region_seen(details.region);
-                    Ok(())
-                }
-            })
-            .await;
-        resolved?;
+        self.collapsed_resolve(op, key, req, Some(Target::Key(lock.key.clone())))
+            .await?;
         clean_regions.insert(region);
         Ok(())
     }
 
-    fn clean_region_seen(&self, region: Option<RegionVerId>) {
-        if let Some(r) = region {
-            tracing::debug!(region = r.id, "region-wide ResolveLock done");
-        }
+    /// Sends one `ResolveLock` (to `target`, or split by its keys), collapsed with an
+    /// identical one in flight (client-go `reqCollapse`).
+    async fn collapsed_resolve(
+        self: &Arc<Self>,
+        op: &Arc<OpState>,
+        key: ResolveKey,
+        req: kvrpcpb::ResolveLockRequest,
+        target: Option<Target>,
+    ) -> Result<(), LError> {
+        let this = self.clone();
+        self.resolve_flight
+            .run(key, 0, || {
+                let (this, req) = (this.clone(), req.clone());
+                let mut opts = SendOptions::op(op.clone());
+                opts.target = target.clone();
+                async move {
+                    this.counters.resolve_lock();
+                    let resp = send(this.stack.clone(), req, opts).await?;
+                    key_error(resp.error, "ResolveLock")
+                }
+            })
+            .await
     }
 
     /// client-go `batchLiteResolveLocks`: the small-transaction locks of one transaction

@@ -194,9 +194,15 @@ impl CheckTxnStatus {
 
     /// The single-flight key: everything but the caller's start ts (the rank) and the
     /// exact current ts (a check at an older current ts only judges a lock alive longer).
+    /// An autocommit point read (`u64::MAX`) keys apart: TiKV reports its live locks as
+    /// pushed without pushing them, an answer that must not reach other readers.
     fn flight_key(&self) -> CheckTxnStatus {
         CheckTxnStatus {
-            caller_start_ts: 0,
+            caller_start_ts: if self.caller_start_ts == u64::MAX {
+                u64::MAX
+            } else {
+                0
+            },
             current_ts: u64::from(self.current_ts == u64::MAX),
             ..self.clone()
         }
@@ -365,6 +371,11 @@ mod tests {
             ..a.clone()
         };
         assert_ne!(a.flight_key(), now.flight_key());
+        let point_get = CheckTxnStatus {
+            caller_start_ts: u64::MAX,
+            ..a.clone()
+        };
+        assert_ne!(a.flight_key(), point_get.flight_key());
         let req = a.request();
         assert!(req.verify_is_primary);
         assert_eq!(

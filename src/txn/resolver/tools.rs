@@ -25,7 +25,7 @@ use super::resolve::key_error;
 use super::status::{CheckTxnStatus, StatusError};
 use super::Inner;
 
-/// Locks scanned per batch by [`Inner::resolve_range`] (client-go `gcScanLockLimit`).
+/// Locks scanned per batch by [`LockResolver::resolve_range`](super::LockResolver::resolve_range) (client-go `gcScanLockLimit`).
 pub const SCAN_LOCK_BATCH: u32 = 1024;
 
 impl Inner {
