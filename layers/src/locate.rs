@@ -113,6 +113,9 @@ pub enum LocateError {
     /// PD returned a region that cannot be used (e.g. undecodable boundaries).
     #[error("invalid region from PD: {0}")]
     Invalid(String),
+    /// The locator's client was closed: nothing is looked up any more.
+    #[error("region cache closed")]
+    Closed,
 }
 
 /// Region and store lookup with feedback, as the layers need it.

@@ -354,6 +354,18 @@ impl OpState {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    /// Runs `f` (a region lookup, a PD call made for this operation) until the operation
+    /// deadline: [`Error::DeadlineExceeded`] if it comes first (client-go passes the
+    /// Backoffer's context into the region cache's PD calls).
+    pub async fn within_deadline<F: std::future::Future>(&self, f: F) -> Result<F::Output, Error> {
+        match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, f)
+                .await
+                .map_err(|_| Error::DeadlineExceeded),
+            None => Ok(f.await),
+        }
+    }
+
     /// `Err(DeadlineExceeded)` once the deadline has passed.
     pub fn check_deadline(&self) -> Result<(), Error> {
         match self.deadline {
