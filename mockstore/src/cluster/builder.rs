@@ -45,7 +45,7 @@ pub struct MockClusterBuilder {
     labels: Vec<(usize, String, String)>,
     api_version: ApiVersion,
     boundary_encoding: Option<BoundaryEncoding>,
-    keyspaces: Vec<(String, u32)>,
+    keyspaces: Vec<(String, u32, bool)>,
     split_keys: Vec<Vec<u8>>,
     boundary_splits: Vec<Vec<u8>>,
     presplit: usize,
@@ -140,10 +140,19 @@ impl MockClusterBuilder {
         self
     }
 
-    /// Declares a keyspace (API V2).
+    /// Declares a keyspace (API V2) under cluster-level ("unified") GC.
     pub fn keyspace(mut self, name: impl Into<String>, id: u32) -> Self {
         self.keyspaces
-            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID));
+            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID, false));
+        self
+    }
+
+    /// Declares a keyspace (API V2) with keyspace-level GC (PD keyspace config
+    /// `gc_management_type = keyspace_level`): its GC state is its own (see
+    /// [`GcStates`](crate::pd::GcStates)).
+    pub fn keyspace_level_gc(mut self, name: impl Into<String>, id: u32) -> Self {
+        self.keyspaces
+            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID, true));
         self
     }
 
@@ -337,10 +346,10 @@ impl MockClusterBuilder {
             .collect();
         if self.api_version == ApiVersion::V2 {
             let mut declared = self.keyspaces.clone();
-            if !declared.iter().any(|(_, id)| *id == 0) {
-                declared.insert(0, ("DEFAULT".to_string(), 0));
+            if !declared.iter().any(|(_, id, _)| *id == 0) {
+                declared.insert(0, ("DEFAULT".to_string(), 0, false));
             }
-            for (name, id) in declared {
+            for (name, id, keyspace_level_gc) in declared {
                 for mode in [RAW_MODE_PREFIX, TXN_MODE_PREFIX] {
                     split_at.push(boundary_encoding.to_boundary(&keyspace_prefix(mode, id)));
                     split_at.push(boundary_encoding.to_boundary(&keyspace_end(mode, id)));
@@ -356,6 +365,7 @@ impl MockClusterBuilder {
                     id,
                     name,
                     created_at: now,
+                    keyspace_level_gc,
                 });
             }
         }

@@ -544,6 +544,11 @@ impl MockCluster {
         self.inner.engine.gc(safe_point)
     }
 
+    /// [`gc`](Self::gc) restricted to the keys `pick` selects (per-keyspace GC).
+    pub fn gc_keys(&self, safe_point: u64, pick: impl Fn(&[u8]) -> bool) -> usize {
+        self.inner.engine.gc_keys(safe_point, pick)
+    }
+
     // ---- keyspaces --------------------------------------------------------
 
     /// Every keyspace (API V2; `DEFAULT` is id 0).

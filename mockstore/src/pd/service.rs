@@ -58,7 +58,7 @@ impl MockPd {
         scope: Option<&pdpb::KeyspaceScope>,
         user_api: bool,
     ) -> Result<u32, GcError> {
-        GcStates::redirect(scope, |id| self.keyspace_exists(id), user_api)
+        GcStates::redirect(scope, |id| self.keyspace_level_gc(id), user_api)
     }
 
     /// Regions of `BatchScanRegions` (PD `BatchScanRegions`): ranges must be sorted and
@@ -627,11 +627,31 @@ impl Pd for MockPd {
     ) -> PdResult<pdpb::GetAllKeyspacesGcStatesResponse> {
         let req = checked!(self, req)?;
         let now = self.now_ms();
+        let metas = self.keyspace_metas();
         let gc = self.state().gc.lock();
-        // Every keyspace uses cluster-level GC: only the null keyspace has its own state.
+        // PD `iterateAllKeyspacesGCStates`: the null keyspace, then every enabled
+        // keyspace: its own state under keyspace-level GC, else an empty state marked
+        // not keyspace-level.
+        let mut gc_states = vec![gc.state(NULL_KEYSPACE_ID, req.exclude_gc_barriers, now)];
+        for meta in &metas {
+            let Some(tikv_tower_proto::keyspacepb::keyspace_meta::Keyspace::Id(id)) = meta.keyspace
+            else {
+                continue;
+            };
+            gc_states.push(match self.keyspace_level_gc(id) {
+                Some(true) => gc.state(id, req.exclude_gc_barriers, now),
+                _ => pdpb::GcState {
+                    keyspace_scope: Some(pdpb::KeyspaceScope {
+                        keyspace: Some(pdpb::keyspace_scope::Keyspace::KeyspaceId(id)),
+                    }),
+                    is_keyspace_level_gc: false,
+                    ..Default::default()
+                },
+            });
+        }
         Ok(Response::new(pdpb::GetAllKeyspacesGcStatesResponse {
             header: self.ok_header(),
-            gc_states: vec![gc.state(NULL_KEYSPACE_ID, req.exclude_gc_barriers, now)],
+            gc_states,
             global_gc_barriers: if req.exclude_global_gc_barriers {
                 Vec::new()
             } else {
