@@ -35,6 +35,12 @@ struct Args {
     #[arg(long = "keyspace-level-gc", value_name = "NAME")]
     level_gc_keyspaces: Vec<String>,
 
+    /// Regions carry buckets (TiKV `enable-region-bucket`), which PD returns to lookups
+    /// asking `need_buckets`; `POST /mockstore/api/v1/regions/{id}/buckets/refresh`
+    /// reports newer ones.
+    #[arg(long = "region-buckets")]
+    region_buckets: bool,
+
     /// An initial split key (repeatable): `[FORM:]KEY`, KEY `0x`-prefixed hex or UTF-8
     /// text. FORM says how the key becomes a region boundary: `txn:` a transactional
     /// key (memcomparable-encoded), `raw:` a raw key as a RawKV client sends it
@@ -220,7 +226,7 @@ fn build(args: &Args) -> MockCluster {
     if let Some(n) = args.raft_entry_max_size {
         b = b.raft_entry_max_size(n);
     }
-    b.build()
+    b.region_buckets(args.region_buckets).build()
 }
 
 #[tokio::main]

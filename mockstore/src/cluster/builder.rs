@@ -52,6 +52,7 @@ pub struct MockClusterBuilder {
     split: SplitThresholds,
     merge: Option<crate::pd::merge_check::MergeConfig>,
     raft_entry_max_size: u64,
+    region_buckets: bool,
     seed: u64,
     clock: Clock,
     cluster_id: u64,
@@ -73,6 +74,7 @@ impl Default for MockClusterBuilder {
             split: SplitThresholds::default(),
             merge: None,
             raft_entry_max_size: DEFAULT_RAFT_ENTRY_MAX_SIZE,
+            region_buckets: false,
             seed: 0,
             clock: Clock::System,
             cluster_id: DEFAULT_CLUSTER_ID,
@@ -231,6 +233,14 @@ impl MockClusterBuilder {
         self
     }
 
+    /// Regions carry buckets (TiKV `coprocessor.enable-region-bucket`), which PD hands
+    /// out with `need_buckets` lookups (see [`buckets`](super::buckets)). Off by default,
+    /// like TiKV.
+    pub fn region_buckets(mut self, on: bool) -> Self {
+        self.region_buckets = on;
+        self
+    }
+
     /// Seed of the fault injector's random generator.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -266,6 +276,7 @@ impl MockClusterBuilder {
             split: self.split,
             merge: self.merge,
             seed: self.seed,
+            region_buckets: self.region_buckets,
         };
         let mut next_id = 0u64;
         let mut alloc = || {

@@ -13,6 +13,7 @@
 //! Topology changes follow TiKV (see [`state`](self) docs on splits and
 //! merges) and take effect at once for both PD and the stores.
 
+pub mod buckets;
 mod builder;
 mod config;
 mod error;
@@ -76,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) split_check: Mutex<crate::store::split_check::SplitCheckState>,
     /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
     pub(crate) pd: crate::pd::PdState,
+    /// Bucket reports per region since its last range change (buckets mode).
+    pub(crate) bucket_refreshes: Mutex<HashMap<u64, u64>>,
 }
 
 impl MockCluster {
@@ -109,6 +112,7 @@ impl MockCluster {
                 split_check: Mutex::new(Default::default()),
                 safe_ts: Mutex::new(HashMap::new()),
                 pd: crate::pd::PdState::default(),
+                bucket_refreshes: Mutex::new(HashMap::new()),
             }),
         }
         .started_at(start_ms)

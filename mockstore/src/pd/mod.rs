@@ -47,7 +47,7 @@ mod service;
 pub mod tso;
 
 use parking_lot::{Mutex, RwLock};
-use tikv_tower_proto::pdpb;
+use tikv_tower_proto::{metapb, pdpb};
 
 use crate::cluster::{MockCluster, Region};
 
@@ -284,14 +284,26 @@ fn region_extras(
     (region.leader_pb(), down, pending)
 }
 
-/// A region as `pdpb.Region` (scan results).
-fn region_pb(region: &Region) -> pdpb::Region {
-    let (leader, down_peers, pending_peers) = region_extras(region);
-    pdpb::Region {
-        region: Some(region.to_pb()),
-        leader,
-        down_peers,
-        pending_peers,
-        buckets: None,
+impl MockPd {
+    /// The region's buckets when asked for and the cluster has them (PD: `need_buckets`
+    /// and the store config's `enable-region-bucket`).
+    fn buckets(&self, region: &Region, need_buckets: bool) -> Option<metapb::Buckets> {
+        if need_buckets {
+            self.cluster.region_buckets(region)
+        } else {
+            None
+        }
+    }
+
+    /// A region as `pdpb.Region` (scan results).
+    fn region_pb(&self, region: &Region, need_buckets: bool) -> pdpb::Region {
+        let (leader, down_peers, pending_peers) = region_extras(region);
+        pdpb::Region {
+            region: Some(region.to_pb()),
+            leader,
+            down_peers,
+            pending_peers,
+            buckets: self.buckets(region, need_buckets),
+        }
     }
 }

@@ -24,6 +24,8 @@
 //! - `POST stores/{id}/stop`, `POST stores/{id}/start`, `POST
 //!   stores/{id}/slow {"delay_ms"}`;
 //! - `POST clock/advance {"ms"}` (only with a manual clock: `--manual-clock`).
+//! - `POST regions/{id}/buckets/refresh` → `{"region_id", "version"}`: a newer bucket
+//!   report for the region (only with `--region-buckets`).
 //!
 //! The servers bind 127.0.0.1 only. Malformed input gets 400 with
 //! `{"error": ...}`, never a panic.
@@ -291,7 +293,22 @@ fn mockstore(cluster: &MockCluster, method: &Method, rest: &str, body: &[u8]) ->
                 )),
             }
         }
-        (_, ["faults"]) | (_, ["stores", _, _]) | (_, ["clock", "advance"]) => Err(not_allowed()),
+        (Method::POST, ["regions", id, "buckets", "refresh"]) => {
+            let id = id
+                .parse::<u64>()
+                .map_err(|_| bad(format!("invalid region id {id:?}")))?;
+            if cluster.region(id).is_none() {
+                return Err((StatusCode::NOT_FOUND, format!("region {id} not found")));
+            }
+            let version = cluster.refresh_buckets(id).ok_or_else(|| {
+                bad("regions carry no buckets (start mockstore with --region-buckets)")
+            })?;
+            Ok((StatusCode::OK, json!({"region_id": id, "version": version})))
+        }
+        (_, ["faults"])
+        | (_, ["stores", _, _])
+        | (_, ["clock", "advance"])
+        | (_, ["regions", _, "buckets", "refresh"]) => Err(not_allowed()),
         _ => Err((StatusCode::NOT_FOUND, format!("unknown path {rest}"))),
     }
 }
@@ -363,6 +380,7 @@ fn injected(name: &str, v: &Value) -> Result<InjectedError, (StatusCode, String)
         "flashback_in_progress" => InjectedError::FlashbackInProgress,
         "is_witness" => InjectedError::IsWitness,
         "data_is_not_ready" => InjectedError::DataIsNotReady,
+        "bucket_version_not_match" => InjectedError::BucketVersionNotMatch,
         other => return Err(bad(format!("unknown region error {other}"))),
     })
 }
