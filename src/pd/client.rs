@@ -87,6 +87,9 @@ pub struct RegionInfo {
     pub down_peers: Vec<metapb::Peer>,
     /// Peers not yet caught up.
     pub pending_peers: Vec<metapb::Peer>,
+    /// The region's buckets (keys decoded into request key space), when PD has them
+    /// (client-go asks every region lookup `WithBuckets`).
+    pub buckets: Option<metapb::Buckets>,
 }
 
 /// Result of `AdvanceTxnSafePoint`.
@@ -405,6 +408,7 @@ impl PdClient {
         leader: Option<metapb::Peer>,
         down: Vec<pdpb::PeerStats>,
         pending: Vec<metapb::Peer>,
+        buckets: Option<metapb::Buckets>,
     ) -> Result<Option<RegionInfo>, PdError> {
         let Some(region) = region else {
             return Ok(None);
@@ -412,16 +416,22 @@ impl PdClient {
         let region = self.codec.decode_region(region)?;
         // PD reports an empty leader as a default peer.
         let leader = leader.filter(|p| p.id != 0 || p.store_id != 0);
+        // Undecodable bucket keys lose the buckets, not the region.
+        let buckets = buckets.and_then(|mut b| {
+            b.keys = self.codec.decode_bucket_keys(&b.keys).ok()?;
+            Some(b)
+        });
         Ok(Some(RegionInfo {
             region,
             leader,
             down_peers: down.into_iter().filter_map(|d| d.peer).collect(),
             pending_peers: pending,
+            buckets,
         }))
     }
 
     fn region_reply(&self, r: pdpb::GetRegionResponse) -> Result<Option<RegionInfo>, PdError> {
-        self.decode_region(r.region, r.leader, r.down_peers, r.pending_peers)
+        self.decode_region(r.region, r.leader, r.down_peers, r.pending_peers, r.buckets)
     }
 
     /// The region containing `key` (request key space); `None` when PD knows none
@@ -433,7 +443,7 @@ impl PdClient {
                 c.get_region(pdpb::GetRegionRequest {
                     header: Some(header),
                     region_key: region_key.clone().into(),
-                    need_buckets: false,
+                    need_buckets: true,
                 })
             })
             .await?;
@@ -449,7 +459,7 @@ impl PdClient {
                 c.get_prev_region(pdpb::GetRegionRequest {
                     header: Some(header),
                     region_key: region_key.clone().into(),
-                    need_buckets: false,
+                    need_buckets: true,
                 })
             })
             .await?;
@@ -476,7 +486,7 @@ impl PdClient {
                 c.get_region_by_id(pdpb::GetRegionByIdRequest {
                     header: Some(header),
                     region_id,
-                    need_buckets: false,
+                    need_buckets: true,
                 })
             })
             .await?;
@@ -608,7 +618,7 @@ impl PdClient {
     ) -> Result<Vec<RegionInfo>, PdError> {
         let mut out = Vec::new();
         for (region, leader, down, pending) in items {
-            match self.decode_region(region, leader, down, pending) {
+            match self.decode_region(region, leader, down, pending, None) {
                 Ok(Some(r)) => out.push(r),
                 Ok(None) => {}
                 Err(PdError::Codec(super::codec::CodecError::OutOfKeyspace { .. })) => {}

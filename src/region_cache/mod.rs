@@ -145,6 +145,13 @@ impl RegionCache {
         &self.inner.pd
     }
 
+    /// The latest known buckets of cached region `region_id` (client-go
+    /// `Region.GetBuckets`): from PD with the region, raised by `BucketVersionNotMatch`
+    /// replies. `None` when the region is not cached or has no buckets.
+    pub fn buckets(&self, region_id: u64) -> Option<Arc<metapb::Buckets>> {
+        self.inner.read_map().by_id(region_id)?.buckets()
+    }
+
     /// The registry region and store loads are spawned in.
     pub fn tasks(&self) -> &TaskRegistry {
         self.inner.loads.tasks()
@@ -325,6 +332,9 @@ impl Inner {
             self.next_ttl(self.clock.now_ms()),
             &self.epochs,
         );
+        if let Some(b) = info.buckets {
+            cached.update_buckets(b);
+        }
         // What PD just said, whatever failures were reported meanwhile.
         let route = RegionRoute {
             region: cached.region.clone(),
@@ -567,6 +577,27 @@ impl RegionLocator for RegionCache {
             ));
         }
         true
+    }
+
+    /// client-go `OnBucketVersionNotMatch`: the cached region (at that epoch) records the
+    /// newer buckets; the keys TiKV sent are decoded with the PD client's codec.
+    fn on_bucket_version_not_match(&self, region: RegionVerId, version: u64, keys: &[Bytes]) {
+        let keys = match self.inner.pd.codec().decode_bucket_keys(keys) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(region = region.id, error = %e, "undecodable bucket keys");
+                return;
+            }
+        };
+        let map = self.inner.read_map();
+        if let Some(r) = map.by_id(region.id).filter(|r| r.ver() == region) {
+            r.update_buckets(metapb::Buckets {
+                region_id: region.id,
+                version,
+                keys,
+                ..Default::default()
+            });
+        }
     }
 
     /// client-go `InvalidateCachedRegionWithReason`; on `StoreNotMatch` the leader's
