@@ -419,6 +419,43 @@ mod tests {
     }
 
     #[test]
+    fn bucket_refresh_route() {
+        let off = MockCluster::builder().build();
+        let path = "/mockstore/api/v1/regions/3/buckets/refresh";
+        let (s, _) = call(&off.pd(), Method::POST, path, "", "");
+        assert_eq!(s, StatusCode::BAD_REQUEST, "buckets off");
+        let on = MockCluster::builder().region_buckets(true).build();
+        let pd = on.pd();
+        let (s, v) = call(&pd, Method::POST, path, "", "");
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let region = on.region(3).expect("region 3");
+        let latest = on.region_buckets(&region).expect("buckets");
+        assert_eq!(v["version"], latest.version);
+        let (s, _) = call(
+            &pd,
+            Method::POST,
+            "/mockstore/api/v1/regions/99/buckets/refresh",
+            "",
+            "",
+        );
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = call(
+            &pd,
+            Method::POST,
+            "/mockstore/api/v1/regions/x/buckets/refresh",
+            "",
+            "",
+        );
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = call(&pd, Method::GET, path, "", "");
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        // A fault kind by name.
+        let body = r#"{"action": "region_error", "error": "bucket_version_not_match"}"#;
+        let (s, v) = call(&pd, Method::POST, "/mockstore/api/v1/faults", "", body);
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+
+    #[test]
     fn malformed_input_is_a_400_never_a_panic() {
         // One store: store 1, peer 2, region 3.
         let cluster = MockCluster::builder().build();
