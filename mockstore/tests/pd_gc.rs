@@ -187,45 +187,21 @@ async fn keyspace_level_gc_state_is_per_keyspace() {
         Some("keyspace_level")
     );
 
-    let advance_txn = |id: u32, target: u64| {
-        let pd = pd.clone();
-        let header = header.clone();
-        async move {
-            pd.advance_txn_safe_point(Request::new(pdpb::AdvanceTxnSafePointRequest {
-                header,
-                keyspace_scope: scope(id),
-                target,
-            }))
-            .await
-            .expect("rpc")
-            .into_inner()
-        }
-    };
-    let advance_gc = |id: u32, target: u64| {
-        let pd = pd.clone();
-        let header = header.clone();
-        async move {
-            pd.advance_gc_safe_point(Request::new(pdpb::AdvanceGcSafePointRequest {
-                header,
-                keyspace_scope: scope(id),
-                target,
-            }))
-            .await
-            .expect("rpc")
-            .into_inner()
-        }
+    let gc = GcApi {
+        pd: pd.clone(),
+        header: header.clone(),
     };
     let now = version(pd.tso(1).expect("tso"));
     // Unified keyspace: management APIs refused.
-    let r = advance_txn(1, now).await;
+    let r = gc.advance_txn(1, now).await;
     assert!(
         header_error(&r.header).is_some_and(|m| m.contains("keyspace level GC is not enabled")),
         "{r:?}"
     );
     // Keyspace-level keyspace: its own safe points.
-    let r = advance_txn(2, now).await;
+    let r = gc.advance_txn(2, now).await;
     assert_eq!((header_error(&r.header), r.new_txn_safe_point), (None, now));
-    let r = advance_gc(2, now).await;
+    let r = gc.advance_gc(2, now).await;
     assert_eq!((header_error(&r.header), r.new_gc_safe_point), (None, now));
     assert_eq!(pd.keyspace_gc_safe_points(2), (now, now));
     assert_eq!(
@@ -239,52 +215,19 @@ async fn keyspace_level_gc_state_is_per_keyspace() {
 
     // A barrier below keyspace 2's txn safe point is refused there; on the unified
     // keyspace it lands on the null keyspace.
-    let set_barrier = |id: u32, ts: u64| {
-        let pd = pd.clone();
-        let header = header.clone();
-        async move {
-            pd.set_gc_barrier(Request::new(pdpb::SetGcBarrierRequest {
-                header,
-                keyspace_scope: scope(id),
-                barrier_id: "b".into(),
-                barrier_ts: ts,
-                ttl_seconds: i64::MAX,
-            }))
-            .await
-            .expect("rpc")
-            .into_inner()
-        }
-    };
-    let r = set_barrier(2, now - 1).await;
+    let r = gc.set_barrier(2, now - 1).await;
     assert!(
         header_error(&r.header).is_some_and(|m| m.contains("behind the txn safe point")),
         "{r:?}"
     );
-    let r = set_barrier(1, now - 1).await;
+    let r = gc.set_barrier(1, now - 1).await;
     assert_eq!(header_error(&r.header), None);
 
-    let state = |id: u32| {
-        let pd = pd.clone();
-        let header = header.clone();
-        async move {
-            pd.get_gc_state(Request::new(pdpb::GetGcStateRequest {
-                header,
-                keyspace_scope: scope(id),
-                exclude_gc_barriers: false,
-                include_global_gc_barriers: false,
-            }))
-            .await
-            .expect("rpc")
-            .into_inner()
-            .gc_state
-            .expect("state")
-        }
-    };
-    let own = state(2).await;
+    let own = gc.state(2).await;
     assert!(own.is_keyspace_level_gc);
     assert_eq!((own.txn_safe_point, own.gc_safe_point), (now, now));
     assert!(own.gc_barriers.is_empty());
-    let unified = state(1).await;
+    let unified = gc.state(1).await;
     assert!(!unified.is_keyspace_level_gc);
     assert_eq!(unified.txn_safe_point, 0);
     assert_eq!(unified.gc_barriers.len(), 1, "{unified:?}");
@@ -320,10 +263,61 @@ async fn keyspace_level_gc_state_is_per_keyspace() {
 
     // The cluster level (blocked at the barrier) collects keyspace 1, not keyspace 2.
     let later = version(pd.tso(1).expect("tso"));
-    let r = advance_txn(u32::MAX, later).await;
+    let r = gc.advance_txn(u32::MAX, later).await;
     assert_eq!(r.new_txn_safe_point, now - 1, "held by the barrier");
-    let r = advance_gc(u32::MAX, now - 1).await;
+    let r = gc.advance_gc(u32::MAX, now - 1).await;
     assert_eq!(header_error(&r.header), None);
     assert_eq!(writes_of_api(&cluster, k1, V2).await, 1);
     assert_eq!(pd.keyspace_gc_safe_points(2), (now, now));
+}
+
+/// The keyspace-scoped GC RPCs of a mock PD, replies unwrapped.
+struct GcApi {
+    pd: tikv_tower_mockstore::MockPd,
+    header: Option<pdpb::RequestHeader>,
+}
+
+impl GcApi {
+    async fn advance_txn(&self, id: u32, target: u64) -> pdpb::AdvanceTxnSafePointResponse {
+        let req = pdpb::AdvanceTxnSafePointRequest {
+            header: self.header.clone(),
+            keyspace_scope: scope(id),
+            target,
+        };
+        let r = self.pd.advance_txn_safe_point(Request::new(req)).await;
+        r.expect("rpc").into_inner()
+    }
+
+    async fn advance_gc(&self, id: u32, target: u64) -> pdpb::AdvanceGcSafePointResponse {
+        let req = pdpb::AdvanceGcSafePointRequest {
+            header: self.header.clone(),
+            keyspace_scope: scope(id),
+            target,
+        };
+        let r = self.pd.advance_gc_safe_point(Request::new(req)).await;
+        r.expect("rpc").into_inner()
+    }
+
+    async fn set_barrier(&self, id: u32, ts: u64) -> pdpb::SetGcBarrierResponse {
+        let req = pdpb::SetGcBarrierRequest {
+            header: self.header.clone(),
+            keyspace_scope: scope(id),
+            barrier_id: "b".into(),
+            barrier_ts: ts,
+            ttl_seconds: i64::MAX,
+        };
+        let r = self.pd.set_gc_barrier(Request::new(req)).await;
+        r.expect("rpc").into_inner()
+    }
+
+    async fn state(&self, id: u32) -> pdpb::GcState {
+        let req = pdpb::GetGcStateRequest {
+            header: self.header.clone(),
+            keyspace_scope: scope(id),
+            exclude_gc_barriers: false,
+            include_global_gc_barriers: false,
+        };
+        let r = self.pd.get_gc_state(Request::new(req)).await;
+        r.expect("rpc").into_inner().gc_state.expect("state")
+    }
 }

@@ -47,14 +47,8 @@ fn one_region_pd() -> FakePd {
     pd
 }
 
-/// A store over `pd` whose transport answers every RawGet with `v`.
-async fn store_over(pd: &FakePd) -> KvStore {
-    let transport = StoreTransport::custom(tower::service_fn(|_c: StoreCall| async {
-        Ok::<_, tikv_tower_layers::TransportError>(StoreResponse::from(kvrpcpb::RawGetResponse {
-            value: "v".into(),
-            ..Default::default()
-        }))
-    }));
+/// A raw store over the fake `pd` and `transport` (shared with the store-core tests).
+pub(super) async fn store_with(pd: &FakePd, transport: StoreTransport) -> KvStore {
     KvStore::with_transport(
         pd.connector(),
         vec!["http://pd".into()],
@@ -64,6 +58,25 @@ async fn store_over(pd: &FakePd) -> KvStore {
     )
     .await
     .expect("store")
+}
+
+/// A store over `pd` whose transport answers every RawGet with `v`.
+async fn store_over(pd: &FakePd) -> KvStore {
+    let transport = StoreTransport::custom(tower::service_fn(|_c: StoreCall| async {
+        Ok::<_, tikv_tower_layers::TransportError>(StoreResponse::from(kvrpcpb::RawGetResponse {
+            value: "v".into(),
+            ..Default::default()
+        }))
+    }));
+    store_with(pd, transport).await
+}
+
+/// A store over a fake PD whose every GetRegion outlives the PD RPC timeout (3 s).
+async fn hanging_pd() -> (FakePd, KvStore) {
+    let pd = one_region_pd();
+    let store = store_over(&pd).await;
+    pd.state.lock().get_region_delay = Duration::from_secs(3600);
+    (pd, store)
 }
 
 fn raw_get() -> kvrpcpb::RawGetRequest {
@@ -104,10 +117,7 @@ async fn pd_failures_are_backed_off_on_the_operations_budget_once_each() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pd_that_keeps_timing_out_exhausts_the_budget_as_pd_server_timeout() {
-    let pd = one_region_pd();
-    let store = store_over(&pd).await;
-    // Every GetRegion outlives the PD RPC timeout (3 s).
-    pd.state.lock().get_region_delay = Duration::from_secs(3600);
+    let (pd, store) = hanging_pd().await;
     let op = OpState::builder()
         .max_backoff(Duration::from_secs(20))
         .build();
@@ -140,9 +150,7 @@ async fn a_pd_that_keeps_timing_out_exhausts_the_budget_as_pd_server_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hanging_pd_lookup_ends_at_the_operation_deadline() {
-    let pd = one_region_pd();
-    let store = store_over(&pd).await;
-    pd.state.lock().get_region_delay = Duration::from_secs(3600);
+    let (pd, store) = hanging_pd().await;
     let op = OpState::builder().timeout(Duration::from_secs(5)).build();
     let start = tokio::time::Instant::now();
     let err = send(store.plain_stack(), raw_get(), SendOptions::op(op))
@@ -190,9 +198,7 @@ async fn standalone_pd_calls_keep_their_own_bounded_retry() {
 
 #[tokio::test(start_paused = true)]
 async fn close_stops_region_loads_in_flight() {
-    let pd = one_region_pd();
-    let store = store_over(&pd).await;
-    pd.state.lock().get_region_delay = Duration::from_secs(3600);
+    let (_pd, store) = hanging_pd().await;
     let stack = store.plain_stack();
     let op = OpState::new();
     let pending = tokio::spawn(send(stack, raw_get(), SendOptions::op(op)));
