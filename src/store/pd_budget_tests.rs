@@ -31,7 +31,7 @@ fn one_region_pd() -> FakePd {
                 conf_ver: 1,
                 version: 1,
             }),
-            peers: vec![leader.clone()],
+            peers: vec![leader],
             ..Default::default()
         };
         st.regions = vec![(region, Some(leader))];

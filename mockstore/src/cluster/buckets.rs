@@ -75,17 +75,17 @@ impl MockCluster {
 
 /// TiKV's bucket check (`src/coprocessor/endpoint.rs`, `handle_unary_request_impl`): a
 /// request carrying a non-zero `buckets_version` older than the region's latest buckets
-/// gets `BucketVersionNotMatch` with the latest version and keys; a request without one
-/// (0) or a region without buckets passes.
+/// gets `BucketVersionNotMatch` with the latest version and keys (returned); a request
+/// without one (0) or a region without buckets passes (`None`).
 pub fn bucket_version_check(
     latest: Option<&metapb::Buckets>,
     request_version: u64,
-) -> Result<(), errorpb::Error> {
+) -> Option<errorpb::Error> {
     match latest {
         Some(b) if b.version > request_version && request_version != 0 => {
-            Err(bucket_version_not_match(b))
+            Some(bucket_version_not_match(b))
         }
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -113,11 +113,11 @@ mod tests {
             keys: vec![b"a".to_vec().into(), b"z".to_vec().into()],
             ..Default::default()
         };
-        assert!(bucket_version_check(None, 3).is_ok());
-        assert!(bucket_version_check(Some(&b), 0).is_ok());
-        assert!(bucket_version_check(Some(&b), 10).is_ok());
-        assert!(bucket_version_check(Some(&b), 11).is_ok());
-        let e = bucket_version_check(Some(&b), 9).expect_err("older");
+        assert!(bucket_version_check(None, 3).is_none());
+        assert!(bucket_version_check(Some(&b), 0).is_none());
+        assert!(bucket_version_check(Some(&b), 10).is_none());
+        assert!(bucket_version_check(Some(&b), 11).is_none());
+        let e = bucket_version_check(Some(&b), 9).expect("older");
         let m = e.bucket_version_not_match.expect("kind");
         assert_eq!((m.version, m.keys), (10, b.keys.clone()));
     }
