@@ -256,3 +256,37 @@ async fn operation_timeout_is_typed() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 }
+
+/// client-go `OnBucketVersionNotMatch` + the coprocessor client's `BoRegionMiss` retry:
+/// the region cache keeps the buckets PD returns with a region (client-go loads every
+/// region `WithBuckets`) and records the newer ones a `BucketVersionNotMatch` names; the
+/// operation is retried after a RegionMiss backoff and succeeds.
+#[tokio::test(start_paused = true)]
+async fn bucket_version_not_match_updates_the_cached_buckets_and_retries() {
+    let b = MockCluster::builder()
+        .api_version(tikv_tower_mockstore::cluster::ApiVersion::V1Ttl)
+        .split_keys([b"m"])
+        .region_buckets(true);
+    let c = tikv_tower::presets::embedded_boundaries(b, ApiVersion::V1Ttl).build();
+    let cl = client(&c, Config::default().with_api_version(ApiVersion::V1Ttl)).await;
+    cl.put("k", "v").await.unwrap();
+    let region = c.region_for_user_key(b"k").expect("region");
+    let cache = cl.store().expect("store core").region_cache().clone();
+    let loaded = cache.buckets(region.id).expect("buckets from PD");
+    let pd_buckets = c.region_buckets(&region).expect("mock buckets");
+    assert_eq!(loaded.version, pd_buckets.version);
+    assert_eq!(
+        (&loaded.keys[0][..], &loaded.keys[1][..]),
+        (&b""[..], &b"m"[..])
+    );
+    // TiKV reports newer buckets than the cache holds.
+    let newer = c.refresh_buckets(region.id).expect("refreshed");
+    let fault = c.faults().inject(
+        FaultRule::region_error(InjectedError::BucketVersionNotMatch)
+            .for_kind(RpcKind::RawGet)
+            .once(),
+    );
+    assert_eq!(cl.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(c.faults().fired(fault), 1);
+    assert_eq!(cache.buckets(region.id).map(|b| b.version), Some(newer));
+}

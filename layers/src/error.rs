@@ -222,7 +222,7 @@ impl Decision {
             LocateError::Pd(_) => Decision::Backoff(BackoffKind::PdRpc),
             LocateError::RegionNotFound(_) => Decision::Backoff(BackoffKind::RegionMiss),
             LocateError::StoreNotFound(_) => Decision::Relocate(Some(BackoffKind::RegionMiss)),
-            LocateError::Invalid(_) => Decision::Return,
+            LocateError::Invalid(_) | LocateError::Closed => Decision::Return,
         }
     }
 }

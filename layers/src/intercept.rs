@@ -21,16 +21,12 @@
 //! # let _ = layer;
 //! ```
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
-use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::chain::{ChainFuture, ChainLayer, ChainService, Hook};
 use crate::error::Error;
 use crate::request::{Request, Response};
 
@@ -74,84 +70,40 @@ where
     }
 }
 
-type Chain = Arc<[Arc<dyn Interceptor>]>;
-
-/// Layer adding [`Intercept`].
-#[derive(Clone)]
-pub struct InterceptLayer {
-    chain: Chain,
-}
-
-impl Default for InterceptLayer {
-    fn default() -> Self {
-        InterceptLayer {
-            chain: Arc::from(Vec::<Arc<dyn Interceptor>>::new()),
-        }
+impl Hook for dyn Interceptor {
+    type Info = ();
+    type Outcome = Result<Response, Error>;
+    const SERVICE: &'static str = "Intercept";
+    fn hook_name(&self) -> &str {
+        self.name()
+    }
+    fn run_after(&self, _info: &(), outcome: &mut Self::Outcome) {
+        self.after(outcome)
+    }
+    fn spent() -> Self::Outcome {
+        Err(Error::Unexpected(
+            "interceptor future polled after completion".into(),
+        ))
     }
 }
 
-impl fmt::Debug for InterceptLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.chain.iter().map(|i| i.name().to_string()))
-            .finish()
-    }
-}
+/// Layer adding [`Intercept`] (the shared [`ChainLayer`] over [`Interceptor`]s).
+pub type InterceptLayer = ChainLayer<dyn Interceptor>;
 
-impl InterceptLayer {
-    /// An empty chain.
-    pub fn new() -> Self {
-        Self::default()
-    }
+impl ChainLayer<dyn Interceptor> {
     /// Append an interceptor (runs after those already in the chain).
     pub fn push(self, i: impl Interceptor) -> Self {
         self.push_arc(Arc::new(i))
     }
-    /// Append a shared interceptor.
-    pub fn push_arc(self, i: Arc<dyn Interceptor>) -> Self {
-        let mut v: Vec<Arc<dyn Interceptor>> = self.chain.iter().cloned().collect();
-        v.push(i);
-        InterceptLayer {
-            chain: Arc::from(v),
-        }
-    }
-    /// Number of interceptors.
-    pub fn len(&self) -> usize {
-        self.chain.len()
-    }
-    /// Whether the chain is empty.
-    pub fn is_empty(&self) -> bool {
-        self.chain.is_empty()
-    }
-}
-
-impl<S> Layer<S> for InterceptLayer {
-    type Service = Intercept<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Intercept {
-            inner,
-            chain: self.chain.clone(),
-        }
-    }
 }
 
 /// The interceptor service (see the [module docs](self)).
-#[derive(Clone)]
-pub struct Intercept<S> {
-    inner: S,
-    chain: Chain,
-}
+pub type Intercept<S> = ChainService<S, dyn Interceptor>;
 
-impl<S: fmt::Debug> fmt::Debug for Intercept<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Intercept")
-            .field("inner", &self.inner)
-            .field("len", &self.chain.len())
-            .finish()
-    }
-}
+/// Response future of [`Intercept`].
+pub type InterceptFuture<F> = ChainFuture<F, dyn Interceptor, (), Result<Response, Error>>;
 
-impl<S> Service<Request> for Intercept<S>
+impl<S> Service<Request> for ChainService<S, dyn Interceptor>
 where
     S: Service<Request, Response = Response, Error = Error>,
 {
@@ -166,57 +118,15 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         for (i, icp) in self.chain.iter().enumerate() {
             if let Err(message) = icp.before(&mut req) {
-                return InterceptFuture {
-                    inner: None,
-                    refused: Some(Error::Intercepted {
-                        name: icp.name().to_string(),
-                        message,
-                    }),
-                    chain: self.chain.clone(),
-                    ran: i,
+                // The refusing interceptor's own `after` does not run.
+                let refused = Error::Intercepted {
+                    name: icp.name().to_string(),
+                    message,
                 };
+                return ChainFuture::answered(Err(refused), (), self.chain.clone(), i);
             }
         }
-        InterceptFuture {
-            inner: Some(self.inner.call(req)),
-            refused: None,
-            chain: self.chain.clone(),
-            ran: self.chain.len(),
-        }
-    }
-}
-
-pin_project! {
-    /// Response future of [`Intercept`].
-    pub struct InterceptFuture<F> {
-        #[pin]
-        inner: Option<F>,
-        refused: Option<Error>,
-        chain: Chain,
-        ran: usize,
-    }
-}
-
-impl<F> Future for InterceptFuture<F>
-where
-    F: Future<Output = Result<Response, Error>>,
-{
-    type Output = Result<Response, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut out = match this.inner.as_pin_mut() {
-            Some(f) => match f.poll(cx) {
-                Poll::Ready(r) => r,
-                Poll::Pending => return Poll::Pending,
-            },
-            None => Err(this.refused.take().unwrap_or_else(|| {
-                Error::Unexpected("interceptor future polled after completion".into())
-            })),
-        };
-        for icp in this.chain[..*this.ran].iter().rev() {
-            icp.after(&mut out);
-        }
-        Poll::Ready(out)
+        let ran = self.chain.len();
+        ChainFuture::sent(self.inner.call(req), Some(()), self.chain.clone(), ran)
     }
 }

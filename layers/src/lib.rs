@@ -19,6 +19,7 @@
 //! | [`tag`] | request source, resource group, priority | `tikvrpc.Request` context setters |
 //! | [`intercept`] | per-operation hooks (once per logical operation) | – |
 //! | [`rpc_intercept`] | interceptors of every store RPC attempt | `tikvrpc/interceptor` (`RPCInterceptor`) |
+//! | [`chain`] | the hook chain both interceptor layers are built on (onion order, answer in place) | `RPCInterceptorChain` |
 //! | [`trace`] | tracing spans, OpenTelemetry | opentracing spans in the sender |
 //! | [`limit`] | rate and concurrency limits | store token limit |
 //! | [`timeout`] | per-command RPC timeouts | `client.ReadTimeout*` |
@@ -60,6 +61,7 @@
 
 pub mod builder;
 pub mod call;
+pub mod chain;
 pub mod error;
 pub mod intercept;
 pub mod limit;

@@ -113,6 +113,9 @@ pub enum LocateError {
     /// PD returned a region that cannot be used (e.g. undecodable boundaries).
     #[error("invalid region from PD: {0}")]
     Invalid(String),
+    /// The locator's client was closed: nothing is looked up any more.
+    #[error("region cache closed")]
+    Closed,
 }
 
 /// Region and store lookup with feedback, as the layers need it.
@@ -148,6 +151,16 @@ pub trait RegionLocator: Send + Sync + 'static {
     /// space) and drop the stale entry. Returns false when the reply told nothing newer
     /// than the cache (client-go `OnRegionEpochNotMatch`).
     fn on_epoch_not_match(&self, region: RegionVerId, current_regions: &[metapb::Region]) -> bool;
+    /// A reply carried `BucketVersionNotMatch` with the region's latest bucket `version`
+    /// and `keys` (as TiKV sent them): record them if newer (client-go
+    /// `OnBucketVersionNotMatch`). Locators that keep no buckets ignore it.
+    fn on_bucket_version_not_match(
+        &self,
+        _region: RegionVerId,
+        _version: u64,
+        _keys: &[bytes::Bytes],
+    ) {
+    }
     /// Drop the cached region (client-go `InvalidateCachedRegionWithReason`).
     fn invalidate_region(&self, region: RegionVerId, reason: InvalidReason);
     /// Sending to `store_id` failed: mark its address for re-resolution and the region's

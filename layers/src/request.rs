@@ -354,6 +354,25 @@ impl OpState {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    /// Runs `f` (a region lookup, a PD call made for this operation) until the operation
+    /// deadline: [`Error::DeadlineExceeded`] if it comes first (client-go passes the
+    /// Backoffer's context into the region cache's PD calls).
+    ///
+    /// A future ready at its first poll (a region-cache hit) costs no timer.
+    pub async fn within_deadline<F: std::future::Future>(&self, f: F) -> Result<F::Output, Error> {
+        let Some(deadline) = self.deadline else {
+            return Ok(f.await);
+        };
+        let mut f = std::pin::pin!(f);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(v) = first {
+            return Ok(v);
+        }
+        tokio::time::timeout_at(deadline, f)
+            .await
+            .map_err(|_| Error::DeadlineExceeded)
+    }
+
     /// `Err(DeadlineExceeded)` once the deadline has passed.
     pub fn check_deadline(&self) -> Result<(), Error> {
         match self.deadline {

@@ -52,19 +52,15 @@
 //! # }
 //! ```
 
-use std::fmt;
-use std::future::Future;
 use std::ops::ControlFlow;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tikv_tower_proto::rpc::{RpcKind, StoreResponse};
-use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::call::{StoreCall, TransportError};
+use crate::chain::{ChainFuture, ChainLayer, ChainService, Hook};
 
 /// What an interceptor learns about an attempt (kept for its `after` hook, since the call
 /// itself has gone to the store).
@@ -112,84 +108,38 @@ pub trait RpcInterceptor: Send + Sync + 'static {
     fn after(&self, _info: &RpcInfo, _outcome: &mut RpcResult) {}
 }
 
-type Chain = Arc<[Arc<dyn RpcInterceptor>]>;
-
-/// Layer adding [`RpcIntercept`].
-#[derive(Clone)]
-pub struct RpcInterceptLayer {
-    chain: Chain,
-}
-
-impl Default for RpcInterceptLayer {
-    fn default() -> Self {
-        RpcInterceptLayer {
-            chain: Arc::from(Vec::<Arc<dyn RpcInterceptor>>::new()),
-        }
+impl Hook for dyn RpcInterceptor {
+    type Info = RpcInfo;
+    type Outcome = RpcResult;
+    const SERVICE: &'static str = "RpcIntercept";
+    fn hook_name(&self) -> &str {
+        self.name()
+    }
+    fn run_after(&self, info: &RpcInfo, outcome: &mut RpcResult) {
+        self.after(info, outcome)
+    }
+    fn spent() -> RpcResult {
+        Err(TransportError::Canceled)
     }
 }
 
-impl fmt::Debug for RpcInterceptLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.chain.iter().map(|i| i.name().to_string()))
-            .finish()
-    }
-}
+/// Layer adding [`RpcIntercept`] (the shared [`ChainLayer`] over [`RpcInterceptor`]s).
+pub type RpcInterceptLayer = ChainLayer<dyn RpcInterceptor>;
 
-impl RpcInterceptLayer {
-    /// An empty chain (calls pass straight through).
-    pub fn new() -> Self {
-        Self::default()
-    }
+impl ChainLayer<dyn RpcInterceptor> {
     /// Append an interceptor (runs after those already in the chain).
     pub fn push(self, i: impl RpcInterceptor) -> Self {
         self.push_arc(Arc::new(i))
     }
-    /// Append a shared interceptor.
-    pub fn push_arc(self, i: Arc<dyn RpcInterceptor>) -> Self {
-        let mut v: Vec<Arc<dyn RpcInterceptor>> = self.chain.iter().cloned().collect();
-        v.push(i);
-        RpcInterceptLayer {
-            chain: Arc::from(v),
-        }
-    }
-    /// Number of interceptors.
-    pub fn len(&self) -> usize {
-        self.chain.len()
-    }
-    /// Whether the chain is empty.
-    pub fn is_empty(&self) -> bool {
-        self.chain.is_empty()
-    }
-}
-
-impl<S> Layer<S> for RpcInterceptLayer {
-    type Service = RpcIntercept<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        RpcIntercept {
-            inner,
-            chain: self.chain.clone(),
-        }
-    }
 }
 
 /// The interceptor service (see the [module docs](self)).
-#[derive(Clone)]
-pub struct RpcIntercept<S> {
-    inner: S,
-    chain: Chain,
-}
+pub type RpcIntercept<S> = ChainService<S, dyn RpcInterceptor>;
 
-impl<S: fmt::Debug> fmt::Debug for RpcIntercept<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RpcIntercept")
-            .field("inner", &self.inner)
-            .field("len", &self.chain.len())
-            .finish()
-    }
-}
+/// Response future of [`RpcIntercept`].
+pub type RpcInterceptFuture<F> = ChainFuture<F, dyn RpcInterceptor, RpcInfo, RpcResult>;
 
-impl<S> Service<StoreCall> for RpcIntercept<S>
+impl<S> Service<StoreCall> for ChainService<S, dyn RpcInterceptor>
 where
     S: Service<StoreCall, Response = StoreResponse, Error = TransportError>,
 {
@@ -203,71 +153,17 @@ where
 
     fn call(&mut self, mut call: StoreCall) -> Self::Future {
         if self.chain.is_empty() {
-            return RpcInterceptFuture {
-                inner: Some(self.inner.call(call)),
-                answered: None,
-                info: None,
-                chain: self.chain.clone(),
-                ran: 0,
-            };
+            return ChainFuture::sent(self.inner.call(call), None, self.chain.clone(), 0);
         }
         for (i, icp) in self.chain.iter().enumerate() {
             if let ControlFlow::Break(outcome) = icp.before(&mut call) {
-                return RpcInterceptFuture {
-                    inner: None,
-                    answered: Some(outcome),
-                    info: Some(RpcInfo::of(&call)),
-                    chain: self.chain.clone(),
-                    ran: i + 1,
-                };
+                // The answering interceptor's own `after` runs too.
+                let info = RpcInfo::of(&call);
+                return ChainFuture::answered(outcome, info, self.chain.clone(), i + 1);
             }
         }
         let info = RpcInfo::of(&call);
-        RpcInterceptFuture {
-            inner: Some(self.inner.call(call)),
-            answered: None,
-            info: Some(info),
-            chain: self.chain.clone(),
-            ran: self.chain.len(),
-        }
-    }
-}
-
-pin_project! {
-    /// Response future of [`RpcIntercept`].
-    pub struct RpcInterceptFuture<F> {
-        #[pin]
-        inner: Option<F>,
-        answered: Option<RpcResult>,
-        info: Option<RpcInfo>,
-        chain: Chain,
-        ran: usize,
-    }
-}
-
-impl<F> Future for RpcInterceptFuture<F>
-where
-    F: Future<Output = RpcResult>,
-{
-    type Output = RpcResult;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut out = match this.inner.as_pin_mut() {
-            Some(f) => match f.poll(cx) {
-                Poll::Ready(r) => r,
-                Poll::Pending => return Poll::Pending,
-            },
-            None => this
-                .answered
-                .take()
-                .unwrap_or(Err(TransportError::Canceled)),
-        };
-        if let Some(info) = this.info.as_ref() {
-            for icp in this.chain[..*this.ran].iter().rev() {
-                icp.after(info, &mut out);
-            }
-        }
-        Poll::Ready(out)
+        let ran = self.chain.len();
+        ChainFuture::sent(self.inner.call(call), Some(info), self.chain.clone(), ran)
     }
 }

@@ -684,6 +684,29 @@ async fn operation_deadline_caps_rpc_timeouts() {
     );
 }
 
+/// Lookups run until the operation deadline; a lookup ready at once (a cache hit) is
+/// answered even when the deadline has passed (no timer, no spurious timeout).
+#[tokio::test(start_paused = true)]
+async fn within_deadline_bounds_pending_lookups_only() {
+    let op = OpState::builder().timeout(Duration::from_secs(2)).build();
+    assert_eq!(op.within_deadline(async { 7 }).await.ok(), Some(7));
+    let start = tokio::time::Instant::now();
+    let r = op.within_deadline(futures::future::pending::<()>()).await;
+    assert!(matches!(r, Err(Error::DeadlineExceeded)), "{r:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(op.within_deadline(async { 8 }).await.ok(), Some(8));
+    // A lookup that needs time gets the rest of it, not more.
+    let op = OpState::builder().timeout(Duration::from_secs(2)).build();
+    let slow = tokio::time::sleep(Duration::from_secs(1));
+    assert!(op.within_deadline(slow).await.is_ok());
+    let slower = tokio::time::sleep(Duration::from_secs(5));
+    assert!(op.within_deadline(slower).await.is_err());
+    // No deadline: no bound.
+    let free = OpState::new();
+    let long = tokio::time::sleep(Duration::from_secs(3600));
+    assert!(free.within_deadline(long).await.is_ok());
+}
+
 #[test]
 fn request_level_timeout_stamps_defaults() {
     let cases: Vec<(StoreRequest, Duration, u64)> = vec![

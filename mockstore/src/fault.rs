@@ -79,6 +79,9 @@ pub enum InjectedError {
     IsWitness,
     /// `DataIsNotReady` (stale reads).
     DataIsNotReady,
+    /// `BucketVersionNotMatch` naming the region's latest buckets (TiKV's coprocessor
+    /// answer to an older `buckets_version`; see [`crate::cluster::buckets`]).
+    BucketVersionNotMatch,
     /// Exactly this error.
     Custom(Box<tikv_tower_proto::errorpb::Error>),
 }

@@ -29,6 +29,18 @@ struct Args {
     #[arg(long = "keyspace", value_name = "NAME")]
     keyspaces: Vec<String>,
 
+    /// A keyspace with keyspace-level GC (PD keyspace config `gc_management_type =
+    /// keyspace_level`: its own txn / GC safe points and barriers; repeatable). Ids follow
+    /// those of `--keyspace`.
+    #[arg(long = "keyspace-level-gc", value_name = "NAME")]
+    level_gc_keyspaces: Vec<String>,
+
+    /// Regions carry buckets (TiKV `enable-region-bucket`), which PD returns to lookups
+    /// asking `need_buckets`; `POST /mockstore/api/v1/regions/{id}/buckets/refresh`
+    /// reports newer ones.
+    #[arg(long = "region-buckets")]
+    region_buckets: bool,
+
     /// An initial split key (repeatable): `[FORM:]KEY`, KEY `0x`-prefixed hex or UTF-8
     /// text. FORM says how the key becomes a region boundary: `txn:` a transactional
     /// key (memcomparable-encoded), `raw:` a raw key as a RawKV client sends it
@@ -198,13 +210,23 @@ fn build(args: &Args) -> MockCluster {
             tikv_tower_mockstore::ManualClock::starting_now(),
         ));
     }
-    for (i, name) in args.keyspaces.iter().enumerate() {
-        b = b.keyspace(name.clone(), u32::try_from(i + 1).unwrap_or(u32::MAX));
+    let declared = args
+        .keyspaces
+        .iter()
+        .map(|n| (n, false))
+        .chain(args.level_gc_keyspaces.iter().map(|n| (n, true)));
+    for (i, (name, level_gc)) in declared.enumerate() {
+        let id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        b = if level_gc {
+            b.keyspace_level_gc(name.clone(), id)
+        } else {
+            b.keyspace(name.clone(), id)
+        };
     }
     if let Some(n) = args.raft_entry_max_size {
         b = b.raft_entry_max_size(n);
     }
-    b.build()
+    b.region_buckets(args.region_buckets).build()
 }
 
 #[tokio::main]
@@ -278,11 +300,18 @@ mod tests {
             "2",
             "--keyspace",
             "ks1",
+            "--keyspace-level-gc",
+            "ks2",
             "--split-key",
             "0x7200000161",
         ]);
         let c = build(&args);
         assert_eq!(c.stores().len(), 3);
-        assert!(c.keyspace_by_name("ks1").is_some());
+        assert!(c
+            .keyspace_by_name("ks1")
+            .is_some_and(|k| !k.keyspace_level_gc));
+        assert!(c
+            .keyspace_by_name("ks2")
+            .is_some_and(|k| k.keyspace_level_gc && k.id == 2));
     }
 }

@@ -272,6 +272,7 @@ fn key_not_in_region(key: &[u8], region: &Region) -> CheckFailure {
 /// the cluster's current state.
 pub(crate) fn injected_error(
     state: &ClusterState,
+    buckets: impl FnOnce(&crate::cluster::Region) -> Option<tikv_tower_proto::metapb::Buckets>,
     store_id: u64,
     req: &StoreRequest,
     e: &InjectedError,
@@ -368,6 +369,19 @@ pub(crate) fn injected_error(
                 safe_ts: 0,
             })
         }),
+        // Without buckets mode: one bucket over the region, versioned by its epoch.
+        InjectedError::BucketVersionNotMatch => match region {
+            Some(r) => {
+                let latest = buckets(r).unwrap_or_else(|| tikv_tower_proto::metapb::Buckets {
+                    region_id: r.id,
+                    version: r.epoch.version,
+                    keys: vec![r.start_key.clone().into(), r.end_key.clone().into()],
+                    ..Default::default()
+                });
+                crate::cluster::buckets::bucket_version_not_match(&latest)
+            }
+            None => region_not_found_error(region_id),
+        },
         InjectedError::Custom(e) => (**e).clone(),
     }
 }

@@ -679,3 +679,66 @@ async fn atomic_writes_skip_the_key_size_check() {
     }
     assert_eq!(get(&c, &big).await.value, &b"w"[..]);
 }
+
+/// Written from TiKV `Storage::raw_batch_put_atomic`, which runs
+/// `check_ttl_valid` like `raw_batch_put` (only `check_key_size!` is
+/// skipped): on storage without TTL a non-zero TTL is `TtlNotEnabled` for
+/// atomic and non-atomic puts alike, whatever the list's length; a list of
+/// zeros of another length passes the check and the pairs are zipped with it
+/// (`raw_batch_put_requests_to_modifies`), so only that many are written.
+#[tokio::test]
+async fn batch_put_ttl_checks_are_the_same_for_atomic_writes() {
+    let c = v1();
+    let pairs = |tag: &str| -> Vec<kvrpcpb::KvPair> {
+        (0..3)
+            .map(|i| kvrpcpb::KvPair {
+                key: format!("{tag}{i}").into_bytes().into(),
+                value: b"v".to_vec().into(),
+                ..Default::default()
+            })
+            .collect()
+    };
+    let batch_put = |tag: &str, ttls: Vec<u64>, for_cas: bool| -> StoreRequest {
+        kvrpcpb::RawBatchPutRequest {
+            pairs: pairs(tag),
+            ttls,
+            for_cas,
+            ..Default::default()
+        }
+        .into()
+    };
+    let error_of = |resp: StoreResponse| match resp {
+        StoreResponse::RawBatchPut(r) => r.error,
+        StoreResponse::RawPut(r) => r.error,
+        other => panic!("{other:?}"),
+    };
+    const NOT_ENABLED: &str = "ttl is not enabled, but get put request with ttl";
+    for for_cas in [true, false] {
+        let tag = if for_cas { "a" } else { "b" };
+        for ttls in [vec![5], vec![0, 0, 7], vec![0, 9]] {
+            let resp = send(&c, b"a", 0, batch_put(tag, ttls.clone(), for_cas)).await;
+            assert_eq!(
+                error_of(resp),
+                NOT_ENABLED,
+                "for_cas {for_cas} ttls {ttls:?}"
+            );
+        }
+        assert!(get(&c, format!("{tag}0").as_bytes()).await.not_found);
+        // Zeros of another length: accepted, zipped.
+        let resp = send(&c, b"a", 0, batch_put(tag, vec![0, 0], for_cas)).await;
+        assert_eq!(error_of(resp), "", "for_cas {for_cas}");
+        for (i, written) in [(0, true), (1, true), (2, false)] {
+            let found = !get(&c, format!("{tag}{i}").as_bytes()).await.not_found;
+            assert_eq!(found, written, "for_cas {for_cas} key {i}");
+        }
+        // RawPut: the atomic path is `raw_batch_put_atomic` with one TTL.
+        let put = kvrpcpb::RawPutRequest {
+            key: "p".into(),
+            value: "v".into(),
+            ttl: 3,
+            for_cas,
+            ..Default::default()
+        };
+        assert_eq!(error_of(send(&c, b"p", 0, put.into()).await), NOT_ENABLED);
+    }
+}

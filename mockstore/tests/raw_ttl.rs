@@ -210,3 +210,44 @@ async fn batch_put_ttls() {
     assert!(!visible(&c, "b0").await);
     assert!(visible(&c, "b1").await);
 }
+
+/// Written from TiKV `Storage::raw_batch_put_atomic` (a `for_cas` batch put):
+/// it runs `check_ttl_valid` like `raw_batch_put`, so with TTL enabled the
+/// TTLs apply per pair and a list of another length is
+/// `TtlLenNotEqualsToPairs`.
+#[tokio::test]
+async fn atomic_batch_put_takes_ttls_and_checks_their_count() {
+    let (c, clock) = cluster();
+    let pairs: Vec<kvrpcpb::KvPair> = (0..3)
+        .map(|i| kvrpcpb::KvPair {
+            key: k(&format!("c{i}")).into(),
+            value: "v".into(),
+            ..Default::default()
+        })
+        .collect();
+    let put = |ttls: Vec<u64>| -> StoreRequest {
+        kvrpcpb::RawBatchPutRequest {
+            pairs: pairs.clone(),
+            ttls,
+            for_cas: true,
+            ..Default::default()
+        }
+        .into()
+    };
+    match send(&c, put(vec![1, 2])).await {
+        StoreResponse::RawBatchPut(r) => assert_eq!(
+            r.error,
+            "The length of ttls does not equal to the length of pairs"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(!visible(&c, "c0").await);
+    match send(&c, put(vec![1, 0, 9])).await {
+        StoreResponse::RawBatchPut(r) => assert_eq!(r.error, ""),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ttl_of(&c, "c2").await.ttl, 9);
+    clock.advance(Duration::from_secs(1));
+    assert!(!visible(&c, "c0").await);
+    assert!(visible(&c, "c1").await && visible(&c, "c2").await);
+}

@@ -12,8 +12,13 @@
 //!   fails with "not leader" or a connection error; concurrent refreshes share one run.
 //! * **Every response** is checked: a header must be present, its `cluster_id` must match,
 //!   and a header error becomes [`PdError::Server`].
-//! * **Retries** (`retryLoop` in the Go client's region/GC calls): retryable errors are
-//!   retried on the (re-discovered) leader with capped exponential backoff.
+//! * **Retries**: a standalone call (GC, keyspaces, stores, warm-up scans; `retryLoop` in
+//!   the Go client's GC calls) retries retryable errors on the (re-discovered) leader with
+//!   capped exponential backoff, at most [`PdConfig::max_attempts`] times. A call made on
+//!   behalf of a store operation goes through [`PdClient::single_attempt`] instead: one
+//!   attempt, and the operation's own Backoffer retries it with `BoPDRPC`, inside the
+//!   operation's budget and deadline (client-go's region cache `loadRegion(bo, …)`; the
+//!   PD Go client's `GetRegion` does not retry either). Retries never nest.
 //!
 //! Region replies are decoded into request key space by the client's [`ApiCodec`].
 
@@ -39,7 +44,8 @@ pub struct PdConfig {
     pub endpoints: Vec<String>,
     /// Timeout of one PD RPC (PD client `option.Timeout`, 3 s).
     pub rpc_timeout: Duration,
-    /// Attempts per call, the first included.
+    /// Attempts per standalone call, the first included (calls through
+    /// [`PdClient::single_attempt`] make one).
     pub max_attempts: u32,
     /// First retry delay, doubled per attempt.
     pub backoff_base: Duration,
@@ -81,6 +87,9 @@ pub struct RegionInfo {
     pub down_peers: Vec<metapb::Peer>,
     /// Peers not yet caught up.
     pub pending_peers: Vec<metapb::Peer>,
+    /// The region's buckets (keys decoded into request key space), when PD has them
+    /// (client-go asks every region lookup `WithBuckets`).
+    pub buckets: Option<metapb::Buckets>,
 }
 
 /// Result of `AdvanceTxnSafePoint`.
@@ -158,6 +167,8 @@ struct Inner {
 pub struct PdClient {
     inner: Arc<Inner>,
     codec: Arc<ApiCodec>,
+    /// Attempts per call through this handle; `None` = [`PdConfig::max_attempts`].
+    attempts: Option<u32>,
 }
 
 impl std::fmt::Debug for PdClient {
@@ -217,6 +228,7 @@ impl PdClient {
         Ok(PdClient {
             inner,
             codec: Arc::new(ApiCodec::v1_raw()),
+            attempts: None,
         })
     }
 
@@ -225,7 +237,28 @@ impl PdClient {
         PdClient {
             inner: self.inner.clone(),
             codec: Arc::new(codec),
+            attempts: self.attempts,
         }
+    }
+
+    /// The same client (shared connections and codec) making one attempt per call: a
+    /// failure is returned as is, not wrapped in [`PdError::RetriesExhausted`]. For calls
+    /// made on behalf of an operation whose Backoffer retries them (`BoPDRPC`, charged to
+    /// its budget; client-go region cache `loadRegion(bo, …)`), so that PD retries do not
+    /// nest. A leader re-discovery after a "not leader" or connection error still happens
+    /// (on the next attempt).
+    pub fn single_attempt(&self) -> Self {
+        PdClient {
+            attempts: Some(1),
+            ..self.clone()
+        }
+    }
+
+    /// Attempts each call through this handle makes (the first included).
+    pub fn max_attempts(&self) -> u32 {
+        self.attempts
+            .unwrap_or(self.inner.config.max_attempts)
+            .max(1)
     }
 
     /// The codec regions are decoded with.
@@ -305,13 +338,15 @@ impl PdClient {
         }
     }
 
-    /// Runs one RPC on the leader with header checks, leader follow and retries.
+    /// Runs one RPC on the leader with header checks, leader follow and at most
+    /// [`max_attempts`](Self::max_attempts) attempts.
     pub async fn call<T, F>(&self, f: F) -> Result<T, PdError>
     where
         T: PdResponse + Send + 'static,
         F: Fn(&dyn PdRpc, pdpb::RequestHeader) -> RpcFuture<T>,
     {
         let cfg = &self.inner.config;
+        let max_attempts = self.max_attempts();
         let mut delay = cfg.backoff_base;
         let mut attempt = 0;
         loop {
@@ -320,10 +355,10 @@ impl PdClient {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if !err.is_retryable() {
+            if !err.is_retryable() || max_attempts == 1 {
                 return Err(err);
             }
-            if attempt >= cfg.max_attempts.max(1) {
+            if attempt >= max_attempts {
                 return Err(PdError::RetriesExhausted {
                     attempts: attempt,
                     last: Box::new(err),
@@ -373,6 +408,7 @@ impl PdClient {
         leader: Option<metapb::Peer>,
         down: Vec<pdpb::PeerStats>,
         pending: Vec<metapb::Peer>,
+        buckets: Option<metapb::Buckets>,
     ) -> Result<Option<RegionInfo>, PdError> {
         let Some(region) = region else {
             return Ok(None);
@@ -380,16 +416,22 @@ impl PdClient {
         let region = self.codec.decode_region(region)?;
         // PD reports an empty leader as a default peer.
         let leader = leader.filter(|p| p.id != 0 || p.store_id != 0);
+        // Undecodable bucket keys lose the buckets, not the region.
+        let buckets = buckets.and_then(|mut b| {
+            b.keys = self.codec.decode_bucket_keys(&b.keys).ok()?;
+            Some(b)
+        });
         Ok(Some(RegionInfo {
             region,
             leader,
             down_peers: down.into_iter().filter_map(|d| d.peer).collect(),
             pending_peers: pending,
+            buckets,
         }))
     }
 
     fn region_reply(&self, r: pdpb::GetRegionResponse) -> Result<Option<RegionInfo>, PdError> {
-        self.decode_region(r.region, r.leader, r.down_peers, r.pending_peers)
+        self.decode_region(r.region, r.leader, r.down_peers, r.pending_peers, r.buckets)
     }
 
     /// The region containing `key` (request key space); `None` when PD knows none
@@ -401,7 +443,7 @@ impl PdClient {
                 c.get_region(pdpb::GetRegionRequest {
                     header: Some(header),
                     region_key: region_key.clone().into(),
-                    need_buckets: false,
+                    need_buckets: true,
                 })
             })
             .await?;
@@ -417,7 +459,7 @@ impl PdClient {
                 c.get_prev_region(pdpb::GetRegionRequest {
                     header: Some(header),
                     region_key: region_key.clone().into(),
-                    need_buckets: false,
+                    need_buckets: true,
                 })
             })
             .await?;
@@ -444,7 +486,7 @@ impl PdClient {
                 c.get_region_by_id(pdpb::GetRegionByIdRequest {
                     header: Some(header),
                     region_id,
-                    need_buckets: false,
+                    need_buckets: true,
                 })
             })
             .await?;
@@ -576,7 +618,7 @@ impl PdClient {
     ) -> Result<Vec<RegionInfo>, PdError> {
         let mut out = Vec::new();
         for (region, leader, down, pending) in items {
-            match self.decode_region(region, leader, down, pending) {
+            match self.decode_region(region, leader, down, pending, None) {
                 Ok(Some(r)) => out.push(r),
                 Ok(None) => {}
                 Err(PdError::Codec(super::codec::CodecError::OutOfKeyspace { .. })) => {}

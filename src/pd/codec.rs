@@ -218,6 +218,33 @@ impl ApiCodec {
         Ok((start, end))
     }
 
+    /// Decodes a region's bucket keys into request key space (client-go
+    /// `DecodeBucketKeys`): a first key before the keyspace becomes its start, a last key
+    /// at or past the keyspace end (or unbounded) becomes its end, keys of other
+    /// keyspaces are dropped.
+    pub fn decode_bucket_keys(
+        &self,
+        keys: &[bytes::Bytes],
+    ) -> Result<Vec<bytes::Bytes>, CodecError> {
+        let mut out = Vec::with_capacity(keys.len());
+        let last = keys.len().saturating_sub(1);
+        for (i, key) in keys.iter().enumerate() {
+            let k = self.decode_region_key(key)?;
+            let Some((prefix, ks_end)) = &self.keyspace else {
+                out.push(k.into());
+                continue;
+            };
+            if i == 0 && k.as_slice() < prefix.as_slice() {
+                out.push(prefix.clone().into());
+            } else if i == last && (k.is_empty() || k.as_slice() >= ks_end.as_slice()) {
+                out.push(ks_end.clone().into());
+            } else if k.starts_with(prefix) {
+                out.push(k.into());
+            }
+        }
+        Ok(out)
+    }
+
     /// Decodes a region's bounds in place (see [`ApiCodec::decode_region_range`]).
     pub fn decode_region(&self, mut region: metapb::Region) -> Result<metapb::Region, CodecError> {
         if self.memcomparable || self.keyspace.is_some() {
@@ -272,6 +299,44 @@ mod tests {
         for enc in cases {
             assert!(decode_bytes(enc).is_err(), "{enc:?} must not decode");
         }
+    }
+
+    /// client-go `codecV2.DecodeBucketKeys`, in request key space: ends clamped to the
+    /// keyspace, keys of other keyspaces dropped.
+    #[test]
+    fn bucket_keys_are_decoded_and_clamped_to_the_keyspace() {
+        let codec = ApiCodec::v2(KeyMode::Raw, 1);
+        let (prefix, end) = (
+            keyspace_prefix(KeyMode::Raw, 1),
+            keyspace_end(KeyMode::Raw, 1),
+        );
+        let mut inside = prefix.to_vec();
+        inside.extend_from_slice(b"k");
+        let keys: Vec<bytes::Bytes> = [
+            b"a".to_vec(),
+            inside.clone(),
+            b"r\0\0\x05".to_vec(),
+            Vec::new(),
+        ]
+        .iter()
+        .map(|k| {
+            if k.is_empty() {
+                bytes::Bytes::new()
+            } else {
+                encode_bytes(k).into()
+            }
+        })
+        .collect();
+        let decoded = codec.decode_bucket_keys(&keys).unwrap();
+        let want: Vec<bytes::Bytes> =
+            vec![prefix.to_vec().into(), inside.into(), end.to_vec().into()];
+        assert_eq!(decoded, want);
+        // API V1 raw: verbatim.
+        let raw = ApiCodec::v1_raw();
+        assert_eq!(
+            raw.decode_bucket_keys(&keys[..1]).unwrap(),
+            keys[..1].to_vec()
+        );
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl From<PdError> for LocateError {
     fn from(e: PdError) -> Self {
         match e {
             PdError::Codec(c) => LocateError::Invalid(c.to_string()),
+            PdError::Closed => LocateError::Closed,
             e @ (PdError::UnexpectedRegion { .. } | PdError::EmptyStoreAddress { .. }) => {
                 LocateError::Invalid(e.to_string())
             }

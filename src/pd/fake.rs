@@ -27,6 +27,8 @@ pub(crate) struct FakeState {
     pub logical: i64,
     pub calls: HashMap<&'static str, u64>,
     pub get_region_delay: Duration,
+    /// The next this many `GetRegion` calls fail with `Unavailable`.
+    pub get_region_failures: u32,
     pub batch_scan_unimplemented: bool,
     /// The next TSO streams fail after this many replies each.
     pub tso_fail_after: Option<u32>,
@@ -179,7 +181,15 @@ impl PdRpc for FakeConn {
     }
 
     fn get_region(&self, req: pdpb::GetRegionRequest) -> RpcFuture<pdpb::GetRegionResponse> {
-        let r = self.pd.enter(&self.url, "get_region", true).map(|_| {
+        let r = self.pd.enter(&self.url, "get_region", true).and_then(|_| {
+            let mut st = self.pd.state.lock();
+            if st.get_region_failures > 0 {
+                st.get_region_failures -= 1;
+                return Err(tonic::Status::unavailable("injected GetRegion failure"));
+            }
+            Ok(())
+        });
+        let r = r.map(|_| {
             region_resp(
                 self.pd.header(&self.url),
                 self.pd.find_region(&req.region_key),

@@ -36,6 +36,9 @@ pub(crate) struct CachedRegion {
     /// once invalidated or marked for reload (client-go `Region.invalidReason` /
     /// `needReloadOnAccess`).
     expires_at_ms: AtomicU64,
+    /// The region's latest known buckets (client-go `regionStore.buckets`): from PD with
+    /// the region, raised by `BucketVersionNotMatch`. Not read on the lookup path.
+    buckets: parking_lot::Mutex<Option<Arc<metapb::Buckets>>>,
 }
 
 fn pack_leader(index: Option<usize>, epoch: u32) -> u64 {
@@ -68,9 +71,24 @@ impl CachedRegion {
             leader: AtomicU64::new(0),
             store_epochs,
             expires_at_ms: AtomicU64::new(expires_at_ms.max(INVALID + 1)),
+            buckets: parking_lot::Mutex::new(None),
         };
         cached.store_leader(index);
         cached
+    }
+
+    /// The region's latest known buckets.
+    pub(crate) fn buckets(&self) -> Option<Arc<metapb::Buckets>> {
+        self.buckets.lock().clone()
+    }
+
+    /// Records `buckets` unless those known are as new or newer (client-go
+    /// `OnBucketVersionNotMatch`: "buckets == nil || buckets.GetVersion() < version").
+    pub(crate) fn update_buckets(&self, buckets: metapb::Buckets) {
+        let mut slot = self.buckets.lock();
+        if slot.as_ref().is_none_or(|b| b.version < buckets.version) {
+            *slot = Some(Arc::new(buckets));
+        }
     }
 
     /// The region's id and epoch.

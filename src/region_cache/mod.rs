@@ -13,7 +13,14 @@
 //!
 //! * **Miss**: the region is loaded from PD (`GetRegion`, or `GetPrevRegion` for end-key
 //!   lookups, `GetRegionByID` by id); concurrent misses on the same key share one PD call
-//!   (single-flight).
+//!   (single-flight, on a task spawned in the PD client's [`TaskRegistry`], so closing the
+//!   store core stops loads in flight).
+//! * **One PD attempt per lookup**: a [`RegionLocator`] lookup is made on behalf of an
+//!   operation, so it asks PD once ([`PdClient::single_attempt`]) and a failure comes back
+//!   as [`LocateError::Pd`]; the operation's Backoffer retries it with `BoPDRPC`, charged
+//!   to its budget and bounded by its deadline (client-go `loadRegion(bo, …)`). The
+//!   standalone calls ([`RegionCache::load_ranges`], [`RegionCache::locate_range`]) keep
+//!   the PD client's own bounded retry.
 //! * **TTL**: an entry expires `ttl` (+ random jitter) after its last use (client-go
 //!   `RegionCacheTTL` 600 s, jitter 60 s), then is reloaded.
 //! * **Insertion** drops every overlapping entry, but never lets older information
@@ -48,6 +55,7 @@ use tikv_tower_proto::metapb;
 pub use single_flight::SingleFlight;
 
 use crate::pd::{PdClient, PdError, RegionInfo};
+use crate::tasks::TaskRegistry;
 use clock::TtlClock;
 use map::{CachedRegion, RegionMap};
 use store::{StoreEpochs, StoreMap};
@@ -82,7 +90,10 @@ enum LoadKey {
 type LoadResult = Result<RegionRoute, LocateError>;
 
 struct Inner {
+    /// For standalone calls: the PD client's bounded retry.
     pd: PdClient,
+    /// For lookups on behalf of an operation: one attempt (the operation retries).
+    op_pd: PdClient,
     ttl_ms: u64,
     jitter_ms: u64,
     clock: Arc<TtlClock>,
@@ -108,11 +119,14 @@ impl std::fmt::Debug for RegionCache {
 }
 
 impl RegionCache {
-    /// A cache loading from `pd` (whose codec decodes region bounds).
+    /// A cache loading from `pd` (whose codec decodes region bounds); its loads run in
+    /// `pd`'s task registry.
     pub fn new(pd: PdClient, config: RegionCacheConfig) -> Self {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let tasks = pd.tasks().clone();
         RegionCache {
             inner: Arc::new(Inner {
+                op_pd: pd.single_attempt(),
                 pd,
                 ttl_ms: ms(config.ttl),
                 jitter_ms: ms(config.ttl_jitter),
@@ -120,15 +134,32 @@ impl RegionCache {
                 regions: ShardedLock::new(RegionMap::default()),
                 stores: StoreMap::default(),
                 epochs: StoreEpochs::default(),
-                loads: SingleFlight::default(),
-                store_loads: SingleFlight::default(),
+                loads: SingleFlight::new(tasks.clone()),
+                store_loads: SingleFlight::new(tasks),
             }),
         }
     }
 
-    /// The PD client.
+    /// The PD client (standalone calls: its own bounded retry).
     pub fn pd(&self) -> &PdClient {
         &self.inner.pd
+    }
+
+    /// The latest known buckets of cached region `region_id` (client-go
+    /// `Region.GetBuckets`): from PD with the region, raised by `BucketVersionNotMatch`
+    /// replies. `None` when the region is not cached or has no buckets.
+    pub fn buckets(&self, region_id: u64) -> Option<Arc<metapb::Buckets>> {
+        self.inner.read_map().by_id(region_id)?.buckets()
+    }
+
+    /// The registry region and store loads are spawned in.
+    pub fn tasks(&self) -> &TaskRegistry {
+        self.inner.loads.tasks()
+    }
+
+    /// Number of region loads in flight.
+    pub fn loads_in_flight(&self) -> usize {
+        self.inner.loads.len()
     }
 
     /// Number of cached regions.
@@ -176,7 +207,7 @@ impl RegionCache {
                         .await?;
                     match loaded.into_iter().find(|r| r.contains(&key)) {
                         Some(r) => r,
-                        None => self.locate_key(&key).await?,
+                        None => self.inner.load_key(&self.inner.pd, &key).await?,
                     }
                 }
             };
@@ -301,6 +332,9 @@ impl Inner {
             self.next_ttl(self.clock.now_ms()),
             &self.epochs,
         );
+        if let Some(b) = info.buckets {
+            cached.update_buckets(b);
+        }
         // What PD just said, whatever failures were reported meanwhile.
         let route = RegionRoute {
             region: cached.region.clone(),
@@ -312,62 +346,81 @@ impl Inner {
         Ok(route)
     }
 
-    async fn load_key(self: &Arc<Self>, key: &[u8]) -> LoadResult {
-        let pd = self.pd.clone();
+    /// Why a load returned nothing: the registry was closed, or the task failed.
+    fn flight_failed(&self, what: &str) -> LocateError {
+        if self.loads.tasks().is_closed() {
+            LocateError::Closed
+        } else {
+            LocateError::Pd(format!("{what} load task failed"))
+        }
+    }
+
+    async fn load_key(self: &Arc<Self>, pd: &PdClient, key: &[u8]) -> LoadResult {
+        let pd = pd.clone();
         let k = key.to_vec();
         let this = self.clone();
         self.loads
-            .run(LoadKey::Key(key.to_vec()), move || async move {
-                let info = pd
-                    .get_region(&k)
-                    .await?
-                    .ok_or_else(|| LocateError::RegionNotFound(format!("key {k:?}")))?;
-                if !info.region_contains(&k) {
-                    return Err(LocateError::RegionNotFound(format!(
-                        "PD region {} does not contain key {k:?}",
-                        info.region.id
-                    )));
-                }
-                this.insert_info(info)
-            })
+            .run(
+                "region-load",
+                LoadKey::Key(key.to_vec()),
+                move || async move {
+                    let info = pd
+                        .get_region(&k)
+                        .await?
+                        .ok_or_else(|| LocateError::RegionNotFound(format!("key {k:?}")))?;
+                    if !info.region_contains(&k) {
+                        return Err(LocateError::RegionNotFound(format!(
+                            "PD region {} does not contain key {k:?}",
+                            info.region.id
+                        )));
+                    }
+                    this.insert_info(info)
+                },
+            )
             .await
-            .unwrap_or_else(|| Err(LocateError::Pd("region load task failed".into())))
+            .unwrap_or_else(|| Err(self.flight_failed("region")))
     }
 
     /// client-go `loadRegion(isEndKey = true)`: GetRegion, then GetPrevRegion when the key
     /// is the region's start.
     async fn load_end_key(self: &Arc<Self>, key: &[u8]) -> LoadResult {
-        let pd = self.pd.clone();
+        let pd = self.op_pd.clone();
         let k = key.to_vec();
         let this = self.clone();
         self.loads
-            .run(LoadKey::EndKey(key.to_vec()), move || async move {
-                let info = if k.is_empty() {
-                    last_region(&pd).await?
-                } else {
-                    let found = match pd.get_region(&k).await {
-                        Ok(r) => r,
-                        Err(PdError::Codec(crate::pd::CodecError::OutOfKeyspace { .. })) => None,
-                        Err(e) => return Err(e.into()),
+            .run(
+                "region-load",
+                LoadKey::EndKey(key.to_vec()),
+                move || async move {
+                    let info = if k.is_empty() {
+                        last_region(&pd).await?
+                    } else {
+                        let found = match pd.get_region(&k).await {
+                            Ok(r) => r,
+                            Err(PdError::Codec(crate::pd::CodecError::OutOfKeyspace {
+                                ..
+                            })) => None,
+                            Err(e) => return Err(e.into()),
+                        };
+                        match found {
+                            Some(r) if r.region.start_key.as_ref() < k.as_slice() => Some(r),
+                            _ => pd.get_prev_region(&k).await?,
+                        }
                     };
-                    match found {
-                        Some(r) if r.region.start_key.as_ref() < k.as_slice() => Some(r),
-                        _ => pd.get_prev_region(&k).await?,
-                    }
-                };
-                let info =
-                    info.ok_or_else(|| LocateError::RegionNotFound(format!("end key {k:?}")))?;
-                this.insert_info(info)
-            })
+                    let info =
+                        info.ok_or_else(|| LocateError::RegionNotFound(format!("end key {k:?}")))?;
+                    this.insert_info(info)
+                },
+            )
             .await
-            .unwrap_or_else(|| Err(LocateError::Pd("region load task failed".into())))
+            .unwrap_or_else(|| Err(self.flight_failed("region")))
     }
 
     async fn load_id(self: &Arc<Self>, id: u64) -> LoadResult {
-        let pd = self.pd.clone();
+        let pd = self.op_pd.clone();
         let this = self.clone();
         self.loads
-            .run(LoadKey::Id(id), move || async move {
+            .run("region-load", LoadKey::Id(id), move || async move {
                 let info = pd
                     .get_region_by_id(id)
                     .await?
@@ -375,14 +428,14 @@ impl Inner {
                 this.insert_info(info)
             })
             .await
-            .unwrap_or_else(|| Err(LocateError::Pd("region load task failed".into())))
+            .unwrap_or_else(|| Err(self.flight_failed("region")))
     }
 
     async fn load_store(self: &Arc<Self>, id: u64) -> Result<StoreRoute, LocateError> {
-        let pd = self.pd.clone();
+        let pd = self.op_pd.clone();
         let this = self.clone();
         self.store_loads
-            .run(LoadKey::Store(id), move || async move {
+            .run("store-load", LoadKey::Store(id), move || async move {
                 match pd.get_store(id).await? {
                     Some(s) => Ok(this.stores.put(&s)),
                     None => {
@@ -392,7 +445,7 @@ impl Inner {
                 }
             })
             .await
-            .unwrap_or_else(|| Err(LocateError::Pd("store load task failed".into())))
+            .unwrap_or_else(|| Err(self.flight_failed("store")))
     }
 }
 
@@ -429,7 +482,7 @@ impl RegionLocator for RegionCache {
         if let Some(r) = self.inner.lookup(key, false) {
             return Ok(r);
         }
-        self.inner.load_key(key).await
+        self.inner.load_key(&self.inner.op_pd, key).await
     }
 
     async fn locate_end_key(&self, key: &[u8]) -> Result<RegionRoute, LocateError> {
@@ -524,6 +577,27 @@ impl RegionLocator for RegionCache {
             ));
         }
         true
+    }
+
+    /// client-go `OnBucketVersionNotMatch`: the cached region (at that epoch) records the
+    /// newer buckets; the keys TiKV sent are decoded with the PD client's codec.
+    fn on_bucket_version_not_match(&self, region: RegionVerId, version: u64, keys: &[Bytes]) {
+        let keys = match self.inner.pd.codec().decode_bucket_keys(keys) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(region = region.id, error = %e, "undecodable bucket keys");
+                return;
+            }
+        };
+        let map = self.inner.read_map();
+        if let Some(r) = map.by_id(region.id).filter(|r| r.ver() == region) {
+            r.update_buckets(metapb::Buckets {
+                region_id: region.id,
+                version,
+                keys,
+                ..Default::default()
+            });
+        }
     }
 
     /// client-go `InvalidateCachedRegionWithReason`; on `StoreNotMatch` the leader's

@@ -9,19 +9,30 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use parking_lot::Mutex;
 
+use crate::tasks::TaskRegistry;
+
 type Flight<V> = Shared<BoxFuture<'static, Option<V>>>;
 
 /// Runs at most one load per key at a time; concurrent callers share its result. The load
-/// runs on a spawned task, so it completes even if the caller that started it goes away.
+/// runs on a task spawned in the owner's [`TaskRegistry`], so it completes even if the
+/// caller that started it goes away, and closing the registry stops it.
 pub struct SingleFlight<K, V: Clone> {
     inflight: Arc<Mutex<HashMap<K, Flight<V>>>>,
+    tasks: TaskRegistry,
 }
 
-impl<K, V: Clone> Default for SingleFlight<K, V> {
-    fn default() -> Self {
+impl<K, V: Clone> SingleFlight<K, V> {
+    /// Loads spawned in `tasks` (under `name`).
+    pub fn new(tasks: TaskRegistry) -> Self {
         SingleFlight {
             inflight: Arc::new(Mutex::new(HashMap::new())),
+            tasks,
         }
+    }
+
+    /// The registry loads are spawned in.
+    pub fn tasks(&self) -> &TaskRegistry {
+        &self.tasks
     }
 }
 
@@ -31,8 +42,9 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// The result of `load` for `key`, shared with every concurrent caller for the same
-    /// key; `None` if the load task panicked.
-    pub async fn run<F>(&self, key: K, load: impl FnOnce() -> F) -> Option<V>
+    /// key; `None` if the load task panicked, was stopped by closing the registry, or
+    /// could not start because the registry is closed.
+    pub async fn run<F>(&self, name: &'static str, key: K, load: impl FnOnce() -> F) -> Option<V>
     where
         F: Future<Output = V> + Send + 'static,
     {
@@ -43,9 +55,15 @@ where
                 None => {
                     let inflight = self.inflight.clone();
                     let k = key.clone();
-                    let task = tokio::spawn(load());
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let load = load();
+                    // Not spawned (closed registry) or aborted: `tx` is dropped, so the
+                    // receiver ends with an error.
+                    self.tasks.spawn(name, async move {
+                        let _ = tx.send(load.await);
+                    });
                     let fut: BoxFuture<'static, Option<V>> = async move {
-                        let r = task.await.ok();
+                        let r = rx.await.ok();
                         inflight.lock().remove(&k);
                         r
                     }

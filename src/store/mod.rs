@@ -510,5 +510,7 @@ pub fn grpc_options(cfg: &Config) -> crate::transport::GrpcOptions {
     }
 }
 
+#[cfg(test)]
+mod pd_budget_tests;
 #[cfg(all(test, feature = "embedded"))]
 mod tests;

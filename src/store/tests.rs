@@ -20,15 +20,7 @@ async fn fake_store(pd: &FakePd) -> KvStore {
     let transport = StoreTransport::custom(tower::service_fn(|_c: StoreCall| async {
         Err::<StoreResponse, _>(TransportError::Canceled)
     }));
-    KvStore::with_transport(
-        pd.connector(),
-        vec!["http://pd".into()],
-        transport,
-        StoreOptions::raw(),
-        TaskRegistry::new(),
-    )
-    .await
-    .expect("store")
+    super::pd_budget_tests::store_with(pd, transport).await
 }
 
 /// Waits (bounded) until the fake PD has seen `n` TSO streams end on its side.

@@ -18,7 +18,7 @@
 //! | RegionNotFound | invalidate; leader untried → one retry at the leader | retry now / re-locate (RegionMiss) |
 //! | KeyNotInRegion | invalidate | re-locate (RegionMiss) |
 //! | EpochNotMatch | `on_epoch_not_match(current_regions)` | re-locate (no backoff if the cache learned something, else RegionMiss) |
-//! | BucketVersionNotMatch | – | re-locate (RegionMiss) |
+//! | BucketVersionNotMatch | `on_bucket_version_not_match` (cache records the newer buckets) | re-locate (RegionMiss; client-go returns it to the coprocessor client, which backs off RegionMiss and re-splits) |
 //! | ServerIsBusy | "deadline is exceeded" on a configurable-timeout read → peer flagged; else pending backoff + next peer for reads, backoff for leader-only | retry now / backoff TiKVServerBusy |
 //! | StaleCommand | – | retry now (selector tries the next peer when the leader exhausts) |
 //! | StoreNotMatch | invalidate, store marked for re-resolution | re-locate (RegionMiss) |
@@ -226,7 +226,12 @@ where
                 Decision::Relocate(Some(BackoffKind::RegionMiss))
             }
         }
-        K::BucketVersionNotMatch => Decision::Relocate(Some(BackoffKind::RegionMiss)),
+        K::BucketVersionNotMatch => {
+            if let Some(b) = &err.bucket_version_not_match {
+                locator.on_bucket_version_not_match(at.region, b.version, &b.keys);
+            }
+            Decision::Relocate(Some(BackoffKind::RegionMiss))
+        }
         K::ServerIsBusy => {
             let busy = err.server_is_busy.clone().unwrap_or_default();
             if busy.reason.contains("deadline is exceeded") && at.configurable_timeout() {

@@ -181,8 +181,16 @@ where
                 policy,
                 config,
             } = this;
-            let region = resolve_target(&*locator, &req).await?;
-            let selected = select(&*locator, &*policy, &region, &req).await?;
+            // Lookups (a PD call on a miss, once: the retry layer retries) end at the
+            // operation deadline.
+            let (region, selected) = req
+                .op
+                .within_deadline(async {
+                    let region = resolve_target(&*locator, &req).await?;
+                    let selected = select(&*locator, &*policy, &region, &req).await?;
+                    Ok::<_, Error>((region, selected))
+                })
+                .await??;
             let session = req.replica_session().clone();
             let (call, at, span) = stamp(&config, &region, &selected, req);
             let result = inner.oneshot(call).instrument(span.clone()).await;

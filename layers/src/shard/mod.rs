@@ -223,7 +223,8 @@ where
 
 /// Locate for splitting, backing off as [`Decision::for_locate`] says (client-go
 /// `LocateKey` callers retry with `BoPDRPC` / `BoRegionMiss`), charged to the operation's
-/// budget and deadline.
+/// budget and deadline. This loop is the only retry of a failed PD lookup: the locator
+/// asks PD once per call (client-go `loadRegion` backs off on the caller's Backoffer).
 async fn locate<L: RegionLocator>(
     locator: &L,
     op: &OpState,
@@ -231,11 +232,15 @@ async fn locate<L: RegionLocator>(
     end: bool,
 ) -> Result<RegionRoute, Error> {
     loop {
-        let r = if end {
-            locator.locate_end_key(key).await
-        } else {
-            locator.locate_key(key).await
-        };
+        let r = op
+            .within_deadline(async {
+                if end {
+                    locator.locate_end_key(key).await
+                } else {
+                    locator.locate_key(key).await
+                }
+            })
+            .await?;
         let e = match r {
             Ok(r) => return Ok(r),
             Err(e) => e,

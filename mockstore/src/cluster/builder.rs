@@ -45,13 +45,14 @@ pub struct MockClusterBuilder {
     labels: Vec<(usize, String, String)>,
     api_version: ApiVersion,
     boundary_encoding: Option<BoundaryEncoding>,
-    keyspaces: Vec<(String, u32)>,
+    keyspaces: Vec<(String, u32, bool)>,
     split_keys: Vec<Vec<u8>>,
     boundary_splits: Vec<Vec<u8>>,
     presplit: usize,
     split: SplitThresholds,
     merge: Option<crate::pd::merge_check::MergeConfig>,
     raft_entry_max_size: u64,
+    region_buckets: bool,
     seed: u64,
     clock: Clock,
     cluster_id: u64,
@@ -73,6 +74,7 @@ impl Default for MockClusterBuilder {
             split: SplitThresholds::default(),
             merge: None,
             raft_entry_max_size: DEFAULT_RAFT_ENTRY_MAX_SIZE,
+            region_buckets: false,
             seed: 0,
             clock: Clock::System,
             cluster_id: DEFAULT_CLUSTER_ID,
@@ -140,10 +142,19 @@ impl MockClusterBuilder {
         self
     }
 
-    /// Declares a keyspace (API V2).
+    /// Declares a keyspace (API V2) under cluster-level ("unified") GC.
     pub fn keyspace(mut self, name: impl Into<String>, id: u32) -> Self {
         self.keyspaces
-            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID));
+            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID, false));
+        self
+    }
+
+    /// Declares a keyspace (API V2) with keyspace-level GC (PD keyspace config
+    /// `gc_management_type = keyspace_level`): its GC state is its own (see
+    /// [`GcStates`](crate::pd::GcStates)).
+    pub fn keyspace_level_gc(mut self, name: impl Into<String>, id: u32) -> Self {
+        self.keyspaces
+            .push((name.into(), id & crate::codec::MAX_KEYSPACE_ID, true));
         self
     }
 
@@ -222,6 +233,14 @@ impl MockClusterBuilder {
         self
     }
 
+    /// Regions carry buckets (TiKV `coprocessor.enable-region-bucket`), which PD hands
+    /// out with `need_buckets` lookups (see [`buckets`](super::buckets)). Off by default,
+    /// like TiKV.
+    pub fn region_buckets(mut self, on: bool) -> Self {
+        self.region_buckets = on;
+        self
+    }
+
     /// Seed of the fault injector's random generator.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -257,6 +276,7 @@ impl MockClusterBuilder {
             split: self.split,
             merge: self.merge,
             seed: self.seed,
+            region_buckets: self.region_buckets,
         };
         let mut next_id = 0u64;
         let mut alloc = || {
@@ -337,10 +357,10 @@ impl MockClusterBuilder {
             .collect();
         if self.api_version == ApiVersion::V2 {
             let mut declared = self.keyspaces.clone();
-            if !declared.iter().any(|(_, id)| *id == 0) {
-                declared.insert(0, ("DEFAULT".to_string(), 0));
+            if !declared.iter().any(|(_, id, _)| *id == 0) {
+                declared.insert(0, ("DEFAULT".to_string(), 0, false));
             }
-            for (name, id) in declared {
+            for (name, id, keyspace_level_gc) in declared {
                 for mode in [RAW_MODE_PREFIX, TXN_MODE_PREFIX] {
                     split_at.push(boundary_encoding.to_boundary(&keyspace_prefix(mode, id)));
                     split_at.push(boundary_encoding.to_boundary(&keyspace_end(mode, id)));
@@ -356,6 +376,7 @@ impl MockClusterBuilder {
                     id,
                     name,
                     created_at: now,
+                    keyspace_level_gc,
                 });
             }
         }

@@ -128,4 +128,7 @@ pub struct ClusterConfig {
     pub merge: Option<crate::pd::merge_check::MergeConfig>,
     /// Seed of the fault-injection random generator.
     pub seed: u64,
+    /// Regions carry buckets, which PD reports to `need_buckets` lookups (off by
+    /// default; see [`buckets`](super::buckets)).
+    pub region_buckets: bool,
 }

@@ -127,7 +127,8 @@ pub fn inproc_address(id: u64) -> String {
     format!("inproc://store-{id}")
 }
 
-/// A keyspace (`keyspacepb.KeyspaceMeta`, without its config map).
+/// A keyspace (`keyspacepb.KeyspaceMeta`; of its config map only the GC management
+/// type).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Keyspace {
     /// Keyspace id (24 bits).
@@ -136,4 +137,8 @@ pub struct Keyspace {
     pub name: String,
     /// Unix seconds of creation.
     pub created_at: i64,
+    /// Keyspace-level GC (PD keyspace config `gc_management_type = keyspace_level`): the
+    /// keyspace has its own txn / GC safe points and barriers; otherwise it follows the
+    /// cluster-level ("unified") GC of the null keyspace.
+    pub keyspace_level_gc: bool,
 }

@@ -13,6 +13,7 @@
 //! Topology changes follow TiKV (see [`state`](self) docs on splits and
 //! merges) and take effect at once for both PD and the stores.
 
+pub mod buckets;
 mod builder;
 mod config;
 mod error;
@@ -76,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) split_check: Mutex<crate::store::split_check::SplitCheckState>,
     /// PD-side state (TSO, GC, served URL): see [`crate::pd`].
     pub(crate) pd: crate::pd::PdState,
+    /// Bucket reports per region since its last range change (buckets mode).
+    pub(crate) bucket_refreshes: Mutex<HashMap<u64, u64>>,
 }
 
 impl MockCluster {
@@ -109,6 +112,7 @@ impl MockCluster {
                 split_check: Mutex::new(Default::default()),
                 safe_ts: Mutex::new(HashMap::new()),
                 pd: crate::pd::PdState::default(),
+                bucket_refreshes: Mutex::new(HashMap::new()),
             }),
         }
         .started_at(start_ms)
@@ -542,6 +546,11 @@ impl MockCluster {
     /// returns the number of records removed.
     pub fn gc(&self, safe_point: u64) -> usize {
         self.inner.engine.gc(safe_point)
+    }
+
+    /// [`gc`](Self::gc) restricted to the keys `pick` selects (per-keyspace GC).
+    pub fn gc_keys(&self, safe_point: u64, pick: impl Fn(&[u8]) -> bool) -> usize {
+        self.inner.engine.gc_keys(safe_point, pick)
     }
 
     // ---- keyspaces --------------------------------------------------------

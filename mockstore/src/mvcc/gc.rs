@@ -15,8 +15,16 @@ impl TxnEngine {
     /// Removes versions invisible to every snapshot at or after
     /// `safe_point`. Returns the number of records removed.
     pub fn gc(&self, safe_point: Ts) -> usize {
+        self.gc_keys(safe_point, |_| true)
+    }
+
+    /// [`gc`](Self::gc) of the keys `pick` selects only.
+    pub fn gc_keys(&self, safe_point: Ts, pick: impl Fn(&[u8]) -> bool) -> usize {
         let mut removed = 0;
-        self.inner.store.retain_mut(|_, d| {
+        self.inner.store.retain_mut(|key, d| {
+            if !pick(key) {
+                return;
+            }
             let mut drop = Vec::new();
             let mut remove_all = false;
             for (&commit_ts, w) in d.writes.range(..=safe_point).rev() {

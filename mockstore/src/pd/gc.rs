@@ -14,10 +14,11 @@
 //! - legacy **service safe points** (`UpdateServiceGCSafePoint`) map onto the above:
 //!   `gc_worker` advances the txn safe point, any other service id sets (TTL > 0) or
 //!   deletes (TTL <= 0) a GC barrier;
-//! - keyspace scopes: an id outside the 24-bit keyspace range is the *null keyspace*
-//!   (cluster-level GC). The mock's keyspaces all use cluster-level GC, so user APIs
-//!   (barriers, reads) on a keyspace are redirected to the null keyspace and
-//!   management APIs (advancing safe points) on a keyspace fail.
+//! - keyspace scopes (`redirectKeyspace`): an id outside the 24-bit keyspace range is
+//!   the *null keyspace* (cluster-level, "unified" GC). A keyspace whose config says
+//!   `gc_management_type = keyspace_level` has a GC state of its own: every API acts on
+//!   it. For any other keyspace user APIs (barriers, reads) are redirected to the null
+//!   keyspace and management APIs (advancing safe points) fail.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -164,11 +165,13 @@ pub struct GcStates {
 
 impl GcStates {
     /// Resolves a request's keyspace scope (`None` = unset) to the keyspace whose state
-    /// is used. `exists` tells whether a keyspace id is known; `user_api` selects
-    /// redirection (barriers, reads) over refusal (advancing safe points).
+    /// is used (PD `GCStateManager.redirectKeyspace`). `level_gc(id)` is `None` for an
+    /// unknown keyspace, else whether it has keyspace-level GC; `user_api` selects
+    /// redirection (barriers, reads) over refusal (advancing safe points) for a keyspace
+    /// without it.
     pub fn redirect(
         scope: Option<&pdpb::KeyspaceScope>,
-        exists: impl Fn(u32) -> bool,
+        level_gc: impl Fn(u32) -> Option<bool>,
         user_api: bool,
     ) -> Result<u32, GcError> {
         let id = match scope.and_then(|s| s.keyspace.as_ref()) {
@@ -179,8 +182,10 @@ impl GcStates {
         if id & !VALID_KEYSPACE_MASK != 0 {
             return Ok(NULL_KEYSPACE_ID);
         }
-        if !exists(id) {
-            return Err(GcError::KeyspaceNotFound(id));
+        match level_gc(id) {
+            None => return Err(GcError::KeyspaceNotFound(id)),
+            Some(true) => return Ok(id),
+            Some(false) => {}
         }
         if user_api {
             Ok(NULL_KEYSPACE_ID)
@@ -562,7 +567,7 @@ mod tests {
 
     #[test]
     fn keyspace_redirection() {
-        let exists = |id: u32| id == 0 || id == 1;
+        let exists = |id: u32| (id == 0 || id == 1 || id == 2).then_some(id == 2);
         let scope = |id| pdpb::KeyspaceScope {
             keyspace: Some(pdpb::keyspace_scope::Keyspace::KeyspaceId(id)),
         };
@@ -577,5 +582,8 @@ mod tests {
             GcStates::redirect(Some(&scope(7)), exists, true),
             Err(GcError::KeyspaceNotFound(7))
         );
+        // Keyspace-level GC: its own state, for user and management APIs alike.
+        assert_eq!(GcStates::redirect(Some(&scope(2)), exists, true), Ok(2));
+        assert_eq!(GcStates::redirect(Some(&scope(2)), exists, false), Ok(2));
     }
 }

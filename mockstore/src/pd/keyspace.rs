@@ -21,10 +21,10 @@ impl MockPd {
             .cluster
             .keyspaces()
             .into_iter()
-            .map(|k| meta(k.id, k.name, k.created_at))
+            .map(|k| meta(k.id, k.name, k.created_at, k.keyspace_level_gc))
             .collect();
         if !list.iter().any(|k| keyspace_id(k) == Some(0)) {
-            list.push(meta(0, "DEFAULT".to_string(), 0));
+            list.push(meta(0, "DEFAULT".to_string(), 0, false));
         }
         list.sort_by_key(keyspace_id);
         list
@@ -46,14 +46,27 @@ fn keyspace_id(k: &keyspacepb::KeyspaceMeta) -> Option<u32> {
     }
 }
 
-fn meta(id: u32, name: String, created_at: i64) -> keyspacepb::KeyspaceMeta {
+/// PD's keyspace config key for the GC management type (`keyspace.GCManagementType`).
+pub const GC_MANAGEMENT_TYPE: &str = "gc_management_type";
+/// Its value for keyspace-level GC (`keyspace.KeyspaceLevelGC`); PD's other value is
+/// `unified`.
+pub const KEYSPACE_LEVEL_GC: &str = "keyspace_level";
+
+fn meta(id: u32, name: String, created_at: i64, level_gc: bool) -> keyspacepb::KeyspaceMeta {
+    let mut config = std::collections::HashMap::new();
+    if level_gc {
+        config.insert(
+            GC_MANAGEMENT_TYPE.to_string(),
+            KEYSPACE_LEVEL_GC.to_string(),
+        );
+    }
     keyspacepb::KeyspaceMeta {
         keyspace: Some(keyspacepb::keyspace_meta::Keyspace::Id(id)),
         name,
         state: keyspacepb::KeyspaceState::Enabled as i32,
         created_at,
         state_changed_at: created_at,
-        config: Default::default(),
+        config,
     }
 }
 

@@ -47,7 +47,7 @@ mod service;
 pub mod tso;
 
 use parking_lot::{Mutex, RwLock};
-use tikv_tower_proto::pdpb;
+use tikv_tower_proto::{metapb, pdpb};
 
 use crate::cluster::{MockCluster, Region};
 
@@ -192,25 +192,67 @@ impl MockPd {
         Ok(())
     }
 
-    fn keyspace_exists(&self, id: u32) -> bool {
-        id == 0 || self.cluster.keyspace_by_id(id).is_some()
+    /// `None` for an unknown keyspace, else whether it has keyspace-level GC (`DEFAULT`
+    /// always exists).
+    fn keyspace_level_gc(&self, id: u32) -> Option<bool> {
+        match self.cluster.keyspace_by_id(id) {
+            Some(k) => Some(k.keyspace_level_gc),
+            None => (id == 0).then_some(false),
+        }
+    }
+
+    /// The `(txn_safe_point, gc_safe_point)` of a keyspace with keyspace-level GC, or of
+    /// the cluster ([`NULL_KEYSPACE_ID`]).
+    pub fn keyspace_gc_safe_points(&self, keyspace_id: u32) -> (u64, u64) {
+        self.state().gc.lock().safe_points(keyspace_id)
     }
 
     fn now_ms(&self) -> u64 {
         self.cluster.clock().now_millis()
     }
 
-    /// Runs `f` on the GC state and, if the cluster-level GC safe point moved up,
-    /// garbage-collects the engine at the new value.
+    /// Runs `f` on the GC state and garbage-collects the engine where a GC safe point
+    /// moved up: a keyspace-level keyspace's own transactional keys at its value, the
+    /// rest of the data at the cluster-level value (TiKV's GC reads each key's
+    /// keyspace's safe point).
     fn with_gc<T>(&self, f: impl FnOnce(&mut GcStates) -> T) -> T {
-        let (out, before, after) = {
+        let level: Vec<u32> = self
+            .cluster
+            .keyspaces()
+            .into_iter()
+            .filter(|k| k.keyspace_level_gc)
+            .map(|k| k.id)
+            .collect();
+        let scopes: Vec<u32> = std::iter::once(NULL_KEYSPACE_ID)
+            .chain(level.iter().copied())
+            .collect();
+        let (out, moved) = {
             let mut gc = self.state().gc.lock();
-            let before = gc.safe_points(NULL_KEYSPACE_ID).1;
+            let before: Vec<u64> = scopes.iter().map(|&id| gc.safe_points(id).1).collect();
             let out = f(&mut gc);
-            (out, before, gc.safe_points(NULL_KEYSPACE_ID).1)
+            let moved: Vec<(u32, u64)> = scopes
+                .iter()
+                .zip(before)
+                .filter_map(|(&id, b)| {
+                    let after = gc.safe_points(id).1;
+                    (after > b).then_some((id, after))
+                })
+                .collect();
+            (out, moved)
         };
-        if after > before {
-            self.cluster.gc(after);
+        let keyspace_of = |key: &[u8]| match crate::codec::parse_keyspace_key(key) {
+            Some((crate::codec::TXN_MODE_PREFIX, id, _)) => Some(id),
+            _ => None,
+        };
+        for (id, safe_point) in moved {
+            if id == NULL_KEYSPACE_ID {
+                self.cluster.gc_keys(safe_point, |k| {
+                    keyspace_of(k).is_none_or(|ks| !level.contains(&ks))
+                });
+            } else {
+                self.cluster
+                    .gc_keys(safe_point, |k| keyspace_of(k) == Some(id));
+            }
         }
         out
     }
@@ -242,14 +284,26 @@ fn region_extras(
     (region.leader_pb(), down, pending)
 }
 
-/// A region as `pdpb.Region` (scan results).
-fn region_pb(region: &Region) -> pdpb::Region {
-    let (leader, down_peers, pending_peers) = region_extras(region);
-    pdpb::Region {
-        region: Some(region.to_pb()),
-        leader,
-        down_peers,
-        pending_peers,
-        buckets: None,
+impl MockPd {
+    /// The region's buckets when asked for and the cluster has them (PD: `need_buckets`
+    /// and the store config's `enable-region-bucket`).
+    fn buckets(&self, region: &Region, need_buckets: bool) -> Option<metapb::Buckets> {
+        if need_buckets {
+            self.cluster.region_buckets(region)
+        } else {
+            None
+        }
+    }
+
+    /// A region as `pdpb.Region` (scan results).
+    fn region_pb(&self, region: &Region, need_buckets: bool) -> pdpb::Region {
+        let (leader, down_peers, pending_peers) = region_extras(region);
+        pdpb::Region {
+            region: Some(region.to_pb()),
+            leader,
+            down_peers,
+            pending_peers,
+            buckets: self.buckets(region, need_buckets),
+        }
     }
 }

@@ -7,7 +7,7 @@ use tikv_tower_proto::pdpb::{self, pd_server::Pd};
 use tonic::{Request, Response, Status};
 
 use super::gc::{GcError, GcStates, NULL_KEYSPACE_ID};
-use super::{region_extras, region_pb, MockPd};
+use super::{region_extras, MockPd};
 use crate::cluster::{group_split_keys, Region};
 
 type PdResult<T> = Result<Response<T>, Status>;
@@ -33,12 +33,17 @@ macro_rules! gc_reply {
 impl MockPd {
     /// The `GetRegion` / `GetPrevRegion` / `GetRegionByID` reply: an OK header, and the
     /// region's fields when there is one.
-    fn region_reply(&self, region: Option<Region>) -> PdResult<pdpb::GetRegionResponse> {
+    fn region_reply(
+        &self,
+        region: Option<Region>,
+        need_buckets: bool,
+    ) -> PdResult<pdpb::GetRegionResponse> {
         let mut resp = pdpb::GetRegionResponse {
             header: self.ok_header(),
             ..Default::default()
         };
         if let Some(region) = region {
+            resp.buckets = self.buckets(&region, need_buckets);
             let (leader, down, pending) = region_extras(&region);
             resp.region = Some(region.to_pb());
             resp.leader = leader;
@@ -58,7 +63,7 @@ impl MockPd {
         scope: Option<&pdpb::KeyspaceScope>,
         user_api: bool,
     ) -> Result<u32, GcError> {
-        GcStates::redirect(scope, |id| self.keyspace_exists(id), user_api)
+        GcStates::redirect(scope, |id| self.keyspace_level_gc(id), user_api)
     }
 
     /// Regions of `BatchScanRegions` (PD `BatchScanRegions`): ranges must be sorted and
@@ -102,7 +107,10 @@ impl MockPd {
                 out.push(region);
             }
         }
-        Ok(out.iter().map(region_pb).collect())
+        Ok(out
+            .iter()
+            .map(|r| self.region_pb(r, req.need_buckets))
+            .collect())
     }
 }
 
@@ -149,7 +157,7 @@ impl MockPd {
                         leader,
                         down_peers,
                         pending_peers,
-                        buckets: None,
+                        buckets: self.buckets(&region, r.need_buckets),
                     },
                 );
                 id
@@ -310,7 +318,10 @@ impl Pd for MockPd {
         req: Request<pdpb::GetRegionRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
         let req = checked!(self, req)?;
-        self.region_reply(self.cluster.region_by_key(&req.region_key))
+        self.region_reply(
+            self.cluster.region_by_key(&req.region_key),
+            req.need_buckets,
+        )
     }
 
     async fn get_prev_region(
@@ -318,7 +329,7 @@ impl Pd for MockPd {
         req: Request<pdpb::GetRegionRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
         let req = checked!(self, req)?;
-        self.region_reply(self.cluster.prev_region(&req.region_key))
+        self.region_reply(self.cluster.prev_region(&req.region_key), req.need_buckets)
     }
 
     async fn get_region_by_id(
@@ -326,7 +337,7 @@ impl Pd for MockPd {
         req: Request<pdpb::GetRegionByIdRequest>,
     ) -> PdResult<pdpb::GetRegionResponse> {
         let req = checked!(self, req)?;
-        self.region_reply(self.cluster.region(req.region_id))
+        self.region_reply(self.cluster.region(req.region_id), req.need_buckets)
     }
 
     async fn scan_regions(
@@ -345,7 +356,7 @@ impl Pd for MockPd {
                 .iter()
                 .map(|r| r.leader_pb().unwrap_or_default())
                 .collect(),
-            regions: found.iter().map(region_pb).collect(),
+            regions: found.iter().map(|r| self.region_pb(r, false)).collect(),
         }))
     }
 
@@ -627,11 +638,31 @@ impl Pd for MockPd {
     ) -> PdResult<pdpb::GetAllKeyspacesGcStatesResponse> {
         let req = checked!(self, req)?;
         let now = self.now_ms();
+        let metas = self.keyspace_metas();
         let gc = self.state().gc.lock();
-        // Every keyspace uses cluster-level GC: only the null keyspace has its own state.
+        // PD `iterateAllKeyspacesGCStates`: the null keyspace, then every enabled
+        // keyspace: its own state under keyspace-level GC, else an empty state marked
+        // not keyspace-level.
+        let mut gc_states = vec![gc.state(NULL_KEYSPACE_ID, req.exclude_gc_barriers, now)];
+        for meta in &metas {
+            let Some(tikv_tower_proto::keyspacepb::keyspace_meta::Keyspace::Id(id)) = meta.keyspace
+            else {
+                continue;
+            };
+            gc_states.push(match self.keyspace_level_gc(id) {
+                Some(true) => gc.state(id, req.exclude_gc_barriers, now),
+                _ => pdpb::GcState {
+                    keyspace_scope: Some(pdpb::KeyspaceScope {
+                        keyspace: Some(pdpb::keyspace_scope::Keyspace::KeyspaceId(id)),
+                    }),
+                    is_keyspace_level_gc: false,
+                    ..Default::default()
+                },
+            });
+        }
         Ok(Response::new(pdpb::GetAllKeyspacesGcStatesResponse {
             header: self.ok_header(),
-            gc_states: vec![gc.state(NULL_KEYSPACE_ID, req.exclude_gc_barriers, now)],
+            gc_states,
             global_gc_barriers: if req.exclude_global_gc_barriers {
                 Vec::new()
             } else {

@@ -181,33 +181,58 @@ fn unless_atomic<'k>(
 fn raw_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawPutRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_put");
     mode.keys([r.key.as_ref()])?;
-    unless_atomic(r.for_cas, [r.key.as_ref()])?;
-    mode.ttl(r.ttl)?;
-    let cf = mode.cf(&r.cf)?;
+    // TiKV `raw_put`: key size, TTL, then column family; `for_cas` goes to
+    // `raw_batch_put_atomic` with one TTL: column family, then TTL.
+    let cf = if r.for_cas {
+        let cf = mode.cf(&r.cf)?;
+        check_ttl_valid(&mode, 1, &[r.ttl])?;
+        cf
+    } else {
+        key_size([r.key.as_ref()])?;
+        mode.ttl(r.ttl)?;
+        mode.cf(&r.cf)?
+    };
     let _latch = ctx.store.latch(&r.key);
     ctx.store.put(cf, r.key, r.value, ctx.expire_ts(r.ttl));
     Ok(())
 }
 
-/// `RawBatchPut`: `ttls` empty = no TTL, one = for every pair, else one
-/// per pair (`TtlLenNotEqualsToPairs`).
+/// `RawBatchPut` (TiKV `future_raw_batch_put` → `Storage::raw_batch_put`, or
+/// `raw_batch_put_atomic` when `for_cas`). `ttls` empty = no TTL, one = for
+/// every pair, else taken as sent; both paths then run `check_ttl_valid`
+/// (the atomic one skips only the key-size check). As in TiKV the checks run
+/// in the order API version, column family, key size, TTL, and pairs are
+/// zipped with their TTLs.
 fn raw_batch_put(ctx: &RawCtx<'_>, r: kvrpcpb::RawBatchPutRequest) -> Result<(), RawError> {
     let mode = ctx.mode(r.context.as_ref(), "raw_batch_put");
     mode.keys(r.pairs.iter().map(|p| p.key.as_ref()))?;
-    unless_atomic(r.for_cas, r.pairs.iter().map(|p| p.key.as_ref()))?;
     let cf = mode.cf(&r.cf)?;
+    unless_atomic(r.for_cas, r.pairs.iter().map(|p| p.key.as_ref()))?;
     let ttls: Vec<u64> = match r.ttls.len() {
         0 => vec![0; r.pairs.len()],
         1 => vec![r.ttls[0]; r.pairs.len()],
-        n if n == r.pairs.len() => r.ttls.clone(),
-        _ => return Err(RawError::TtlLenNotEqualsToPairs),
+        _ => r.ttls.clone(),
     };
-    for ttl in &ttls {
-        mode.ttl(*ttl)?;
-    }
+    check_ttl_valid(&mode, r.pairs.len(), &ttls)?;
+    // `raw_batch_put_requests_to_modifies` zips: with TTL disabled a list of
+    // zeros of another length passes the check and bounds what is written.
     for (p, ttl) in r.pairs.into_iter().zip(ttls) {
         let _latch = ctx.store.latch(&p.key);
         ctx.store.put(cf, p.key, p.value, ctx.expire_ts(ttl));
+    }
+    Ok(())
+}
+
+/// TiKV `Storage::check_ttl_valid`: without TTL support any non-zero TTL is
+/// `TtlNotEnabled` (whatever the list's length); with it, one TTL per pair
+/// (`TtlLenNotEqualsToPairs`).
+fn check_ttl_valid(mode: &ModeCheck, key_cnt: usize, ttls: &[u64]) -> Result<(), RawError> {
+    if !mode.ttl_enabled() {
+        if let Some(&ttl) = ttls.iter().find(|&&t| t != 0) {
+            return mode.ttl(ttl);
+        }
+    } else if ttls.len() != key_cnt {
+        return Err(RawError::TtlLenNotEqualsToPairs);
     }
     Ok(())
 }

@@ -128,6 +128,11 @@ impl ModeCheck {
         }
     }
 
+    /// Whether the storage keeps TTLs (TiKV `F::IS_TTL_ENABLED`).
+    pub(crate) fn ttl_enabled(&self) -> bool {
+        self.storage.ttl_enabled()
+    }
+
     /// TTL is accepted only when the storage enables it.
     pub(crate) fn ttl(&self, ttl: u64) -> Result<(), RawError> {
         if ttl != 0 && !self.storage.ttl_enabled() {

@@ -24,6 +24,8 @@
 //! - `POST stores/{id}/stop`, `POST stores/{id}/start`, `POST
 //!   stores/{id}/slow {"delay_ms"}`;
 //! - `POST clock/advance {"ms"}` (only with a manual clock: `--manual-clock`).
+//! - `POST regions/{id}/buckets/refresh` → `{"region_id", "version"}`: a newer bucket
+//!   report for the region (only with `--region-buckets`).
 //!
 //! The servers bind 127.0.0.1 only. Malformed input gets 400 with
 //! `{"error": ...}`, never a panic.
@@ -291,7 +293,22 @@ fn mockstore(cluster: &MockCluster, method: &Method, rest: &str, body: &[u8]) ->
                 )),
             }
         }
-        (_, ["faults"]) | (_, ["stores", _, _]) | (_, ["clock", "advance"]) => Err(not_allowed()),
+        (Method::POST, ["regions", id, "buckets", "refresh"]) => {
+            let id = id
+                .parse::<u64>()
+                .map_err(|_| bad(format!("invalid region id {id:?}")))?;
+            if cluster.region(id).is_none() {
+                return Err((StatusCode::NOT_FOUND, format!("region {id} not found")));
+            }
+            let version = cluster.refresh_buckets(id).ok_or_else(|| {
+                bad("regions carry no buckets (start mockstore with --region-buckets)")
+            })?;
+            Ok((StatusCode::OK, json!({"region_id": id, "version": version})))
+        }
+        (_, ["faults"])
+        | (_, ["stores", _, _])
+        | (_, ["clock", "advance"])
+        | (_, ["regions", _, "buckets", "refresh"]) => Err(not_allowed()),
         _ => Err((StatusCode::NOT_FOUND, format!("unknown path {rest}"))),
     }
 }
@@ -363,6 +380,7 @@ fn injected(name: &str, v: &Value) -> Result<InjectedError, (StatusCode, String)
         "flashback_in_progress" => InjectedError::FlashbackInProgress,
         "is_witness" => InjectedError::IsWitness,
         "data_is_not_ready" => InjectedError::DataIsNotReady,
+        "bucket_version_not_match" => InjectedError::BucketVersionNotMatch,
         other => return Err(bad(format!("unknown region error {other}"))),
     })
 }
@@ -398,6 +416,43 @@ mod tests {
     fn call(pd: &MockPd, m: Method, path: &str, query: &str, body: &str) -> (StatusCode, Value) {
         let (s, b) = handle(pd, &m, path, query, body.as_bytes()).expect("control path");
         (s, serde_json::from_str(&b).expect("json body"))
+    }
+
+    #[test]
+    fn bucket_refresh_route() {
+        let off = MockCluster::builder().build();
+        let path = "/mockstore/api/v1/regions/3/buckets/refresh";
+        let (s, _) = call(&off.pd(), Method::POST, path, "", "");
+        assert_eq!(s, StatusCode::BAD_REQUEST, "buckets off");
+        let on = MockCluster::builder().region_buckets(true).build();
+        let pd = on.pd();
+        let (s, v) = call(&pd, Method::POST, path, "", "");
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let region = on.region(3).expect("region 3");
+        let latest = on.region_buckets(&region).expect("buckets");
+        assert_eq!(v["version"], latest.version);
+        let (s, _) = call(
+            &pd,
+            Method::POST,
+            "/mockstore/api/v1/regions/99/buckets/refresh",
+            "",
+            "",
+        );
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = call(
+            &pd,
+            Method::POST,
+            "/mockstore/api/v1/regions/x/buckets/refresh",
+            "",
+            "",
+        );
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = call(&pd, Method::GET, path, "", "");
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        // A fault kind by name.
+        let body = r#"{"action": "region_error", "error": "bucket_version_not_match"}"#;
+        let (s, v) = call(&pd, Method::POST, "/mockstore/api/v1/faults", "", body);
+        assert_eq!(s, StatusCode::OK, "{v}");
     }
 
     #[test]

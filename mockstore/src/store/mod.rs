@@ -151,7 +151,8 @@ impl MockStore {
             Some(FaultAction::RegionError(e)) => {
                 let err = {
                     let state = self.cluster.inner.state.read();
-                    region_check::injected_error(&state, self.id, &req, &e)
+                    let buckets = |r: &crate::cluster::Region| self.cluster.region_buckets(r);
+                    region_check::injected_error(&state, buckets, self.id, &req, &e)
                 };
                 let mut resp = StoreResponse::default_for(kind);
                 resp.set_region_error(err);
